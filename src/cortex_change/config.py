@@ -1,0 +1,342 @@
+"""Settings from the environment and `cortex-change.toml` (environment wins), validated (SPEC §9)."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .domain.errors import ConfigError
+from .domain.policy import DEFAULT_CATEGORY_WEIGHTS, Policy
+
+Parser = Callable[[str, str], Any]
+TRUE, FALSE = {"true", "1", "yes", "on"}, {"false", "0", "no", "off"}
+
+
+def _bool(key: str, raw: str) -> bool:
+    low = raw.strip().lower()
+    if low in TRUE:
+        return True
+    if low in FALSE:
+        return False
+    raise ConfigError(key, f"{raw!r} is not a boolean; use true or false")
+
+
+def _int(lo: int, hi: int) -> Parser:
+    def parse(key: str, raw: str) -> int:
+        try:
+            value = int(raw.strip())
+        except ValueError:
+            raise ConfigError(key, f"{raw!r} is not a whole number ({lo}–{hi})") from None
+        if not lo <= value <= hi:
+            raise ConfigError(key, f"{value} is out of range ({lo}–{hi})")
+        return value
+
+    return parse
+
+
+def _names(key: str, raw: str) -> tuple[str, ...]:
+    items = tuple(x.strip() for x in raw.split(",") if x.strip())
+    for item in items:
+        if re.search(r"[\x00-\x1f\x7f]", item):
+            raise ConfigError(key, "names must not contain control characters")
+    return items
+
+
+def _text(key: str, raw: str) -> str:
+    return raw
+
+
+def _url(key: str, raw: str) -> str:
+    if raw and not re.match(r"^(https?|smtp|smtps)://\S+$|^[\w.-]+(:\d+)?$", raw):
+        raise ConfigError(key, f"{raw!r} is not a URL or host[:port]")
+    return raw
+
+
+CRON_FIELD = re.compile(r"^(\*|\d+(-\d+)?)(/\d+)?(,(\*|\d+(-\d+)?)(/\d+)?)*$")
+
+
+def _cron(key: str, raw: str) -> str:
+    fields = raw.split()
+    if len(fields) != 5 or not all(CRON_FIELD.match(f) for f in fields):
+        raise ConfigError(key, f"{raw!r} is not a 5-field cron expression (e.g. '0 14 * * 4')")
+    return raw
+
+
+def _choice(*allowed: str) -> Parser:
+    def parse(key: str, raw: str) -> str:
+        if raw not in allowed:
+            raise ConfigError(key, f"{raw!r} is not allowed; allowed: {', '.join(allowed)}")
+        return raw
+
+    return parse
+
+
+@dataclass(frozen=True)
+class Key:
+    name: str
+    default: str
+    parse: Parser
+    # None: in effect. Otherwise why it is not yet (the feature is planned).
+    pending: str | None = None
+
+
+HOURS = 3600
+NOT_YET = "accepted and validated; the feature is not built yet"
+NOTIFY = "notifications are not built yet"
+RUNNER = "the implementation runner is not built yet"
+
+KEYS: list[Key] = [
+    Key("CHANGE_MGMT_ENABLED", "true", _bool, NOT_YET),
+    Key("REQUIRE_CHANGE_APPROVAL", "true", _bool),
+    Key("AUTO_APPROVE_LOW_RISK", "true", _bool),
+    Key("CAB_MEETING_SCHEDULE", "0 14 * * 4", _cron, "CAB meeting timers are not built yet"),
+    Key("CAB_MEMBERS", "tech-lead,security-lead,ops-lead,product-lead", _names),
+    Key("CAB_MIN_APPROVALS", "2", _int(1, 50)),
+    Key("ECAB_MEMBERS", "tech-lead-oncall,security-oncall", _names),
+    Key("TECH_LEADS", "tech-lead,coordinator-master", _names),
+    Key("CISO_MEMBERS", "ciso", _names),
+    Key("CTO_MEMBERS", "cto", _names),
+    Key("RISK_THRESHOLD_LOW", "30", _int(0, 100)),
+    Key("RISK_THRESHOLD_MEDIUM", "60", _int(0, 100)),
+    Key("RISK_THRESHOLD_HIGH", "80", _int(0, 100)),
+    Key("AUTO_APPROVE_THRESHOLD", "25", _int(0, 100)),
+    Key("HISTORY_WINDOW_DAYS", "90", _int(1, 3650)),
+    Key("HISTORY_MIN_SAMPLES", "5", _int(1, 10_000)),
+    Key(
+        "TECH_LEAD_APPROVAL_TIMEOUT", "14400", _int(1, 365 * 24 * HOURS), "approval timers are not built yet"
+    ),
+    Key("CAB_APPROVAL_TIMEOUT", "604800", _int(1, 365 * 24 * HOURS), "approval timers are not built yet"),
+    Key("AUTO_REJECT_ON_TIMEOUT", "false", _bool, "approval timers are not built yet"),
+    Key("AUTO_IMPLEMENT", "true", _bool, RUNNER),
+    Key("IMPLEMENTATION_DELAY", "300", _int(0, 30 * 24 * HOURS), RUNNER),
+    Key("AUTO_ROLLBACK_ENABLED", "true", _bool, RUNNER),
+    Key("ROLLBACK_TIMEOUT", "300", _int(1, 24 * HOURS), RUNNER),
+    Key("VALIDATION_PERIOD", "1800", _int(0, 30 * 24 * HOURS), RUNNER),
+    Key("HEALTH_CHECK_INTERVAL", "60", _int(1, 24 * HOURS), RUNNER),
+    Key("ERROR_RATE_THRESHOLD", "5", _int(0, 100), RUNNER),
+    Key("LATENCY_THRESHOLD", "200", _int(1, 10_000), RUNNER),
+    Key("SOC2_COMPLIANCE", "true", _bool),
+    Key("HIPAA_COMPLIANCE", "false", _bool),
+    Key("ISO27001_COMPLIANCE", "false", _bool),
+    Key("SEGREGATION_OF_DUTIES", "true", _bool),
+    Key("REQUIRE_DOCUMENTATION", "true", _bool),
+    Key("REQUIRE_ROLLBACK_PLAN", "true", _bool),
+    Key("SLACK_NOTIFICATIONS", "false", _bool, NOTIFY),
+    Key("SLACK_WEBHOOK_URL", "", _url, NOTIFY),
+    Key("SLACK_CHANNEL", "#cortex-changes", _text, NOTIFY),
+    Key("EMAIL_NOTIFICATIONS", "false", _bool, NOTIFY),
+    Key("EMAIL_SMTP_SERVER", "", _url, NOTIFY),
+    Key("EMAIL_FROM", "cortex-change-mgmt@example.com", _text, NOTIFY),
+    Key("EMAIL_DOMAIN", "", _text, NOTIFY),
+    Key("PAGERDUTY_ENABLED", "false", _bool, NOTIFY),
+    Key("PAGERDUTY_API_KEY", "", _text, NOTIFY),
+    Key("PAGERDUTY_EVENTS_URL", "https://events.pagerduty.com/v2/enqueue", _url, NOTIFY),
+    Key("WEBHOOK_URL", "", _url, NOTIFY),
+    Key("WEBHOOK_SECRET", "", _text, NOTIFY),
+    Key("METRICS_ENABLED", "true", _bool),
+    Key("METRICS_BACKEND", "prometheus", _choice("prometheus", "none"), "metrics push is not built yet"),
+    Key(
+        "PROMETHEUS_PUSHGATEWAY", "http://prometheus-pushgateway:9091", _url, "metrics push is not built yet"
+    ),
+    Key("AUDIT_LOGGING", "true", _bool),
+    Key("AUDIT_RETENTION_DAYS", "90", _int(1, 36500)),
+    Key("STD_WORKER_RESTART_ENABLED", "true", _bool, "standard change models are not built yet"),
+    Key("STD_WORKER_RESTART_MAX_FREQ", "3", _int(0, 1000), "standard change models are not built yet"),
+    Key("STD_AUTOSCALE_ENABLED", "true", _bool, "standard change models are not built yet"),
+    Key("STD_AUTOSCALE_MIN_REPLICAS", "1", _int(0, 100_000), "standard change models are not built yet"),
+    Key("STD_AUTOSCALE_MAX_REPLICAS", "10", _int(0, 100_000), "standard change models are not built yet"),
+    Key("STD_SECURITY_PATCH_ENABLED", "true", _bool, "standard change models are not built yet"),
+    Key(
+        "STD_SECURITY_PATCH_MAX_SEVERITY",
+        "high",
+        _choice("low", "medium", "high", "critical"),
+        "standard change models are not built yet",
+    ),
+    Key("STD_CONFIG_UPDATE_ENABLED", "true", _bool, "standard change models are not built yet"),
+    Key("STD_CONFIG_UPDATE_TOLERANCE", "20", _int(0, 100), "standard change models are not built yet"),
+    Key("EMERGENCY_CHANGE_ENABLED", "true", _bool),
+    Key("EMERGENCY_AUTO_APPROVE", "true", _bool),
+    Key("EMERGENCY_CAB_REVIEW_SLA", "24", _int(1, 24 * 365)),
+    Key("CICD_AUTO_CHANGE", "true", _bool, NOT_YET),
+    Key("GIT_MAIN_CATEGORY", "deployment", _text, NOT_YET),
+    Key("GIT_DEVELOP_CATEGORY", "deployment", _text, NOT_YET),
+    Key("GIT_HOTFIX_CATEGORY", "emergency", _text, NOT_YET),
+    Key("GIT_FEATURE_CATEGORY", "normal", _text, NOT_YET),
+    Key("K8S_EVENT_INTEGRATION", "true", _bool, NOT_YET),
+    Key("CMDB_ENABLED", "true", _bool, NOT_YET),
+    Key("AI_RISK_ASSESSMENT", "true", _bool, NOT_YET),
+    Key("ML_PREDICTION", "true", _bool, NOT_YET),
+    Key("AUTO_DEPENDENCY_ANALYSIS", "true", _bool, NOT_YET),
+    Key("AUTO_ROLLBACK_DECISION", "true", _bool, NOT_YET),
+    Key("SELF_HEALING", "true", _bool, NOT_YET),
+    Key("CORTEX_CHANGE_DB", "", _text),
+]
+KEYS_BY_NAME = {k.name: k for k in KEYS}
+NOTES = {
+    "AUDIT_LOGGING": "the audit trail is always written; false is recorded but cannot disable it",
+    "CHANGE_MGMT_ENABLED": NOT_YET,
+}
+SECRET_KEYS = {"PAGERDUTY_API_KEY", "WEBHOOK_SECRET", "SLACK_WEBHOOK_URL"}
+
+
+@dataclass(frozen=True)
+class Setting:
+    value: Any
+    source: str  # "default" | "environment" | the TOML file's path
+
+
+@dataclass(frozen=True)
+class Settings:
+    values: dict[str, Setting]
+    category_weights: dict[str, int]
+
+    def __getitem__(self, key: str) -> Any:
+        return self.values[key].value
+
+    def policy(self) -> Policy:
+        """The rules' view of these settings."""
+        v = self.__getitem__
+        return Policy(
+            risk_threshold_low=v("RISK_THRESHOLD_LOW"),
+            risk_threshold_medium=v("RISK_THRESHOLD_MEDIUM"),
+            risk_threshold_high=v("RISK_THRESHOLD_HIGH"),
+            auto_approve_low_risk=v("AUTO_APPROVE_LOW_RISK"),
+            auto_approve_threshold=v("AUTO_APPROVE_THRESHOLD"),
+            require_change_approval=v("REQUIRE_CHANGE_APPROVAL"),
+            tech_leads=frozenset(v("TECH_LEADS")),
+            cab_members=frozenset(v("CAB_MEMBERS")),
+            cab_min_approvals=v("CAB_MIN_APPROVALS"),
+            ecab_members=frozenset(v("ECAB_MEMBERS")),
+            ciso_members=frozenset(v("CISO_MEMBERS")),
+            cto_members=frozenset(v("CTO_MEMBERS")),
+            segregation_of_duties=v("SEGREGATION_OF_DUTIES"),
+            require_documentation=v("REQUIRE_DOCUMENTATION"),
+            require_rollback_plan=v("REQUIRE_ROLLBACK_PLAN"),
+            emergency_enabled=v("EMERGENCY_CHANGE_ENABLED"),
+            emergency_auto_approve=v("EMERGENCY_AUTO_APPROVE"),
+            emergency_review_sla_hours=v("EMERGENCY_CAB_REVIEW_SLA"),
+            frameworks=tuple(
+                f
+                for f, k in (
+                    ("soc2", "SOC2_COMPLIANCE"),
+                    ("hipaa", "HIPAA_COMPLIANCE"),
+                    ("iso27001", "ISO27001_COMPLIANCE"),
+                )
+                if v(k)
+            ),
+            history_window_days=v("HISTORY_WINDOW_DAYS"),
+            history_min_samples=v("HISTORY_MIN_SAMPLES"),
+            category_weights=dict(self.category_weights),
+        )
+
+    def database(self) -> str:
+        """Where the store lives: CORTEX_CHANGE_DB, or a file in the user's data directory."""
+        db: str = self["CORTEX_CHANGE_DB"]
+        if db:
+            return db
+        base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+        return str(Path(base) / "cortex-change" / "cortex-change.db")
+
+
+def _toml_file(env: Mapping[str, str]) -> Path | None:
+    named = env.get("CORTEX_CHANGE_CONFIG")
+    if named:
+        path = Path(named)
+        if not path.is_file():
+            raise ConfigError("CORTEX_CHANGE_CONFIG", f"{named!r} is not a readable file")
+        return path
+    local = Path("cortex-change.toml")
+    return local if local.is_file() else None
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    import tomllib
+
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(str(path), f"cannot be read as TOML: {exc}") from None
+
+
+def _weights(table: Any, source: str) -> dict[str, int]:
+    if not isinstance(table, dict) or not table:
+        raise ConfigError(f"{source} [categories]", "must map category names to risk points 0–20")
+    weights = {}
+    for cat, points in table.items():
+        if not re.fullmatch(r"[a-z][a-z0-9_-]{0,39}", cat):
+            raise ConfigError(f"[categories] {cat}", "names are lowercase letters, digits, - or _")
+        if not isinstance(points, int) or isinstance(points, bool) or not 0 <= points <= 20:
+            raise ConfigError(f"[categories] {cat}", f"{points!r} is not a whole number 0–20")
+        weights[cat] = points
+    return weights
+
+
+def load(env: Mapping[str, str] | None = None) -> Settings:
+    """Read and validate every key; a bad value raises ConfigError naming the key."""
+    env = os.environ if env is None else env
+    raw: dict[str, tuple[str, str]] = {k.name: (k.default, "default") for k in KEYS}
+    weights = dict(DEFAULT_CATEGORY_WEIGHTS)
+    path = _toml_file(env)
+    if path is not None:
+        data = _read_toml(path)
+        for key, value in data.items():
+            if key == "categories":
+                weights = _weights(value, str(path))
+                continue
+            if key.upper() not in KEYS_BY_NAME:
+                raise ConfigError(key, f"is not a configuration key (in {path})")
+            text = ",".join(map(str, value)) if isinstance(value, list) else str(value)
+            raw[key.upper()] = (text.lower() if isinstance(value, bool) else text, str(path))
+    for k in KEYS:
+        if k.name in env:
+            raw[k.name] = (env[k.name], "environment")
+    values = {k.name: Setting(k.parse(k.name, raw[k.name][0]), raw[k.name][1]) for k in KEYS}
+    settings = Settings(values, weights)
+    _check_consistency(settings)
+    return settings
+
+
+def _check_consistency(s: Settings) -> None:
+    low, medium, high = s["RISK_THRESHOLD_LOW"], s["RISK_THRESHOLD_MEDIUM"], s["RISK_THRESHOLD_HIGH"]
+    if not low < medium < high:
+        raise ConfigError(
+            "RISK_THRESHOLD_MEDIUM",
+            f"thresholds must rise: RISK_THRESHOLD_LOW ({low}) < RISK_THRESHOLD_MEDIUM "
+            f"({medium}) < RISK_THRESHOLD_HIGH ({high})",
+        )
+    if s["CAB_MIN_APPROVALS"] > len(s["CAB_MEMBERS"]):
+        raise ConfigError(
+            "CAB_MIN_APPROVALS",
+            f"{s['CAB_MIN_APPROVALS']} exceeds the {len(s['CAB_MEMBERS'])} CAB_MEMBERS",
+        )
+    if s["STD_AUTOSCALE_MIN_REPLICAS"] > s["STD_AUTOSCALE_MAX_REPLICAS"]:
+        raise ConfigError("STD_AUTOSCALE_MIN_REPLICAS", "must not exceed STD_AUTOSCALE_MAX_REPLICAS")
+
+
+def describe(settings: Settings) -> list[dict[str, Any]]:
+    """Each key with its effective value, its source and whether it is in effect yet."""
+    rows = []
+    for key in KEYS:
+        setting = settings.values[key.name]
+        value = setting.value
+        if key.name in SECRET_KEYS and value:
+            value = "********"
+        elif isinstance(value, tuple):
+            value = ",".join(value)
+        elif key.name == "CORTEX_CHANGE_DB" and not value:
+            value = settings.database()
+        rows.append(
+            {
+                "key": key.name,
+                "value": value,
+                "source": setting.source,
+                "in_effect": key.pending is None,
+                "note": key.pending or NOTES.get(key.name, ""),
+            }
+        )
+    return rows

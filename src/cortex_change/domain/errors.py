@@ -1,0 +1,45 @@
+"""One exception hierarchy for every rule the domain enforces; each door maps it once."""
+
+from __future__ import annotations
+
+
+class CortexError(Exception):
+    """Base of every error the program reports to a user."""
+
+
+class ValidationError(CortexError):
+    """Bad input: a field's value is not allowed. Nothing is written."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+
+
+class ConfigError(ValidationError):
+    """A configuration key's value does not parse or contradicts another key."""
+
+
+class NotFound(CortexError):
+    """The named change (or other record) does not exist."""
+
+
+class Refused(CortexError):
+    """A rule forbids the request (state, role, segregation of duties, documentation)."""
+
+
+class InvalidTransition(Refused):
+    """The change's current state does not allow the requested action."""
+
+    def __init__(self, change_id: str, action: str, state: str, allowed: list[str]) -> None:
+        needs = " or ".join(allowed) if allowed else "no state (the action is never allowed)"
+        super().__init__(f"cannot {action} {change_id}: it is {state} ({action} needs {needs})")
+        self.action = action
+        self.state = state
+
+
+class ApprovalRefused(Refused):
+    """An approval, rejection or review was refused by a rule; the record is unchanged."""
+
+
+class Conflict(CortexError):
+    """Another writer changed the record first; nothing of this attempt was written."""

@@ -1,0 +1,222 @@
+"""The KPIs of SPEC §8 with their targets, computed from aggregate figures."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+FAILURES = ("failed", "rolled_back")
+
+
+@dataclass(frozen=True)
+class Figures:
+    """Aggregates over one period, as the store counts them."""
+
+    days: float
+    created: int = 0
+    by_state: dict[str, int] = field(default_factory=dict)
+    by_type: dict[str, int] = field(default_factory=dict)
+    closures: dict[str, int] = field(default_factory=dict)  # closed in period, by status
+    compliant_closed: int = 0
+    mtta_seconds: float | None = None
+    mtti_seconds: float | None = None
+    lead_time_seconds: float | None = None
+    restore_seconds: float | None = None
+    unauthorized: int = 0
+
+    @property
+    def finished(self) -> int:
+        """Closed with an outcome (cancelled changes have none)."""
+        return sum(n for s, n in self.closures.items() if s != "cancelled")
+
+
+@dataclass(frozen=True)
+class Kpi:
+    key: str
+    name: str
+    value: float | None
+    unit: str
+    target: str
+    met: bool | None
+    note: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "name": self.name,
+            "value": self.value,
+            "unit": self.unit,
+            "target": self.target,
+            "met": self.met,
+            "note": self.note,
+        }
+
+
+def _pct(part: int, whole: int) -> float | None:
+    return None if whole == 0 else round(100.0 * part / whole, 2)
+
+
+def _kpi(
+    key: str,
+    name: str,
+    value: float | None,
+    unit: str,
+    target: str,
+    ok: Callable[[float], bool] | None,
+    empty: str,
+) -> Kpi:
+    met = None if value is None or ok is None else ok(value)
+    return Kpi(key, name, value, unit, target, met, empty if value is None else "")
+
+
+def _hours(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds / 3600, 2)
+
+
+def _minutes(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds / 60, 2)
+
+
+def kpis(f: Figures) -> list[Kpi]:
+    """Every KPI beside its target; a KPI without data says why instead of inventing a value."""
+    closed = f.finished
+    failures = sum(f.closures.get(s, 0) for s in FAILURES)
+    no_closed = "no change closed in this period"
+    return [
+        _kpi(
+            "change_success_rate",
+            "Change success rate",
+            _pct(f.closures.get("successful", 0), closed),
+            "%",
+            "> 95%",
+            lambda v: v > 95,
+            no_closed,
+        ),
+        _kpi(
+            "mtta",
+            "Mean time to approve",
+            _hours(f.mtta_seconds),
+            "h",
+            "< 4 h",
+            lambda v: v < 4,
+            "no change approved in this period",
+        ),
+        _kpi(
+            "mtti",
+            "Mean time to implement",
+            _minutes(f.mtti_seconds),
+            "min",
+            "< 30 min",
+            lambda v: v < 30,
+            "no change implemented in this period",
+        ),
+        _kpi(
+            "rollback_rate",
+            "Rollback rate",
+            _pct(f.closures.get("rolled_back", 0), closed),
+            "%",
+            "< 5%",
+            lambda v: v < 5,
+            no_closed,
+        ),
+        _kpi(
+            "emergency_change_rate",
+            "Emergency change rate",
+            _pct(f.by_type.get("emergency", 0), f.created),
+            "%",
+            "< 5%",
+            lambda v: v < 5,
+            "no change created in this period",
+        ),
+        _kpi(
+            "change_induced_incidents",
+            "Change-induced incidents",
+            None,
+            "%",
+            "< 2%",
+            None,
+            "incidents are recorded once the implementation runner exists",
+        ),
+        _kpi(
+            "unauthorized_changes",
+            "Unauthorized changes",
+            float(f.unauthorized),
+            "",
+            "= 0",
+            lambda v: v == 0,
+            "",
+        ),
+        _kpi(
+            "audit_compliance",
+            "Audit compliance",
+            _pct(f.compliant_closed, f.closures.get("successful", 0) + failures),
+            "%",
+            "= 100%",
+            lambda v: v == 100,
+            no_closed,
+        ),
+        _kpi(
+            "risk_prediction_accuracy",
+            "Risk prediction accuracy",
+            None,
+            "%",
+            "> 90%",
+            None,
+            "no risk predictions exist yet",
+        ),
+        _kpi(
+            "false_positive_rate",
+            "False positive rate",
+            None,
+            "%",
+            "< 10%",
+            None,
+            "no risk predictions exist yet",
+        ),
+    ]
+
+
+def dora(f: Figures) -> list[Kpi]:
+    """The four DORA figures (reported without targets)."""
+    closed = f.finished
+    failures = sum(f.closures.get(s, 0) for s in FAILURES)
+    deploys = f.closures.get("successful", 0)
+    return [
+        _kpi(
+            "deployment_frequency",
+            "Deployment frequency",
+            round(deploys / f.days, 3) if f.days else None,
+            "/day",
+            "",
+            None,
+            "",
+        ),
+        _kpi(
+            "lead_time",
+            "Lead time for changes",
+            _hours(f.lead_time_seconds),
+            "h",
+            "",
+            None,
+            "no change implemented in this period",
+        ),
+        _kpi(
+            "change_failure_rate",
+            "Change failure rate",
+            _pct(failures, closed),
+            "%",
+            "",
+            None,
+            "no change closed in this period",
+        ),
+        _kpi(
+            "time_to_restore",
+            "Time to restore",
+            _minutes(f.restore_seconds),
+            "min",
+            "",
+            None,
+            "no failed change in this period",
+        ),
+    ]

@@ -1,0 +1,50 @@
+"""Reporting periods: today, week, month, or 'YYYY-MM-DD to YYYY-MM-DD' (end inclusive)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+
+from .errors import ValidationError
+
+ROLLING_DAYS = {"today": 1, "week": 7, "month": 30}
+RANGE = re.compile(r"^\s*(\d{4}-\d{2}-\d{2})\s+to\s+(\d{4}-\d{2}-\d{2})\s*$")
+ALLOWED = "today, week (last 7 days), month (last 30 days) or 'YYYY-MM-DD to YYYY-MM-DD'"
+
+
+@dataclass(frozen=True)
+class Period:
+    label: str
+    start: datetime  # inclusive
+    end: datetime  # exclusive
+
+    @property
+    def days(self) -> float:
+        return (self.end - self.start).total_seconds() / 86400
+
+
+def _midnight(day: date) -> datetime:
+    return datetime.combine(day, time(), tzinfo=UTC)
+
+
+def _day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise ValidationError("period", f"{text!r} is not a date; allowed: {ALLOWED}") from None
+
+
+def parse(text: str, now: datetime) -> Period:
+    """The half-open UTC interval a period names; rolling periods end at the end of today."""
+    today = now.astimezone(UTC).date()
+    if text in ROLLING_DAYS:
+        first = today - timedelta(days=ROLLING_DAYS[text] - 1)
+        return Period(text, _midnight(first), _midnight(today + timedelta(days=1)))
+    m = RANGE.match(text)
+    if not m:
+        raise ValidationError("period", f"{text!r} is not a period; allowed: {ALLOWED}")
+    first, last = _day(m.group(1)), _day(m.group(2))
+    if last < first:
+        raise ValidationError("period", f"{text!r} ends before it starts")
+    return Period(f"{first} to {last}", _midnight(first), _midnight(last + timedelta(days=1)))

@@ -1,0 +1,85 @@
+"""Priority matrix and the four-part risk score of SPEC §3, each part with its reason."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from .model import Change, ClosureStatus, Level, RiskComponent
+from .policy import Policy
+
+IMPACT_POINTS: dict[Level, int] = {
+    Level.CRITICAL: 40,
+    Level.HIGH: 30,
+    Level.MEDIUM: 20,
+    Level.LOW: 10,
+}
+POINTS_PER_SERVICE = 5
+MAX_COMPLEXITY = 30
+MAX_HISTORY = 10
+FAILURE_STATUSES = frozenset({ClosureStatus.FAILED, ClosureStatus.ROLLED_BACK})
+
+# impact -> urgency -> priority
+PRIORITY: dict[Level, dict[Level, str]] = {
+    Level.CRITICAL: {Level.CRITICAL: "P1", Level.HIGH: "P1", Level.MEDIUM: "P2", Level.LOW: "P3"},
+    Level.HIGH: {Level.CRITICAL: "P2", Level.HIGH: "P2", Level.MEDIUM: "P3", Level.LOW: "P4"},
+    Level.MEDIUM: {Level.CRITICAL: "P3", Level.HIGH: "P3", Level.MEDIUM: "P4", Level.LOW: "P5"},
+    Level.LOW: {Level.CRITICAL: "P4", Level.HIGH: "P4", Level.MEDIUM: "P5", Level.LOW: "P5"},
+}
+
+
+@dataclass(frozen=True)
+class PastChange:
+    """An earlier closed change that counts towards the history component."""
+
+    change_id: str
+    closure_status: ClosureStatus
+
+
+def priority(impact: Level, urgency: Level) -> str:
+    """P1..P5 from the impact × urgency matrix."""
+    return PRIORITY[impact][urgency]
+
+
+def impact_component(change: Change) -> RiskComponent:
+    points = IMPACT_POINTS[change.impact]
+    return RiskComponent(points, f"impact {change.impact.value}: {points}")
+
+
+def complexity_component(change: Change) -> RiskComponent:
+    n = len(change.affected_services)
+    points = min(MAX_COMPLEXITY, POINTS_PER_SERVICE * n)
+    capped = " (capped)" if points == MAX_COMPLEXITY and n * POINTS_PER_SERVICE > points else ""
+    return RiskComponent(points, f"{n} affected service(s) × {POINTS_PER_SERVICE}{capped}: {points}")
+
+
+def category_component(change: Change, policy: Policy) -> RiskComponent:
+    points = policy.category_weights.get(change.category, 0)
+    return RiskComponent(points, f"category {change.category}: {points}")
+
+
+def history_component(history: Sequence[PastChange], policy: Policy) -> RiskComponent:
+    n = len(history)
+    if n < policy.history_min_samples:
+        return RiskComponent(
+            5,
+            f"{n} comparable closed change(s) in {policy.history_window_days} days, "
+            f"fewer than {policy.history_min_samples}: neutral 5",
+        )
+    failures = sum(1 for past in history if past.closure_status in FAILURE_STATUSES)
+    points = round(MAX_HISTORY * failures / n)
+    return RiskComponent(points, f"{failures} of {n} comparable changes failed: {points}")
+
+
+def score(change: Change, policy: Policy, history: Sequence[PastChange]) -> dict[str, RiskComponent]:
+    """The four components, in the order SPEC §3 adds them."""
+    return {
+        "impact": impact_component(change),
+        "complexity": complexity_component(change),
+        "category": category_component(change, policy),
+        "history": history_component(history, policy),
+    }
+
+
+def total(components: dict[str, RiskComponent]) -> int:
+    return min(100, sum(c.points for c in components.values()))

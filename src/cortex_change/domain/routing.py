@@ -1,0 +1,149 @@
+"""Risk level → route, who must approve each route, and segregation of duties (SPEC §3–§4)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .errors import ApprovalRefused
+from .lifecycle import State
+from .model import Approval, Change, ChangeType, Decision, Level, Route
+from .policy import Policy
+
+AUTO_APPROVER = "auto-approval-system"
+EMERGENCY_APPROVER = "emergency-cab"
+STANDARD_APPROVER_PREFIX = "standard-model:"
+
+TESTING_REQUIRED: dict[Level, str] = {
+    Level.LOW: "unit",
+    Level.MEDIUM: "integration",
+    Level.HIGH: "full staging",
+    Level.CRITICAL: "complete suite",
+}
+
+# category -> assessor; other categories depend on the score (see assessor_for).
+ASSESSORS: dict[str, str] = {
+    "security": "security-master",
+    "deployment": "development-master",
+    "infrastructure": "cicd-master",
+    "inventory": "inventory-master",
+}
+
+STATE_AFTER_ROUTE: dict[Route, State] = {
+    Route.PRE_APPROVED: State.APPROVED,
+    Route.AUTO_APPROVED: State.APPROVED,
+    Route.TECHNICAL_LEAD: State.PENDING_APPROVAL,
+    Route.CAB: State.PENDING_CAB,
+    Route.CAB_CISO_CTO: State.PENDING_CAB,
+    Route.EMERGENCY_CAB: State.PENDING_APPROVAL,
+}
+
+
+@dataclass(frozen=True)
+class Requirement:
+    """`count` distinct approvals from `members`, recorded under `role`."""
+
+    role: str
+    config_key: str
+    members: frozenset[str]
+    count: int
+
+
+def assessor_for(category: str, score: int) -> str:
+    if category in ASSESSORS:
+        return ASSESSORS[category]
+    return "coordinator-master" if score >= 60 else "development-master"
+
+
+def route_for(change: Change, level: Level, score: int, policy: Policy) -> tuple[Route, str]:
+    """The approval route for a (non-standard) change, and why."""
+    if change.type is ChangeType.EMERGENCY:
+        return Route.EMERGENCY_CAB, "emergency change: emergency CAB"
+    if not policy.require_change_approval:
+        return Route.AUTO_APPROVED, "REQUIRE_CHANGE_APPROVAL=false: approved without review"
+    if level is Level.LOW:
+        if policy.auto_approve_low_risk and score < policy.auto_approve_threshold:
+            return Route.AUTO_APPROVED, f"low risk, score {score} < AUTO_APPROVE_THRESHOLD"
+        return Route.TECHNICAL_LEAD, "low risk, not eligible for auto-approval"
+    return {
+        Level.MEDIUM: (Route.TECHNICAL_LEAD, "medium risk: technical lead"),
+        Level.HIGH: (Route.CAB, "high risk: CAB"),
+        Level.CRITICAL: (Route.CAB_CISO_CTO, "critical risk: CAB + CISO + CTO"),
+    }[level]
+
+
+def state_after_route(route: Route, policy: Policy) -> State:
+    if route is Route.EMERGENCY_CAB and policy.emergency_auto_approve:
+        return State.APPROVED
+    return STATE_AFTER_ROUTE[route]
+
+
+def requirements(route: Route, policy: Policy) -> list[Requirement]:
+    """What a route needs before the change is approved (empty: approved by the system)."""
+    tl = Requirement("technical-lead", "TECH_LEADS", policy.tech_leads, 1)
+    cab = Requirement("cab", "CAB_MEMBERS", policy.cab_members, policy.cab_min_approvals)
+    ciso = Requirement("ciso", "CISO_MEMBERS", policy.ciso_members, 1)
+    cto = Requirement("cto", "CTO_MEMBERS", policy.cto_members, 1)
+    ecab = Requirement("ecab", "ECAB_MEMBERS", policy.ecab_members, 1)
+    return {
+        Route.TECHNICAL_LEAD: [tl],
+        Route.CAB: [cab],
+        Route.CAB_CISO_CTO: [cab, ciso, cto],
+        Route.EMERGENCY_CAB: [ecab],
+    }.get(route, [])
+
+
+def _granted(approvals: list[Approval], role: str) -> int:
+    return sum(1 for a in approvals if a.decision is Decision.APPROVED and a.role == role)
+
+
+def outstanding(route: Route, approvals: list[Approval], policy: Policy) -> list[str]:
+    """Human-readable parts of the route still unmet; empty when the change may be approved."""
+    missing = []
+    for req in requirements(route, policy):
+        have = _granted(approvals, req.role)
+        if have < req.count:
+            missing.append(f"{req.role} {have}/{req.count}")
+    return missing
+
+
+def _holders(reqs: list[Requirement]) -> str:
+    return "; ".join(f"{r.role} ({r.config_key}): {', '.join(sorted(r.members)) or 'nobody'}" for r in reqs)
+
+
+def check_segregation(change: Change, person: str, verb: str, policy: Policy) -> None:
+    if policy.segregation_of_duties and person == change.requested_by:
+        raise ApprovalRefused(
+            f"{person} may not {verb} {change.change_id}: they requested it (SEGREGATION_OF_DUTIES=true)"
+        )
+
+
+def roles_held(change: Change, person: str, route: Route, policy: Policy) -> list[Requirement]:
+    """The route's requirements that `person` may fill; refused if none."""
+    reqs = requirements(route, policy)
+    held = [r for r in reqs if person in r.members]
+    if not held:
+        raise ApprovalRefused(
+            f"{person} holds no role that {change.change_id} needs (route {route.value}; {_holders(reqs)})"
+        )
+    return held
+
+
+def role_for_vote(
+    change: Change, approver: str, route: Route, policy: Policy, wanted: str | None = None
+) -> str:
+    """Pick the role an approval counts under; one person counts once."""
+    held = roles_held(change, approver, route, policy)
+    active = change.active_approvals
+    if any(a.approver == approver for a in active):
+        raise ApprovalRefused(f"{approver} has already approved {change.change_id}; one person counts once")
+    open_roles = [r for r in held if _granted(active, r.role) < r.count]
+    if wanted is not None:
+        open_roles = [r for r in open_roles if r.role == wanted]
+    if not open_roles:
+        raise ApprovalRefused(
+            f"no outstanding approval of {change.change_id} needs {approver}'s role"
+            + (f" {wanted}" if wanted else "")
+        )
+    # Single-seat roles (CISO, CTO) are the scarce ones: fill them first.
+    open_roles.sort(key=lambda r: (r.role == "cab", r.role))
+    return open_roles[0].role

@@ -1,0 +1,120 @@
+"""Input rules of SPEC §1: each check names the field and what is allowed, or returns the value."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from enum import StrEnum
+from typing import Any, TypeVar
+
+from .errors import ValidationError
+from .model import Plan
+
+TITLE_MAX = 200
+DESCRIPTION_MAX = 20_000
+IDENTITY_MAX = 200
+NAME_MAX = 200
+REASON_MAX = 5_000
+LIST_MAX = 100
+PLAN_STEPS_MAX = 500
+PLAN_JSON_MAX = 100_000
+CHANGE_ID = re.compile(r"^RFC-\d{14}-[0-9a-f]{6}$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+E = TypeVar("E", bound=StrEnum)
+
+
+def _utf8(field: str, value: str) -> str:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValidationError(field, "is not valid UTF-8 text") from None
+    return value
+
+
+def text(field: str, value: str, *, max_len: int, min_len: int = 0) -> str:
+    """Free text stored exactly as given (newlines, quotes and `$(...)` included)."""
+    _utf8(field, value)
+    if len(value) < min_len:
+        raise ValidationError(field, f"must not be empty (1–{max_len} characters)")
+    if len(value) > max_len:
+        raise ValidationError(field, f"is {len(value)} characters; at most {max_len} allowed")
+    return value
+
+
+def title(value: str) -> str:
+    if not value.strip():
+        raise ValidationError("title", f"must not be empty (1–{TITLE_MAX} characters)")
+    return text("title", value, max_len=TITLE_MAX, min_len=1)
+
+
+def description(value: str) -> str:
+    return text("description", value, max_len=DESCRIPTION_MAX)
+
+
+def name(field: str, value: str, max_len: int = NAME_MAX) -> str:
+    """A one-line name: an identity, a service, a CI. No control characters."""
+    _utf8(field, value)
+    if not value.strip():
+        raise ValidationError(field, "must not be empty")
+    if len(value) > max_len:
+        raise ValidationError(field, f"is {len(value)} characters; at most {max_len} allowed")
+    if _CONTROL.search(value):
+        raise ValidationError(field, "must be one line without control characters")
+    return value
+
+
+def identity(field: str, value: str) -> str:
+    return name(field, value, IDENTITY_MAX)
+
+
+def names(field: str, values: Iterable[str]) -> list[str]:
+    """A list of names, de-duplicated in order."""
+    out: list[str] = []
+    for value in values:
+        item = name(field, value)
+        if item not in out:
+            out.append(item)
+    if len(out) > LIST_MAX:
+        raise ValidationError(field, f"lists {len(out)} names; at most {LIST_MAX} allowed")
+    return out
+
+
+def choice(field: str, value: str, enum: type[E]) -> E:
+    try:
+        return enum(value)
+    except ValueError:
+        allowed = ", ".join(e.value for e in enum)
+        raise ValidationError(field, f"{value!r} is not allowed; allowed: {allowed}") from None
+
+
+def one_of(field: str, value: str, allowed: Iterable[str]) -> str:
+    options = list(allowed)
+    if value not in options:
+        raise ValidationError(field, f"{value!r} is not allowed; allowed: {', '.join(options)}")
+    return value
+
+
+def change_id(value: str) -> str:
+    if not CHANGE_ID.match(value):
+        raise ValidationError("change_id", f"{value!r} is not a change id (RFC-YYYYMMDDHHMMSS-xxxxxx)")
+    return value
+
+
+def plan(field: str, value: Any) -> Plan | None:
+    """A plan object: {"steps": [text | {...}, ...], ...other documented keys}."""
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise ValidationError(field, 'must be a JSON object such as {"steps": ["..."]}')
+    steps = value.get("steps", [])
+    if not isinstance(steps, list):
+        raise ValidationError(field, "steps must be a list of text or objects")
+    if len(steps) > PLAN_STEPS_MAX:
+        raise ValidationError(field, f"has {len(steps)} steps; at most {PLAN_STEPS_MAX} allowed")
+    for i, step in enumerate(steps, 1):
+        if isinstance(step, str):
+            text(f"{field} step {i}", step, max_len=REASON_MAX, min_len=1)
+        elif not isinstance(step, dict):
+            raise ValidationError(field, f"step {i} must be text or an object")
+    return dict(value)

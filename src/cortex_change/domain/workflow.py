@@ -1,0 +1,377 @@
+"""The change's use of the rules: each operation checks, mutates the record, returns events."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from . import risk, routing
+from .errors import ApprovalRefused, Refused, ValidationError
+from .events import Event
+from .lifecycle import Action, State, advance, check
+from .model import (
+    Approval,
+    Assessment,
+    Change,
+    ChangeType,
+    ClosureStatus,
+    Decision,
+    Level,
+    Review,
+    ReviewOutcome,
+    Route,
+    has_steps,
+)
+from .policy import Policy
+from .risk import PastChange
+from .standard import NO_MODEL, StandardDecision
+
+UPDATABLE = (
+    "title",
+    "description",
+    "impact",
+    "urgency",
+    "affected_services",
+    "affected_cis",
+    "dependencies",
+    "implementation_plan",
+    "rollback_plan",
+    "test_plan",
+    "environment",
+    "tested_in_staging",
+)
+CLOSE_STATUSES = (ClosureStatus.SUCCESSFUL, ClosureStatus.FAILED, ClosureStatus.ROLLED_BACK)
+RISK_ENGINE = "risk-engine"
+
+
+def created(change: Change, policy: Policy) -> list[Event]:
+    """Check a new record against the policy and return its `created` event."""
+    if change.category not in policy.category_weights:
+        allowed = ", ".join(policy.categories)
+        raise ValidationError("category", f"{change.category!r} is not allowed; allowed: {allowed}")
+    if change.type is ChangeType.EMERGENCY and not policy.emergency_enabled:
+        raise Refused("emergency changes are disabled (EMERGENCY_CHANGE_ENABLED=false)")
+    return [
+        Event(
+            "created",
+            change.requested_by,
+            {
+                "type": change.type.value,
+                "category": change.category,
+                "title": change.title,
+            },
+        )
+    ]
+
+
+def assess(
+    change: Change,
+    policy: Policy,
+    history: Sequence[PastChange],
+    now: datetime,
+    *,
+    standard: StandardDecision | None = None,
+    reassess: bool = False,
+    actor: str = RISK_ENGINE,
+) -> list[Event]:
+    """Score the change, route it, and auto-approve where the route allows."""
+    check(change.change_id, Action.REASSESS if reassess else Action.ASSESS, change.state)
+    events: list[Event] = []
+    if reassess:
+        events += _discard_approvals(change, "re-assessment", actor)
+    decision = _classify(change, standard, events)
+    components = risk.score(change, policy, history)
+    score = risk.total(components)
+    level = policy.level_for(score)
+    if decision is not None and decision.pre_approved:
+        route, why = Route.PRE_APPROVED, decision.reason
+    else:
+        route, why = routing.route_for(change, level, score, policy)
+    change.assessment = Assessment(
+        score=score,
+        level=level,
+        priority=risk.priority(change.impact, change.urgency),
+        route=route,
+        components=components,
+        history_used=[p.change_id for p in history],
+        testing_required=routing.TESTING_REQUIRED[level],
+        assigned_to=routing.assessor_for(change.category, score),
+        assessed_at=now,
+        route_reason=why,
+    )
+    change.state = State.ASSESSED
+    change.timeline.assessed_at = now
+    events.append(Event("reassessed" if reassess else "assessed", actor, _assessment_details(change)))
+    return events + _route(change, policy, now, decision)
+
+
+def _classify(
+    change: Change, standard: StandardDecision | None, events: list[Event]
+) -> StandardDecision | None:
+    """Apply the standard-model decision; a non-matching request changes type."""
+    if change.type is not ChangeType.STANDARD:
+        return None
+    decision = standard or NO_MODEL
+    if not decision.pre_approved:
+        change.reclassified_from = ChangeType.STANDARD
+        change.type = decision.becomes
+        events.append(
+            Event(
+                "reclassified",
+                RISK_ENGINE,
+                {
+                    "from": "standard",
+                    "to": decision.becomes.value,
+                    "model": decision.model,
+                    "reason": decision.reason,
+                },
+            )
+        )
+    return decision
+
+
+def _assessment_details(change: Change) -> dict[str, Any]:
+    a = change.assessment
+    assert a is not None
+    return {
+        "risk_score": a.score,
+        "risk_level": a.level.value,
+        "priority": a.priority,
+        "approval_required": a.route.value,
+        "assigned_to": a.assigned_to,
+        "components": {k: {"points": c.points, "reason": c.reason} for k, c in a.components.items()},
+        "history_used": a.history_used,
+        "route_reason": a.route_reason,
+    }
+
+
+def _route(change: Change, policy: Policy, now: datetime, decision: StandardDecision | None) -> list[Event]:
+    assert change.assessment is not None
+    route = change.assessment.route
+    target = routing.state_after_route(route, policy)
+    change.state = advance(change.change_id, Action.ROUTE, change.state, target)
+    if target is not State.APPROVED:
+        return [
+            Event(
+                "approval_requested",
+                "change-manager",
+                {
+                    "approval_required": route.value,
+                    "state": target.value,
+                    "needs": routing.outstanding(route, change.active_approvals, policy),
+                },
+            )
+        ]
+    approver = {
+        Route.PRE_APPROVED: f"{routing.STANDARD_APPROVER_PREFIX}{decision.model if decision else ''}",
+        Route.EMERGENCY_CAB: routing.EMERGENCY_APPROVER,
+    }.get(route, routing.AUTO_APPROVER)
+    reason = change.assessment.route_reason
+    change.approvals.append(Approval(approver, route.value, Decision.APPROVED, reason, now))
+    return [_approved(change, approver, reason, now, policy)]
+
+
+def _approved(change: Change, approver: str, reason: str, now: datetime, policy: Policy) -> Event:
+    change.timeline.approved_at = now
+    if change.type is ChangeType.EMERGENCY:
+        due = now + timedelta(hours=policy.emergency_review_sla_hours)
+        change.review = Review(due_at=due)
+    return Event("approved", approver, {"reason": reason, "state": State.APPROVED.value})
+
+
+def _discard_approvals(change: Change, why: str, actor: str) -> list[Event]:
+    discarded = [a for a in change.active_approvals]
+    for approval in discarded:
+        approval.active = False
+    if not discarded:
+        return []
+    return [
+        Event(
+            "approvals_discarded",
+            actor,
+            {
+                "reason": why,
+                "approvers": [a.approver for a in discarded],
+            },
+        )
+    ]
+
+
+def missing_documentation(change: Change, policy: Policy) -> list[str]:
+    """What a high/critical normal change lacks before it may be approved."""
+    a = change.assessment
+    if change.type is not ChangeType.NORMAL or a is None:
+        return []
+    if a.level not in (Level.HIGH, Level.CRITICAL):
+        return []
+    missing = []
+    if policy.require_rollback_plan and not has_steps(change.rollback_plan):
+        missing.append("a rollback plan with at least one step (REQUIRE_ROLLBACK_PLAN=true)")
+    if policy.require_documentation and not has_steps(change.implementation_plan):
+        missing.append("an implementation plan with at least one step (REQUIRE_DOCUMENTATION=true)")
+    return missing
+
+
+def documentation_warnings(change: Change) -> list[str]:
+    a = change.assessment
+    if a is not None and a.level is Level.MEDIUM and not has_steps(change.rollback_plan):
+        return [
+            f"{change.change_id} has no rollback plan (medium risk): the documentation "
+            "control will fail in compliance reports"
+        ]
+    return []
+
+
+def approve(
+    change: Change,
+    approver: str,
+    reason: str,
+    policy: Policy,
+    now: datetime,
+    *,
+    role: str | None = None,
+) -> list[Event]:
+    """Record one approval; the change becomes approved when its route is satisfied."""
+    check(change.change_id, Action.APPROVE, change.state)
+    assert change.assessment is not None
+    route = change.assessment.route
+    routing.check_segregation(change, approver, "approve", policy)
+    missing = missing_documentation(change, policy)
+    if missing:
+        raise ApprovalRefused(f"{change.change_id} cannot be approved without " + " and ".join(missing))
+    counted_as = routing.role_for_vote(change, approver, route, policy, role)
+    change.approvals.append(Approval(approver, counted_as, Decision.APPROVED, reason, now))
+    still = routing.outstanding(route, change.active_approvals, policy)
+    if still:
+        return [
+            Event(
+                "approval_granted",
+                approver,
+                {
+                    "role": counted_as,
+                    "reason": reason,
+                    "outstanding": still,
+                },
+            )
+        ]
+    change.state = advance(change.change_id, Action.APPROVE, change.state, State.APPROVED)
+    event = _approved(change, approver, reason, now, policy)
+    return [Event(event.action, approver, {**event.details, "role": counted_as})]
+
+
+def reject(change: Change, rejector: str, reason: str, policy: Policy, now: datetime) -> list[Event]:
+    """One rejection by anyone holding a role the route needs rejects the change."""
+    check(change.change_id, Action.REJECT, change.state)
+    assert change.assessment is not None
+    routing.check_segregation(change, rejector, "reject", policy)
+    held = routing.roles_held(change, rejector, change.assessment.route, policy)
+    change.approvals.append(Approval(rejector, held[0].role, Decision.REJECTED, reason, now))
+    change.state = advance(change.change_id, Action.REJECT, change.state, State.REJECTED)
+    return [Event("rejected", rejector, {"role": held[0].role, "reason": reason})]
+
+
+def start_implementation(change: Change, actor: str, now: datetime) -> list[Event]:
+    change.state = advance(change.change_id, Action.IMPLEMENT, change.state, State.IMPLEMENTING)
+    change.timeline.implementation_started_at = now
+    steps = (change.implementation_plan or {}).get("steps", [])
+    return [Event("implementation_started", actor, {"steps": len(steps)})]
+
+
+def finish_implementation(change: Change, actor: str, now: datetime, summary: str) -> list[Event]:
+    change.state = advance(change.change_id, Action.FINISH, change.state, State.IMPLEMENTED)
+    change.timeline.implemented_at = now
+    return [Event("implemented", actor, {"summary": summary})]
+
+
+def close(change: Change, status: ClosureStatus, notes: str, actor: str, now: datetime) -> list[Event]:
+    """Close an implemented change with its outcome."""
+    check(change.change_id, Action.CLOSE, change.state)
+    if status not in CLOSE_STATUSES:
+        allowed = ", ".join(s.value for s in CLOSE_STATUSES)
+        raise ValidationError(
+            "status", f"{status.value!r} is not allowed for close (use cancel); allowed: {allowed}"
+        )
+    if change.timeline.implemented_at is None:
+        change.timeline.implemented_at = now
+    change.state = advance(change.change_id, Action.CLOSE, change.state, State.CLOSED)
+    change.closure_status, change.closure_notes = status, notes
+    change.timeline.closed_at = now
+    return [Event("closed", actor, {"closure_status": status.value, "notes": notes})]
+
+
+def cancel(change: Change, actor: str, reason: str, now: datetime) -> list[Event]:
+    change.state = advance(change.change_id, Action.CANCEL, change.state, State.CANCELLED)
+    change.closure_status, change.closure_notes = ClosureStatus.CANCELLED, reason
+    change.timeline.closed_at = now
+    return [Event("cancelled", actor, {"reason": reason})]
+
+
+def review(
+    change: Change,
+    reviewer: str,
+    outcome: ReviewOutcome,
+    notes: str,
+    policy: Policy,
+    now: datetime,
+) -> list[Event]:
+    """Record the retrospective CAB review of an emergency change."""
+    check(change.change_id, Action.REVIEW, change.state)
+    if change.type is not ChangeType.EMERGENCY or change.review is None:
+        raise Refused(f"{change.change_id} is not an emergency change; only emergencies are reviewed")
+    if change.review.reviewed_at is not None:
+        raise ApprovalRefused(f"{change.change_id} was already reviewed by {change.review.reviewer}")
+    if reviewer == change.requested_by:
+        raise ApprovalRefused(f"{reviewer} may not review {change.change_id}: they requested it")
+    reviewers = policy.cab_members | policy.ecab_members
+    if reviewer not in reviewers:
+        raise ApprovalRefused(
+            f"{reviewer} may not review {change.change_id}: a CAB or ECAB member must "
+            f"(CAB_MEMBERS, ECAB_MEMBERS: {', '.join(sorted(reviewers))})"
+        )
+    r = change.review
+    r.reviewed_at, r.reviewer, r.outcome, r.notes = now, reviewer, outcome, notes
+    late = now > r.due_at
+    return [
+        Event(
+            "review_recorded",
+            reviewer,
+            {
+                "outcome": outcome.value,
+                "notes": notes,
+                "late": late,
+            },
+        )
+    ]
+
+
+def update(
+    change: Change,
+    actor: str,
+    fields: dict[str, Any],
+    policy: Policy,
+    history: Sequence[PastChange],
+    now: datetime,
+) -> list[Event]:
+    """Change descriptive fields before approval; an assessed change is re-assessed at once."""
+    check(change.change_id, Action.UPDATE, change.state)
+    diff = {}
+    for key, new in fields.items():
+        if key not in UPDATABLE:
+            raise ValidationError(key, f"cannot be updated; updatable: {', '.join(UPDATABLE)}")
+        old = getattr(change, key)
+        if old != new:
+            diff[key] = {"old": _plain(old), "new": _plain(new)}
+            setattr(change, key, new)
+    if not diff:
+        raise ValidationError("update", "no field differs from the record; nothing to update")
+    events = [Event("updated", actor, {"changes": diff})]
+    if change.state is State.PENDING_ASSESSMENT:
+        return events
+    events += _discard_approvals(change, "the change was updated", actor)
+    change.state = advance(change.change_id, Action.UPDATE, change.state, State.PENDING_ASSESSMENT)
+    return events + assess(change, policy, history, now)
+
+
+def _plain(value: Any) -> Any:
+    return value.value if isinstance(value, Level) else value

@@ -1,0 +1,293 @@
+"""Change use cases: create, assess, approve, reject, implement, close, cancel, review, update."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Collection
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from ..domain import compliance, validation, workflow
+from ..domain.codec import fmt_time, to_document
+from ..domain.errors import InvalidTransition, Refused, ValidationError
+from ..domain.events import Event
+from ..domain.lifecycle import State, states_for
+from ..domain.model import Change, ChangeType, ClosureStatus, Level, ReviewOutcome, Timeline
+from ..domain.risk import PastChange
+from ..store import audit, changes
+from ..store.db import Tx
+from .context import Context
+
+Operation = Callable[[Change], list[Event]]
+
+
+def new_change_id(now: datetime) -> str:
+    return f"RFC-{now:%Y%m%d%H%M%S}-{secrets.token_hex(3)}"
+
+
+def create_change(
+    ctx: Context,
+    *,
+    type: str,
+    category: str,
+    title: str,
+    description: str = "",
+    requested_by: str,
+    impact: str = "medium",
+    urgency: str = "medium",
+    affected_services: Collection[str] = (),
+    affected_cis: Collection[str] = (),
+    dependencies: Collection[str] = (),
+    implementation_plan: Any = None,
+    rollback_plan: Any = None,
+    test_plan: Any = None,
+    environment: str | None = None,
+    tested_in_staging: str | None = None,
+) -> Change:
+    """Validate and store a new RFC in pending_assessment."""
+    now = ctx.clock()
+    change = Change(
+        change_id=new_change_id(now),
+        type=validation.choice("type", type, ChangeType),
+        category=category,
+        title=validation.title(title),
+        description=validation.description(description),
+        requested_by=validation.identity("requested_by", requested_by),
+        impact=validation.choice("impact", impact, Level),
+        urgency=validation.choice("urgency", urgency, Level),
+        timeline=Timeline(created_at=now),
+        **_descriptive(
+            affected_services,
+            affected_cis,
+            dependencies,
+            implementation_plan,
+            rollback_plan,
+            test_plan,
+            environment,
+            tested_in_staging,
+        ),
+    )
+    events = workflow.created(change, ctx.policy)
+    with ctx.db.transaction() as tx:
+        while changes.exists(tx, change.change_id):  # 16M ids per second: rare, but never reuse
+            change.change_id = new_change_id(now)
+        changes.insert(tx, change)
+        audit.append(tx, change.change_id, events, now)
+    return change
+
+
+def _descriptive(
+    services: Collection[str],
+    cis: Collection[str],
+    deps: Collection[str],
+    impl: Any,
+    rollback: Any,
+    test: Any,
+    environment: str | None,
+    staging: str | None,
+) -> dict[str, Any]:
+    return {
+        "affected_services": validation.names("affected_services", services),
+        "affected_cis": validation.names("affected_cis", cis),
+        "dependencies": validation.names("dependencies", deps),
+        "implementation_plan": validation.plan("implementation_plan", impl),
+        "rollback_plan": validation.plan("rollback_plan", rollback),
+        "test_plan": validation.plan("test_plan", test),
+        "environment": None if environment is None else validation.name("environment", environment),
+        "tested_in_staging": None if staging is None else validation.change_id(staging),
+    }
+
+
+def _load(ctx: Context, change_id: str) -> Change:
+    validation.change_id(change_id)
+    with ctx.db.read() as tx:
+        return changes.get(tx, change_id)
+
+
+def _history(ctx: Context, change: Change, now: datetime) -> list[PastChange]:
+    since = now - timedelta(days=ctx.policy.history_window_days)
+    with ctx.db.read() as tx:
+        return changes.history(tx, change.category, change.affected_services, since, change.change_id)
+
+
+def _compliant(tx: Tx, ctx: Context, change: Change, events: list[Event], now: datetime) -> bool:
+    actions = [*audit.actions_for(tx, change.change_id), *(e.action for e in events)]
+    results = compliance.evaluate(change, ctx.policy, ctx.policy.frameworks or ("soc2",), actions, now)
+    return compliance.complete(results)
+
+
+def _apply(ctx: Context, change_id: str, actor: str, op: Operation) -> Change:
+    """Load, let the domain decide, then commit record and events together (or record a refusal)."""
+    change = _load(ctx, change_id)
+    version = change.version
+    now = ctx.clock()
+    try:
+        events = op(change)
+    except Refused as refusal:
+        action = "unauthorized_attempt" if isinstance(refusal, InvalidTransition) else "refused"
+        with ctx.db.transaction() as tx:
+            audit.append(tx, change_id, [Event(action, actor, {"error": str(refusal)})], now)
+        raise
+    with ctx.db.transaction() as tx:
+        changes.save(tx, change, version, _compliant(tx, ctx, change, events, now))
+        audit.append(tx, change_id, events, now)
+    return change
+
+
+def assess_change(ctx: Context, *, change_id: str, reassess: bool = False) -> Change:
+    """Score and route the change (SPEC §3); standard requests are matched against models."""
+    change = _load(ctx, change_id)
+    now = ctx.clock()
+    history = _history(ctx, change, now)
+    return _apply(
+        ctx,
+        change_id,
+        workflow.RISK_ENGINE,
+        lambda c: workflow.assess(c, ctx.policy, history, now, reassess=reassess),
+    )
+
+
+def approve_change(
+    ctx: Context, *, change_id: str, approver: str, reason: str, role: str | None = None
+) -> tuple[Change, list[str]]:
+    """Record an approval; returns the change and any documentation warnings."""
+    validation.identity("approver", approver)
+    validation.text("reason", reason, max_len=validation.REASON_MAX)
+    now = ctx.clock()
+    change = _apply(
+        ctx, change_id, approver, lambda c: workflow.approve(c, approver, reason, ctx.policy, now, role=role)
+    )
+    return change, workflow.documentation_warnings(change)
+
+
+def reject_change(ctx: Context, *, change_id: str, rejector: str, reason: str) -> Change:
+    validation.identity("rejector", rejector)
+    validation.text("reason", reason, max_len=validation.REASON_MAX)
+    now = ctx.clock()
+    return _apply(ctx, change_id, rejector, lambda c: workflow.reject(c, rejector, reason, ctx.policy, now))
+
+
+def implement_change(ctx: Context, *, change_id: str, actor: str) -> Change:
+    """Start the implementation; plan steps are carried out by people, who then close it."""
+    validation.identity("actor", actor)
+    now = ctx.clock()
+
+    def op(change: Change) -> list[Event]:
+        events = workflow.start_implementation(change, actor, now)
+        summary = "plan steps are carried out by people; report the outcome with close"
+        return events + workflow.finish_implementation(change, actor, now, summary)
+
+    return _apply(ctx, change_id, actor, op)
+
+
+def close_change(ctx: Context, *, change_id: str, status: str, notes: str, actor: str) -> Change:
+    validation.identity("actor", actor)
+    closure = validation.choice("status", status, ClosureStatus)
+    validation.text("notes", notes, max_len=validation.DESCRIPTION_MAX)
+    now = ctx.clock()
+    return _apply(ctx, change_id, actor, lambda c: workflow.close(c, closure, notes, actor, now))
+
+
+def cancel_change(ctx: Context, *, change_id: str, actor: str, reason: str) -> Change:
+    validation.identity("actor", actor)
+    validation.text("reason", reason, max_len=validation.REASON_MAX)
+    now = ctx.clock()
+    return _apply(ctx, change_id, actor, lambda c: workflow.cancel(c, actor, reason, now))
+
+
+def review_change(ctx: Context, *, change_id: str, reviewer: str, outcome: str, notes: str) -> Change:
+    """Record the retrospective CAB review of an emergency change."""
+    validation.identity("reviewer", reviewer)
+    result = validation.choice("outcome", outcome, ReviewOutcome)
+    validation.text("notes", notes, max_len=validation.DESCRIPTION_MAX)
+    now = ctx.clock()
+    return _apply(
+        ctx, change_id, reviewer, lambda c: workflow.review(c, reviewer, result, notes, ctx.policy, now)
+    )
+
+
+def update_change(ctx: Context, *, change_id: str, actor: str, fields: dict[str, Any]) -> Change:
+    """Change descriptive fields before approval (re-assessing an assessed change)."""
+    validation.identity("actor", actor)
+    clean = _clean_update(fields)
+    change = _load(ctx, change_id)
+    now = ctx.clock()
+    history = _history(ctx, change, now)
+    return _apply(ctx, change_id, actor, lambda c: workflow.update(c, actor, clean, ctx.policy, history, now))
+
+
+def _clean_update(fields: dict[str, Any]) -> dict[str, Any]:
+    clean: dict[str, Any] = {}
+    for key, value in fields.items():
+        if key == "title":
+            clean[key] = validation.title(value)
+        elif key == "description":
+            clean[key] = validation.description(value)
+        elif key in ("impact", "urgency"):
+            clean[key] = validation.choice(key, value, Level)
+        elif key in ("affected_services", "affected_cis", "dependencies"):
+            clean[key] = validation.names(key, value)
+        elif key in ("implementation_plan", "rollback_plan", "test_plan"):
+            clean[key] = validation.plan(key, value)
+        elif key == "environment":
+            clean[key] = validation.name(key, value)
+        elif key == "tested_in_staging":
+            clean[key] = validation.change_id(value)
+        else:
+            raise ValidationError(
+                key, f"cannot be updated; updatable: {', '.join(workflow.UPDATABLE)}"
+            )
+    return clean
+
+
+def get_change(ctx: Context, *, change_id: str) -> dict[str, Any]:
+    """The full record as SPEC §1's JSON document, with audit trail and compliance."""
+    validation.change_id(change_id)
+    with ctx.db.read() as tx:
+        change = changes.get(tx, change_id)
+        trail = audit.for_change(tx, change_id)
+    doc = to_document(change)
+    now = ctx.clock()
+    results = compliance.evaluate(
+        change, ctx.policy, ctx.policy.frameworks, [e["action"] for e in trail], now
+    )
+    doc["compliance"] = {
+        f: [{"control": r.control, "status": r.status, "reason": r.reason} for r in rs]
+        for f, rs in results.items()
+    }
+    doc["audit_trail"] = [
+        {k: e[k] for k in ("seq", "timestamp", "action", "actor", "details", "hash")} for e in trail
+    ]
+    return doc
+
+
+def list_changes(
+    ctx: Context, *, state: str | None = None, limit: int = 50, before: str | None = None
+) -> list[dict[str, Any]]:
+    """Newest first, optionally filtered by a state or a seed folder name."""
+    states = states_for(state) if state else None
+    if not 1 <= limit <= 1000:
+        raise ValidationError("limit", f"{limit} is out of range (1–1000)")
+    if before is not None:
+        validation.change_id(before)
+    with ctx.db.read() as tx:
+        rows = changes.listing(tx, states, limit, before)
+    out = []
+    for change_id, st, typ, category, level, score, created, title in rows:
+        out.append(
+            {
+                "change_id": change_id,
+                "state": st,
+                "type": typ,
+                "category": category,
+                "risk_level": level,
+                "risk_score": score,
+                "title": title,
+                "created_at": fmt_time(datetime.fromtimestamp(created, UTC)),
+            }
+        )
+    return out
+
+
+def state_names() -> list[str]:
+    return [s.value for s in State]

@@ -1,0 +1,169 @@
+"""The audit trail: append-only rows, each chained to the one before by SHA-256."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from ..domain.codec import fmt_time
+from ..domain.events import Event
+from .db import Row, Tx
+
+GENESIS = "0" * 64
+EVENT_COLUMNS = "seq, event_id, at, change_id, action, actor, details, prev_hash, hash"
+
+
+def canonical(details: dict[str, Any]) -> str:
+    return json.dumps(details, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
+def event_hash(
+    prev_hash: str,
+    seq: int,
+    event_id: str,
+    at: str,
+    change_id: str | None,
+    action: str,
+    actor: str,
+    details: str,
+) -> str:
+    """SHA-256 over a canonical JSON array of the event's fields and the previous hash."""
+    body = json.dumps(
+        [prev_hash, seq, event_id, at, change_id, action, actor, details],
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
+    return hashlib.sha256(body.encode("utf-8")).hexdigest()
+
+
+def append(tx: Tx, change_id: str | None, events: Iterable[Event], at: datetime) -> int:
+    """Chain `events` onto the log inside the caller's transaction; returns how many."""
+    head = tx.one("SELECT seq, hash FROM audit_head WHERE id=1")
+    assert head is not None
+    seq, prev = int(head[0]), str(head[1])
+    stamp = fmt_time(at)
+    rows = []
+    for event in events:
+        seq += 1
+        event_id = secrets.token_hex(16)
+        details = canonical(event.details)
+        digest = event_hash(prev, seq, event_id, stamp or "", change_id, event.action, event.actor, details)
+        rows.append((seq, event_id, stamp, change_id, event.action, event.actor, details, prev, digest))
+        prev = digest
+    if rows:
+        tx.many(f"INSERT INTO audit_events ({EVENT_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)", rows)
+        tx.run("UPDATE audit_head SET seq=?, hash=? WHERE id=1", (seq, prev))
+    return len(rows)
+
+
+def as_dict(row: Row) -> dict[str, Any]:
+    seq, event_id, at, change_id, action, actor, details, prev_hash, digest = row
+    return {
+        "seq": seq,
+        "event_id": event_id,
+        "timestamp": at,
+        "change_id": change_id,
+        "action": action,
+        "actor": actor,
+        "details": json.loads(details),
+        "prev_hash": prev_hash,
+        "hash": digest,
+    }
+
+
+def for_change(tx: Tx, change_id: str) -> list[dict[str, Any]]:
+    rows = tx.all(f"SELECT {EVENT_COLUMNS} FROM audit_events WHERE change_id=? ORDER BY seq", (change_id,))
+    return [as_dict(r) for r in rows]
+
+
+def actions_for(tx: Tx, change_id: str) -> list[str]:
+    return [r[0] for r in tx.all("SELECT action FROM audit_events WHERE change_id=?", (change_id,))]
+
+
+def between(tx: Tx, start: str, end: str) -> list[dict[str, Any]]:
+    """Events with start <= timestamp < end (ISO strings compare in time order)."""
+    rows = tx.all(
+        f"SELECT {EVENT_COLUMNS} FROM audit_events WHERE at >= ? AND at < ? ORDER BY seq",
+        (start, end),
+    )
+    return [as_dict(r) for r in rows]
+
+
+def count(tx: Tx, action: str | None = None, start: str = "", end: str = "~") -> int:
+    sql = "SELECT count(*) FROM audit_events WHERE at >= ? AND at < ?"
+    params: list[Any] = [start, end]
+    if action:
+        sql += " AND action=?"
+        params.append(action)
+    row = tx.one(sql, params)
+    return int(row[0]) if row else 0
+
+
+def rows(tx: Tx, batch: int = 10_000) -> Iterator[Row]:
+    """Every event in chain order, fetched in batches."""
+    cursor = tx.conn.execute(f"SELECT {EVENT_COLUMNS} FROM audit_events ORDER BY seq")
+    while chunk := cursor.fetchmany(batch):
+        yield from chunk
+
+
+def head(tx: Tx) -> tuple[int, str]:
+    row = tx.one("SELECT seq, hash FROM audit_head WHERE id=1")
+    assert row is not None
+    return int(row[0]), str(row[1])
+
+
+@dataclass(frozen=True)
+class Verdict:
+    ok: bool
+    checked: int
+    head_hash: str
+    problem: str = ""
+    first_bad_seq: int | None = None
+
+
+def verify_rows(
+    events: Iterable[Sequence[Any]],
+    head: tuple[int, str] | None,
+    start_prev: str = GENESIS,
+    start_seq: int = 1,
+) -> Verdict:
+    """Re-walk the chain; name the first event that was altered, removed or inserted."""
+    prev, expected, checked = start_prev, start_seq, 0
+    for seq, event_id, at, change_id, action, actor, details, prev_hash, digest in events:
+        where = f"event #{seq} ({event_id}, {change_id or '-'}, {action})"
+        if seq != expected:
+            return Verdict(
+                False,
+                checked,
+                prev,
+                f"event #{expected} is missing (removed); the chain jumps to {where}",
+                expected,
+            )
+        if prev_hash != prev:
+            return Verdict(
+                False,
+                checked,
+                prev,
+                f"{where} does not link to the event before it (an event was removed or inserted)",
+                seq,
+            )
+        if event_hash(prev_hash, seq, event_id, at, change_id, action, actor, details) != digest:
+            return Verdict(
+                False, checked, prev, f"{where} was altered: its hash does not match its contents", seq
+            )
+        prev, expected, checked = digest, expected + 1, checked + 1
+    if head is not None and (head[0] != expected - 1 or head[1] != prev):
+        return Verdict(
+            False,
+            checked,
+            prev,
+            f"the chain ends at event #{expected - 1} but the "
+            f"head records #{head[0]}: events were removed from the end",
+            expected,
+        )
+    return Verdict(True, checked, prev)

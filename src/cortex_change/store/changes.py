@@ -1,0 +1,165 @@
+"""The changes repository: records as JSON documents plus queryable columns."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection
+from datetime import datetime
+from typing import Any
+
+from ..domain.codec import from_document, to_document
+from ..domain.errors import Conflict, NotFound
+from ..domain.lifecycle import State
+from ..domain.model import Change, ClosureStatus
+from ..domain.risk import PastChange
+from .db import Row, Tx
+
+COLUMNS = (
+    "change_id",
+    "version",
+    "state",
+    "type",
+    "category",
+    "requested_by",
+    "risk_level",
+    "risk_score",
+    "approval_required",
+    "closure_status",
+    "created_at",
+    "approved_at",
+    "implemented_at",
+    "closed_at",
+    "compliant",
+    "title",
+    "doc",
+)
+
+
+def _epoch(value: datetime | None) -> float | None:
+    return None if value is None else value.timestamp()
+
+
+def _row(change: Change, compliant: bool) -> tuple[Any, ...]:
+    a = change.assessment
+    t = change.timeline
+    doc = json.dumps(to_document(change), ensure_ascii=False, separators=(",", ":"))
+    return (
+        change.change_id,
+        change.version,
+        change.state.value,
+        change.type.value,
+        change.category,
+        change.requested_by,
+        a.level.value if a else None,
+        a.score if a else None,
+        a.route.value if a else None,
+        change.closure_status.value if change.closure_status else None,
+        _epoch(t.created_at),
+        _epoch(t.approved_at),
+        _epoch(t.implemented_at),
+        _epoch(t.closed_at),
+        int(compliant),
+        change.title,
+        doc,
+    )
+
+
+def insert(tx: Tx, change: Change, compliant: bool = False) -> None:
+    change.version = 1
+    marks = ",".join("?" * len(COLUMNS))
+    tx.run(f"INSERT INTO changes ({','.join(COLUMNS)}) VALUES ({marks})", _row(change, compliant))
+    _set_services(tx, change)
+
+
+def save(tx: Tx, change: Change, expected_version: int, compliant: bool) -> None:
+    """Write the record if nobody else did since `expected_version` was read."""
+    change.version = expected_version + 1
+    values = _row(change, compliant)
+    assignments = ",".join(f"{c}=?" for c in COLUMNS[1:])
+    n = tx.run(
+        f"UPDATE changes SET {assignments} WHERE change_id=? AND version=?",
+        (*values[1:], change.change_id, expected_version),
+    )
+    if n != 1:
+        change.version = expected_version
+        raise Conflict(
+            f"{change.change_id} was changed by someone else since it was read; "
+            "nothing was written — read it again and retry"
+        )
+    _set_services(tx, change)
+
+
+def _set_services(tx: Tx, change: Change) -> None:
+    tx.run("DELETE FROM change_services WHERE change_id=?", (change.change_id,))
+    tx.many(
+        "INSERT INTO change_services (service, change_id) VALUES (?, ?)",
+        [(s, change.change_id) for s in change.affected_services],
+    )
+
+
+def get(tx: Tx, change_id: str) -> Change:
+    row = tx.one("SELECT doc FROM changes WHERE change_id=?", (change_id,))
+    if row is None:
+        raise NotFound(f"no change {change_id!r}")
+    return from_document(json.loads(row[0]))
+
+
+def document(tx: Tx, change_id: str) -> dict[str, Any]:
+    row = tx.one("SELECT doc FROM changes WHERE change_id=?", (change_id,))
+    if row is None:
+        raise NotFound(f"no change {change_id!r}")
+    doc: dict[str, Any] = json.loads(row[0])
+    return doc
+
+
+def exists(tx: Tx, change_id: str) -> bool:
+    return tx.one("SELECT 1 FROM changes WHERE change_id=?", (change_id,)) is not None
+
+
+def history(
+    tx: Tx, category: str, services: Collection[str], since: datetime, exclude: str
+) -> list[PastChange]:
+    """Closed changes of `category` touching any of `services`, closed since `since`."""
+    if not services:
+        return []
+    marks = ",".join("?" * len(services))
+    rows = tx.all(
+        "SELECT DISTINCT c.change_id, c.closure_status FROM changes c "
+        "JOIN change_services s ON s.change_id = c.change_id "
+        f"WHERE s.service IN ({marks}) AND c.category=? AND c.state=? "
+        "AND c.closure_status IN (?, ?, ?) AND c.closed_at >= ? AND c.change_id <> ? "
+        "ORDER BY c.change_id",
+        (
+            *services,
+            category,
+            State.CLOSED.value,
+            ClosureStatus.SUCCESSFUL.value,
+            ClosureStatus.FAILED.value,
+            ClosureStatus.ROLLED_BACK.value,
+            since.timestamp(),
+            exclude,
+        ),
+    )
+    return [PastChange(r[0], ClosureStatus(r[1])) for r in rows]
+
+
+LIST_COLUMNS = "change_id, state, type, category, risk_level, risk_score, created_at, title"
+
+
+def listing(tx: Tx, states: Collection[State] | None, limit: int, before: str | None) -> list[Row]:
+    """Newest first; `before` is the last change id of the previous page."""
+    where: list[str] = []
+    params: list[Any] = []
+    if states:
+        where.append(f"state IN ({','.join('?' * len(states))})")
+        params.extend(s.value for s in states)
+    if before:
+        where.append(
+            "(created_at, change_id) < (SELECT created_at, change_id FROM changes WHERE change_id=?)"
+        )
+        params.append(before)
+    clause = f"WHERE {' AND '.join(where)}" if where else ""
+    return tx.all(
+        f"SELECT {LIST_COLUMNS} FROM changes {clause} ORDER BY created_at DESC, change_id DESC LIMIT ?",
+        (*params, limit),
+    )

@@ -1,0 +1,129 @@
+"""Connections, the one way to open a transaction, and automatic migrations."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from ..domain.errors import Conflict, CortexError
+
+Row = tuple[Any, ...]
+BUSY_TIMEOUT_MS = 10_000
+
+
+class StoreError(CortexError):
+    """The database could not be opened or used."""
+
+
+class Tx:
+    """A connection inside a transaction (or a read), with the few calls repositories need."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def one(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
+        row: Row | None = self.conn.execute(sql, params).fetchone()
+        return row
+
+    def all(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        return list(self.conn.execute(sql, params).fetchall())
+
+    def run(self, sql: str, params: Sequence[Any] = ()) -> int:
+        return self.conn.execute(sql, params).rowcount
+
+    def many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        self.conn.executemany(sql, rows)
+
+
+class Database:
+    """The embedded SQLite store (WAL): reads need no lock, writes take it for one transaction."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        try:
+            if path != ":memory:":
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            self.conn = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
+            self.conn.execute("PRAGMA journal_mode=WAL")
+            self.conn.execute("PRAGMA synchronous=FULL")
+            self.conn.execute("PRAGMA foreign_keys=ON")
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreError(f"cannot open the database {path!r}: {exc}") from None
+        migrate(self.conn)
+
+    @contextmanager
+    def read(self) -> Iterator[Tx]:
+        """A consistent snapshot for reading."""
+        self.conn.execute("BEGIN")
+        try:
+            yield Tx(self.conn)
+        finally:
+            self.conn.execute("COMMIT")
+
+    @contextmanager
+    def transaction(self) -> Iterator[Tx]:
+        """Everything inside commits together or not at all."""
+        try:
+            self.conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:  # the lock stayed busy past the timeout
+            raise Conflict(f"the database is busy; nothing was written ({exc})") from None
+        try:
+            yield Tx(self.conn)
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        try:
+            self.conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            self.conn.execute("ROLLBACK")
+            raise Conflict(f"commit failed; nothing was written ({exc})") from None
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def _migrations() -> list[tuple[int, str]]:
+    folder = resources.files("cortex_change.store") / "migrations" / "sqlite"
+    found = []
+    for entry in folder.iterdir():
+        if entry.name.endswith(".sql"):
+            found.append((int(entry.name.split("_", 1)[0]), entry.read_text("utf-8")))
+    return sorted(found)
+
+
+LATEST_VERSION = 1  # kept in step with the newest file in migrations/ (checked by a test)
+
+
+def _current(conn: sqlite3.Connection) -> int:
+    try:
+        row = conn.execute("SELECT max(version) FROM schema_version").fetchone()
+    except sqlite3.OperationalError:
+        return 0
+    return int(row[0] or 0)
+
+
+def migrate(conn: sqlite3.Connection) -> None:
+    """Apply every migration newer than the schema version, each in its own transaction."""
+    if _current(conn) >= LATEST_VERSION:
+        return
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)"
+    )
+    for version, sql in _migrations():
+        if _current(conn) >= version:
+            continue
+        script = (
+            f"BEGIN IMMEDIATE;\n{sql}\nINSERT INTO schema_version (version, applied_at) "
+            f"VALUES ({version}, strftime('%Y-%m-%dT%H:%M:%SZ','now'));\nCOMMIT;"
+        )
+        try:
+            conn.executescript(script)
+        except sqlite3.Error:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            if _current(conn) < version:  # not a concurrent first use: a real failure
+                raise
