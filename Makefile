@@ -18,7 +18,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 demo: $(DEMO_VENV)/.installed
-	PATH="$(CURDIR)/$(DEMO_VENV)/bin:$$PATH" ./examples/quickstart.sh
+	PATH="$(CURDIR)/$(DEMO_VENV)/bin:$$PATH" ./examples/youtube-bugfix.sh
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check src tests bench

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -144,20 +144,19 @@ KEYS: list[Key] = [
     ),
     Key("AUDIT_LOGGING", "true", _bool),
     Key("AUDIT_RETENTION_DAYS", "90", _int(1, 36500)),
-    Key("STD_WORKER_RESTART_ENABLED", "true", _bool, "standard change models are not built yet"),
-    Key("STD_WORKER_RESTART_MAX_FREQ", "3", _int(0, 1000), "standard change models are not built yet"),
-    Key("STD_AUTOSCALE_ENABLED", "true", _bool, "standard change models are not built yet"),
-    Key("STD_AUTOSCALE_MIN_REPLICAS", "1", _int(0, 100_000), "standard change models are not built yet"),
-    Key("STD_AUTOSCALE_MAX_REPLICAS", "10", _int(0, 100_000), "standard change models are not built yet"),
-    Key("STD_SECURITY_PATCH_ENABLED", "true", _bool, "standard change models are not built yet"),
+    Key("STD_WORKER_RESTART_ENABLED", "true", _bool),
+    Key("STD_WORKER_RESTART_MAX_FREQ", "3", _int(0, 1000)),
+    Key("STD_AUTOSCALE_ENABLED", "true", _bool),
+    Key("STD_AUTOSCALE_MIN_REPLICAS", "1", _int(0, 100_000)),
+    Key("STD_AUTOSCALE_MAX_REPLICAS", "10", _int(0, 100_000)),
+    Key("STD_SECURITY_PATCH_ENABLED", "true", _bool),
     Key(
         "STD_SECURITY_PATCH_MAX_SEVERITY",
         "high",
         _choice("low", "medium", "high", "critical"),
-        "standard change models are not built yet",
     ),
-    Key("STD_CONFIG_UPDATE_ENABLED", "true", _bool, "standard change models are not built yet"),
-    Key("STD_CONFIG_UPDATE_TOLERANCE", "20", _int(0, 100), "standard change models are not built yet"),
+    Key("STD_CONFIG_UPDATE_ENABLED", "true", _bool),
+    Key("STD_CONFIG_UPDATE_TOLERANCE", "20", _int(0, 100)),
     Key("EMERGENCY_CHANGE_ENABLED", "true", _bool),
     Key("EMERGENCY_AUTO_APPROVE", "true", _bool),
     Key("EMERGENCY_CAB_REVIEW_SLA", "24", _int(1, 24 * 365)),
@@ -180,6 +179,7 @@ NOTES = {
     "AUDIT_LOGGING": "the audit trail is always written; false is recorded but cannot disable it",
     "CHANGE_MGMT_ENABLED": NOT_YET,
 }
+DATA_TABLES = ("models", "integrations")
 SECRET_KEYS = {"PAGERDUTY_API_KEY", "WEBHOOK_SECRET", "SLACK_WEBHOOK_URL"}
 
 
@@ -193,6 +193,8 @@ class Setting:
 class Settings:
     values: dict[str, Setting]
     category_weights: dict[str, int]
+    # Data tables of the TOML file: [models.*] and [integrations.*] (read by catalog/).
+    extra: dict[str, Any] = field(default_factory=dict)
 
     def __getitem__(self, key: str) -> Any:
         return self.values[key].value
@@ -281,12 +283,18 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
     env = os.environ if env is None else env
     raw: dict[str, tuple[str, str]] = {k.name: (k.default, "default") for k in KEYS}
     weights = dict(DEFAULT_CATEGORY_WEIGHTS)
+    extra: dict[str, Any] = {}
     path = _toml_file(env)
     if path is not None:
         data = _read_toml(path)
         for key, value in data.items():
             if key == "categories":
                 weights = _weights(value, str(path))
+                continue
+            if key in DATA_TABLES:
+                if not isinstance(value, dict):
+                    raise ConfigError(key, f"must be a table of tables (in {path})")
+                extra[key] = value
                 continue
             if key.upper() not in KEYS_BY_NAME:
                 raise ConfigError(key, f"is not a configuration key (in {path})")
@@ -296,7 +304,7 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         if k.name in env:
             raw[k.name] = (env[k.name], "environment")
     values = {k.name: Setting(k.parse(k.name, raw[k.name][0]), raw[k.name][1]) for k in KEYS}
-    settings = Settings(values, weights)
+    settings = Settings(values, weights, extra)
     _check_consistency(settings)
     return settings
 

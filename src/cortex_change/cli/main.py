@@ -81,6 +81,24 @@ def _details(value: str | None) -> dict[str, Any]:
     return data
 
 
+def _params(pairs: list[str]) -> dict[str, Any]:
+    """KEY=VALUE pairs; numbers become numbers so range conditions can compare them."""
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise ValidationError("param", f"{pair!r} is not KEY=VALUE")
+        number: Any = value
+        for kind in (int, float):
+            try:
+                number = kind(value)
+                break
+            except ValueError:
+                continue
+        out[key] = number
+    return out
+
+
 def _who(args: argparse.Namespace, named: str | None, field: str, default_os: bool) -> str:
     """The identity rules are checked against: positional, --as, CORTEX_CHANGE_USER, OS user."""
     flag = getattr(args, "as_", None)
@@ -139,6 +157,10 @@ def cmd_create(ctx: Context, a: argparse.Namespace) -> int:
             fields[key] = [*fields.get(key, []), *values]
     fields.setdefault("impact", "medium")
     fields.setdefault("urgency", "medium")
+    if a.model:
+        fields["standard_model"] = a.model
+    if a.param:
+        fields["parameters"] = _params(a.param)
     change = create_change(
         ctx,
         type=a.type,
@@ -326,6 +348,69 @@ def cmd_config_show(ctx: Context, a: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_integrate(ctx: Context, a: argparse.Namespace) -> int:
+    from ..services.integrations import integrate
+
+    outcome = integrate(ctx, component=a.component, action=a.action, args=a.rest, actor=a.as_)
+    for step in outcome.steps:
+        print(step, file=sys.stderr)
+    print(outcome.change_id)
+    return EXIT_OK
+
+
+def cmd_integrations(ctx: Context, a: argparse.Namespace) -> int:
+    from ..catalog.loader import load_catalog
+
+    catalog = load_catalog(ctx.settings)
+    rows = [
+        {
+            "component": c,
+            "action": name,
+            "summary": t.summary,
+            "type": t.type if not t.operation else None,
+            "category": t.category if not t.operation else None,
+            "model": t.model,
+            "operation": t.operation,
+        }
+        for c, actions in sorted(catalog.templates.items())
+        for name, t in sorted(actions.items())
+    ]
+    if a.json:
+        print(render.as_json(rows))
+    else:
+        for r in rows:
+            kind = (
+                f"acts on a change ({r['operation']})" if r["operation"] else f"{r['type']} {r['category']}"
+            )
+            model = f", model {r['model']}" if r["model"] else ""
+            print(f"{r['component']:<20}{r['action']:<22}{kind}{model}: {r['summary']}")
+    return EXIT_OK
+
+
+def cmd_models_list(ctx: Context, a: argparse.Namespace) -> int:
+    from ..catalog.loader import load_catalog
+
+    models = load_catalog(ctx.settings).models
+    rows = [render.model(m) for _, m in sorted(models.items())]
+    if a.json:
+        print(render.as_json(rows))
+    else:
+        for r in rows:
+            state = "enabled " if r["enabled"] else "disabled"
+            print(f"{r['name']:<16}{state}  {r['rule']}  (otherwise: {r['otherwise']})")
+    return EXIT_OK
+
+
+def cmd_models_show(ctx: Context, a: argparse.Namespace) -> int:
+    from ..catalog.loader import load_catalog
+
+    models = load_catalog(ctx.settings).models
+    if a.name not in models:
+        raise NotFound(f"no standard model {a.name!r}; known: {', '.join(sorted(models))}")
+    print(render.as_json(render.model(models[a.name])))
+    return EXIT_OK
+
+
 # --- parser ---------------------------------------------------------------------------------
 
 
@@ -363,6 +448,9 @@ def _fields(p: argparse.ArgumentParser, update: bool) -> None:
 Handler = Callable[[Any, argparse.Namespace], int]
 
 
+Adder = Callable[[str, Handler, str], argparse.ArgumentParser]
+
+
 def build_parser() -> Parser:
     root = Parser(
         prog="cortex-change",
@@ -388,6 +476,14 @@ def build_parser() -> Parser:
         p.set_defaults(handler=handler)
         return p
 
+    _lifecycle_commands(add)
+    _query_commands(add)
+    _integration_commands(add)
+    _admin_commands(add)
+    return root
+
+
+def _lifecycle_commands(add: Adder) -> None:
     p = add("create", cmd_create, "file a request for change; prints its id as the last line")
     p.add_argument("type", metavar="TYPE", help="standard | normal | emergency")
     p.add_argument("category", metavar="CATEGORY", help="deployment, security, infrastructure, ...")
@@ -397,6 +493,8 @@ def build_parser() -> Parser:
     p.add_argument("impact_pos", metavar="IMPACT", nargs="?")
     p.add_argument("urgency_pos", metavar="URGENCY", nargs="?")
     p.add_argument("--requester", metavar="NAME")
+    p.add_argument("--model", metavar="NAME", help="the standard change model a standard change follows")
+    p.add_argument("--param", action="append", metavar="KEY=VALUE", help="a model parameter (repeat)")
     _fields(p, update=False)
     _common(p)
 
@@ -441,6 +539,8 @@ def build_parser() -> Parser:
     p.add_argument("rest", metavar="[REVIEWER] OUTCOME NOTES", nargs="+")
     _common(p)
 
+
+def _query_commands(add: Adder) -> None:
     p = add("show", cmd_show, "print a change as JSON (with audit trail and compliance)")
     p.add_argument("change_id", metavar="ID")
 
@@ -465,6 +565,35 @@ def build_parser() -> Parser:
     )
     p.add_argument("--json", action="store_true")
 
+
+def _integration_commands(add: Adder) -> None:
+    p = add(
+        "integrate",
+        cmd_integrate,
+        "create a change from the integration catalog: integrate COMPONENT ACTION DETAILS "
+        "(or act on one: integrate worker WORKER_ID ACTION ID); prints the change id last",
+    )
+    p.add_argument("component", metavar="COMPONENT")
+    p.add_argument("action", metavar="ACTION")
+    p.add_argument("rest", metavar="DETAILS", nargs="*", help="free text or a JSON object")
+    _common(p)
+
+    p = add("integrations", cmd_integrations, "list the integration catalog (components and actions)")
+    p.add_argument("--json", action="store_true")
+
+    models = add("models", _missing_sub, "list or show the standard change models")
+    models_sub = models.add_subparsers(
+        dest="models_command", metavar="ACTION", required=True, parser_class=Parser
+    )
+    p = models_sub.add_parser("list", help="every model: enabled or not, its condition")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_models_list)
+    p = models_sub.add_parser("show", help="one model in full, as JSON")
+    p.add_argument("name", metavar="NAME")
+    p.set_defaults(handler=cmd_models_show)
+
+
+def _admin_commands(add: Adder) -> None:
     audit = add("audit", _missing_sub, "verify, print or export the audit trail")
     audit_sub = audit.add_subparsers(
         dest="audit_command", metavar="ACTION", required=True, parser_class=Parser
@@ -485,7 +614,6 @@ def build_parser() -> Parser:
     p = cfg_sub.add_parser("show", help="every key: value, where it came from, in effect or not")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_config_show)
-    return root
 
 
 def _missing_sub(ctx: Context, a: argparse.Namespace) -> int:  # pragma: no cover

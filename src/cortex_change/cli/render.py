@@ -8,6 +8,7 @@ from typing import Any
 from ..domain.model import Change
 from ..domain.policy import Policy
 from ..domain.routing import outstanding
+from ..domain.standard import StandardModel
 
 
 def as_json(value: Any) -> str:
@@ -71,7 +72,7 @@ def table(rows: list[dict[str, Any]]) -> str:
 
 def _value(k: dict[str, Any]) -> str:
     if k["value"] is None:
-        return f"n/a ({k['note']})"
+        return "n/a"
     unit = k["unit"]
     value = k["value"]
     shown = f"{value:g}" if isinstance(value, float) else str(value)
@@ -84,12 +85,15 @@ def metrics(report: dict[str, Any]) -> str:
     lines.append(f"Changes created: {report['changes_created']}")
     for state, n in report["changes_by_state"].items():
         lines.append(f"  {state:<20}{n:>6}")
-    lines += ["", f"{'KPI':<28}{'value':<44}{'target':<10}status"]
+    lines += ["", f"{'KPI':<28}{'value':<12}{'target':<10}status"]
     for k in report["kpis"]:
         status = {True: "met", False: "MISSED", None: "-"}[k["met"]]
-        lines.append(f"{k['name']:<28}{_value(k):<44}{k['target']:<10}{status}")
+        note = f"  ({k['note']})" if k["note"] else ""
+        lines.append(f"{k['name']:<28}{_value(k):<12}{k['target']:<10}{status}{note}")
     lines += ["", "DORA"]
-    lines += [f"{k['name']:<28}{_value(k)}" for k in report["dora"]]
+    for k in report["dora"]:
+        note = f"  ({k['note']})" if k["note"] else ""
+        lines.append(f"{k['name']:<28}{_value(k)}{note}")
     return "\n".join(lines)
 
 
@@ -101,3 +105,33 @@ def config_rows(rows: list[dict[str, Any]]) -> str:
         note = f"  ({r['note']})" if r["note"] and r["in_effect"] else ""
         out.append(f"{r['key']:<{width}}  {one_line(str(r['value']))}  <- {r['source']}{flag}{note}")
     return "\n".join(out)
+
+
+def model(m: StandardModel) -> dict[str, Any]:
+    """A standard change model as a plain document with its rule in words."""
+    c = m.condition
+    if c.kind == "rate":
+        rule = f"fewer than {c.limit} requests per {c.field} within {c.window_seconds}s"
+    elif c.kind == "range":
+        lo = "" if c.minimum is None else f"{c.minimum:g} ≤ "
+        hi = "" if c.maximum is None else f" ≤ {float(c.maximum):g}"
+        rule = f"{lo}{'|' + c.field + '|' if c.absolute else c.field}{hi}"
+    else:
+        rule = f"{c.field} at or below {c.maximum} on {' < '.join(c.scale)}"
+    return {
+        "name": m.name,
+        "description": m.description,
+        "enabled": m.enabled,
+        "rule": rule,
+        "condition": {
+            "kind": c.kind,
+            "field": c.field,
+            "limit": c.limit,
+            "window_seconds": c.window_seconds,
+            "min": c.minimum,
+            "max": c.maximum,
+            "absolute": c.absolute,
+            "scale": list(c.scale),
+        },
+        "otherwise": m.otherwise.value,
+    }

@@ -73,6 +73,8 @@ def to_document(change: Change) -> dict[str, Any]:
         "approvals": [_approval(x) for x in change.approvals],
         "review": _review(change.review) if change.review else None,
         "reclassified_from": change.reclassified_from.value if change.reclassified_from else None,
+        "standard_model": change.standard_model,
+        "parameters": change.parameters,
         "metrics": {
             "created_at": fmt_time(t.created_at),
             "assessed_at": fmt_time(t.assessed_at),
@@ -99,6 +101,7 @@ def _assessment(a: Assessment) -> dict[str, Any]:
         "testing_required": a.testing_required,
         "assigned_to": a.assigned_to,
         "assessed_at": fmt_time(a.assessed_at),
+        "staging_evidence": a.staging_evidence,
     }
 
 
@@ -178,6 +181,7 @@ def from_document(doc: dict[str, Any]) -> Change:
             assigned_to=a["assigned_to"],
             assessed_at=_time(a["assessed_at"]),
             route_reason=a.get("route_reason", ""),
+            staging_evidence=a.get("staging_evidence"),
         )
         if a
         else None,
@@ -191,5 +195,7 @@ def from_document(doc: dict[str, Any]) -> Change:
         if r
         else None,
         reclassified_from=ChangeType(doc["reclassified_from"]) if doc.get("reclassified_from") else None,
+        standard_model=doc.get("standard_model"),
+        parameters=dict(doc.get("parameters") or {}),
         version=int(doc.get("version", 0)),
     )

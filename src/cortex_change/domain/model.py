@@ -83,6 +83,7 @@ class Assessment:
     assigned_to: str
     assessed_at: datetime
     route_reason: str = ""
+    staging_evidence: str | None = None
 
 
 @dataclass
@@ -147,6 +148,9 @@ class Change:
     review: Review | None = None
     # Set when a standard request was turned into another type, with why.
     reclassified_from: ChangeType | None = None
+    # The standard change model a standard request asks for, and the values it is judged on.
+    standard_model: str | None = None
+    parameters: dict[str, Any] = field(default_factory=dict)
     version: int = 0
 
     @property

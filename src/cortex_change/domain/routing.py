@@ -48,6 +48,11 @@ class Requirement:
     count: int
 
 
+def is_system_approver(name: str) -> bool:
+    """Approvals the policy grants by itself (auto, emergency, standard model)."""
+    return name in (AUTO_APPROVER, EMERGENCY_APPROVER) or name.startswith(STANDARD_APPROVER_PREFIX)
+
+
 def assessor_for(category: str, score: int) -> str:
     if category in ASSESSORS:
         return ASSESSORS[category]

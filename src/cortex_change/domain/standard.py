@@ -1,8 +1,10 @@
-"""The outcome of matching a standard request against the standard change models (SPEC §5)."""
+"""Standard change models (SPEC §5): when a standard request is pre-approved, and what it becomes
+when it is not. Models are data (see catalog/); this module only judges them."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from .model import ChangeType
 
@@ -23,3 +25,104 @@ NO_MODEL = StandardDecision(
     becomes=ChangeType.NORMAL,
     reason="no enabled standard change model matches this request",
 )
+
+
+@dataclass(frozen=True)
+class Condition:
+    """What keeps a request inside its model. `kind` is one of:
+
+    - ``rate``: fewer than ``limit`` earlier requests with the same ``field`` value within
+      ``window_seconds`` (the caller counts them);
+    - ``range``: ``minimum`` <= ``field`` <= ``maximum`` (``absolute`` compares the magnitude);
+    - ``max_rank``: ``field``'s position in ``scale`` is at or below ``maximum``'s.
+    """
+
+    kind: str
+    field: str
+    limit: int | None = None
+    window_seconds: int = 3600
+    minimum: float | None = None
+    maximum: float | str | None = None
+    absolute: bool = False
+    scale: tuple[str, ...] = ()
+
+
+KINDS = ("rate", "range", "max_rank")
+
+
+@dataclass(frozen=True)
+class StandardModel:
+    name: str
+    description: str
+    enabled: bool
+    condition: Condition
+    otherwise: ChangeType
+    templates: tuple[str, ...] = field(default=())  # integration entries that use it
+
+    def decide(self, parameters: dict[str, Any], recent: int = 0) -> StandardDecision:
+        """Judge a request's parameters (and, for a rate, how many came before it)."""
+        if not self.enabled:
+            return StandardDecision(self.name, False, ChangeType.NORMAL, f"model {self.name} is disabled")
+        c = self.condition
+        value = parameters.get(c.field)
+        if value is None or value == "":
+            return self._fails(ChangeType.NORMAL, f"parameter {c.field!r} is missing")
+        judge = {"rate": self._rate, "range": self._range, "max_rank": self._rank}[c.kind]
+        return judge(value, recent)
+
+    def _ok(self, why: str) -> StandardDecision:
+        return StandardDecision(self.name, True, ChangeType.STANDARD, f"standard model {self.name}: {why}")
+
+    def _fails(self, becomes: ChangeType, why: str) -> StandardDecision:
+        return StandardDecision(self.name, False, becomes, f"standard model {self.name}: {why}")
+
+    def _rate(self, value: Any, recent: int) -> StandardDecision:
+        c = self.condition
+        assert c.limit is not None
+        window = _duration(c.window_seconds)
+        if recent < c.limit:
+            return self._ok(
+                f"{recent} earlier request(s) for {c.field} {value} in the last {window}, limit {c.limit}"
+            )
+        earlier = f"{recent} earlier request(s) for {c.field} {value} in the last {window}"
+        return self._fails(self.otherwise, f"{earlier} reach the limit of {c.limit}")
+
+    def _range(self, value: Any, recent: int) -> StandardDecision:
+        c = self.condition
+        number = _number(value)
+        if number is None:
+            return self._fails(ChangeType.NORMAL, f"parameter {c.field!r} is not a number: {value!r}")
+        measured = abs(number) if c.absolute else number
+        lo = c.minimum
+        hi = float(c.maximum) if c.maximum is not None else None
+        bounds = f"{'' if lo is None else f'{lo:g} ≤ '}{c.field}{'' if hi is None else f' ≤ {hi:g}'}"
+        inside = (lo is None or measured >= lo) and (hi is None or measured <= hi)
+        if inside:
+            return self._ok(f"{c.field} {number:g} within {bounds}")
+        return self._fails(self.otherwise, f"{c.field} {number:g} outside {bounds}")
+
+    def _rank(self, value: Any, recent: int) -> StandardDecision:
+        c = self.condition
+        text = str(value).lower()
+        if text not in c.scale:
+            return self._fails(ChangeType.NORMAL, f"{c.field} {value!r} is not one of {', '.join(c.scale)}")
+        ceiling = str(c.maximum)
+        if c.scale.index(text) <= c.scale.index(ceiling):
+            return self._ok(f"{c.field} {text} is at or below {ceiling}")
+        return self._fails(self.otherwise, f"{c.field} {text} is above {ceiling}")
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _duration(seconds: int) -> str:
+    for unit, size in (("h", 3600), ("m", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"

@@ -118,3 +118,23 @@ def plan(field: str, value: Any) -> Plan | None:
         elif not isinstance(step, dict):
             raise ValidationError(field, f"step {i} must be text or an object")
     return dict(value)
+
+
+def parameters(values: dict[str, Any]) -> dict[str, Any]:
+    """A standard request's parameters: named scalars (text, numbers, true/false)."""
+    if len(values) > LIST_MAX:
+        raise ValidationError("parameters", f"has {len(values)} entries; at most {LIST_MAX} allowed")
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,63}", key):
+            raise ValidationError("parameters", f"{key!r} is not a parameter name (letters, digits, _)")
+        items = value if isinstance(value, list) else [value]
+        if not all(isinstance(v, (str, int, float, bool)) or v is None for v in items):
+            raise ValidationError(
+                f"parameters.{key}", "must be text, a number, true/false or a list of those"
+            )
+        for v in items:
+            if isinstance(v, str):
+                text(f"parameters.{key}", v, max_len=REASON_MAX)
+        out[key] = value
+    return out

@@ -73,6 +73,7 @@ def assess(
     *,
     standard: StandardDecision | None = None,
     reassess: bool = False,
+    staging: str | None = None,
     actor: str = RISK_ENGINE,
 ) -> list[Event]:
     """Score the change, route it, and auto-approve where the route allows."""
@@ -99,6 +100,7 @@ def assess(
         assigned_to=routing.assessor_for(change.category, score),
         assessed_at=now,
         route_reason=why,
+        staging_evidence=staging,
     )
     change.state = State.ASSESSED
     change.timeline.assessed_at = now
@@ -142,6 +144,7 @@ def _assessment_details(change: Change) -> dict[str, Any]:
         "assigned_to": a.assigned_to,
         "components": {k: {"points": c.points, "reason": c.reason} for k, c in a.components.items()},
         "history_used": a.history_used,
+        "staging_evidence": a.staging_evidence,
         "route_reason": a.route_reason,
     }
 
@@ -352,6 +355,8 @@ def update(
     policy: Policy,
     history: Sequence[PastChange],
     now: datetime,
+    *,
+    staging: str | None = None,
 ) -> list[Event]:
     """Change descriptive fields before approval; an assessed change is re-assessed at once."""
     check(change.change_id, Action.UPDATE, change.state)
@@ -370,7 +375,7 @@ def update(
         return events
     events += _discard_approvals(change, "the change was updated", actor)
     change.state = advance(change.change_id, Action.UPDATE, change.state, State.PENDING_ASSESSMENT)
-    return events + assess(change, policy, history, now)
+    return events + assess(change, policy, history, now, staging=staging)
 
 
 def _plain(value: Any) -> Any:

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 from collections.abc import Callable, Collection
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from ..domain import compliance, validation, workflow
+from ..domain import compliance, staging, validation, workflow
 from ..domain.codec import fmt_time, to_document
 from ..domain.errors import InvalidTransition, Refused, ValidationError
 from ..domain.events import Event
 from ..domain.lifecycle import State, states_for
 from ..domain.model import Change, ChangeType, ClosureStatus, Level, ReviewOutcome, Timeline
 from ..domain.risk import PastChange
+from ..domain.standard import NO_MODEL, StandardDecision
 from ..store import audit, changes
 from ..store.db import Tx
 from .context import Context
@@ -43,6 +45,8 @@ def create_change(
     test_plan: Any = None,
     environment: str | None = None,
     tested_in_staging: str | None = None,
+    standard_model: str | None = None,
+    parameters: dict[str, Any] | None = None,
 ) -> Change:
     """Validate and store a new RFC in pending_assessment."""
     now = ctx.clock()
@@ -67,7 +71,10 @@ def create_change(
             tested_in_staging,
         ),
     )
+    change.standard_model = _model_name(ctx, change, standard_model)
+    change.parameters = validation.parameters(parameters or {})
     events = workflow.created(change, ctx.policy)
+    _staging_evidence(ctx, change)
     with ctx.db.transaction() as tx:
         while changes.exists(tx, change.change_id):  # 16M ids per second: rare, but never reuse
             change.change_id = new_change_id(now)
@@ -96,6 +103,65 @@ def _descriptive(
         "environment": None if environment is None else validation.name("environment", environment),
         "tested_in_staging": None if staging is None else validation.change_id(staging),
     }
+
+
+def _model_name(ctx: Context, change: Change, name: str | None) -> str | None:
+    if name is None:
+        return None
+    if change.type is not ChangeType.STANDARD:
+        raise ValidationError(
+            "model", f"only standard changes name a model (this one is {change.type.value})"
+        )
+    from ..catalog.loader import load_catalog
+
+    known = load_catalog(ctx.settings).models
+    if name not in known:
+        raise ValidationError("model", f"unknown standard model {name!r}; known: {', '.join(sorted(known))}")
+    return name
+
+
+def _staging_evidence(ctx: Context, change: Change) -> str | None:
+    """Check a `tested_in_staging` citation (SPEC §10 rule in domain/staging.py)."""
+    if change.tested_in_staging is None:
+        return None
+    with ctx.db.read() as tx:
+        if not changes.exists(tx, change.tested_in_staging):
+            raise ValidationError("tested_in_staging", f"no change {change.tested_in_staging!r}")
+        cited = changes.get(tx, change.tested_in_staging)
+    why = staging.problem(change, cited)
+    if why:
+        raise ValidationError("tested_in_staging", why)
+    return staging.evidence(cited)
+
+
+def _standard_decision(ctx: Context, change: Change, now: datetime) -> StandardDecision | None:
+    """Match a standard request against its model (None for other types)."""
+    if change.type is not ChangeType.STANDARD:
+        return None
+    if change.standard_model is None:
+        return NO_MODEL
+    from ..catalog.loader import load_catalog
+
+    model = load_catalog(ctx.settings).models.get(change.standard_model)
+    if model is None:
+        return StandardDecision(
+            None, False, ChangeType.NORMAL, f"standard model {change.standard_model} no longer exists"
+        )
+    recent = 0
+    c = model.condition
+    if c.kind == "rate" and change.parameters.get(c.field) is not None:
+        since = change.timeline.created_at - timedelta(seconds=c.window_seconds)
+        with ctx.db.read() as tx:
+            recent = changes.recent_model_requests(
+                tx,
+                model.name,
+                c.field,
+                change.parameters[c.field],
+                since,
+                change.timeline.created_at,
+                change.change_id,
+            )
+    return model.decide(change.parameters, recent)
 
 
 def _load(ctx: Context, change_id: str) -> Change:
@@ -139,11 +205,15 @@ def assess_change(ctx: Context, *, change_id: str, reassess: bool = False) -> Ch
     change = _load(ctx, change_id)
     now = ctx.clock()
     history = _history(ctx, change, now)
+    decision = _standard_decision(ctx, change, now)
+    evidence = _staging_evidence(ctx, change)
     return _apply(
         ctx,
         change_id,
         workflow.RISK_ENGINE,
-        lambda c: workflow.assess(c, ctx.policy, history, now, reassess=reassess),
+        lambda c: workflow.assess(
+            c, ctx.policy, history, now, reassess=reassess, standard=decision, staging=evidence
+        ),
     )
 
 
@@ -180,6 +250,29 @@ def implement_change(ctx: Context, *, change_id: str, actor: str) -> Change:
     return _apply(ctx, change_id, actor, op)
 
 
+def start_change(ctx: Context, *, change_id: str, actor: str) -> Change:
+    """A worker takes an approved change: implementing, until it reports."""
+    validation.identity("actor", actor)
+    now = ctx.clock()
+    return _apply(ctx, change_id, actor, lambda c: workflow.start_implementation(c, actor, now))
+
+
+def report_outcome(ctx: Context, *, change_id: str, actor: str, success: bool, notes: str) -> Change:
+    """A worker reports: the implementation ends and the change closes with the outcome."""
+    validation.identity("actor", actor)
+    validation.text("notes", notes, max_len=validation.DESCRIPTION_MAX)
+    now = ctx.clock()
+    status = ClosureStatus.SUCCESSFUL if success else ClosureStatus.FAILED
+
+    def op(change: Change) -> list[Event]:
+        events: list[Event] = []
+        if change.state is State.IMPLEMENTING:
+            events += workflow.finish_implementation(change, actor, now, notes)
+        return events + workflow.close(change, status, notes, actor, now)
+
+    return _apply(ctx, change_id, actor, op)
+
+
 def close_change(ctx: Context, *, change_id: str, status: str, notes: str, actor: str) -> Change:
     validation.identity("actor", actor)
     closure = validation.choice("status", status, ClosureStatus)
@@ -210,10 +303,16 @@ def update_change(ctx: Context, *, change_id: str, actor: str, fields: dict[str,
     """Change descriptive fields before approval (re-assessing an assessed change)."""
     validation.identity("actor", actor)
     clean = _clean_update(fields)
-    change = _load(ctx, change_id)
+    preview = dataclasses.replace(_load(ctx, change_id), **clean)
     now = ctx.clock()
-    history = _history(ctx, change, now)
-    return _apply(ctx, change_id, actor, lambda c: workflow.update(c, actor, clean, ctx.policy, history, now))
+    history = _history(ctx, preview, now)
+    evidence = _staging_evidence(ctx, preview)
+    return _apply(
+        ctx,
+        change_id,
+        actor,
+        lambda c: workflow.update(c, actor, clean, ctx.policy, history, now, staging=evidence),
+    )
 
 
 def _clean_update(fields: dict[str, Any]) -> dict[str, Any]:
@@ -234,9 +333,7 @@ def _clean_update(fields: dict[str, Any]) -> dict[str, Any]:
         elif key == "tested_in_staging":
             clean[key] = validation.change_id(value)
         else:
-            raise ValidationError(
-                key, f"cannot be updated; updatable: {', '.join(workflow.UPDATABLE)}"
-            )
+            raise ValidationError(key, f"cannot be updated; updatable: {', '.join(workflow.UPDATABLE)}")
     return clean
 
 

@@ -31,6 +31,7 @@ COLUMNS = (
     "closed_at",
     "compliant",
     "title",
+    "standard_model",
     "doc",
 )
 
@@ -60,6 +61,7 @@ def _row(change: Change, compliant: bool) -> tuple[Any, ...]:
         _epoch(t.closed_at),
         int(compliant),
         change.title,
+        change.standard_model,
         doc,
     )
 
@@ -163,3 +165,17 @@ def listing(tx: Tx, states: Collection[State] | None, limit: int, before: str | 
         f"SELECT {LIST_COLUMNS} FROM changes {clause} ORDER BY created_at DESC, change_id DESC LIMIT ?",
         (*params, limit),
     )
+
+
+def recent_model_requests(
+    tx: Tx, model: str, field: str, value: Any, since: datetime, until: datetime, exclude: str
+) -> int:
+    """How many requests for `model` with parameter `field` = `value` were created in [since, until]."""
+    if not field.isidentifier():
+        raise ValueError(f"bad parameter name {field!r}")
+    row = tx.one(
+        "SELECT count(*) FROM changes WHERE standard_model=? AND created_at >= ? AND created_at <= ? "
+        f"AND change_id <> ? AND json_extract(doc, '$.parameters.{field}') = ?",
+        (model, since.timestamp(), until.timestamp(), exclude, value),
+    )
+    return int(row[0]) if row else 0

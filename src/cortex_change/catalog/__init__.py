@@ -1,0 +1,1 @@
+"""The catalog: standard change models and integration templates, read from data files."""

@@ -1,0 +1,162 @@
+"""Read the built-in catalog and the user's additions, resolving "$KEY" configuration references."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+from ..config import Settings
+from ..domain.errors import ConfigError
+from ..domain.integration import OPERATIONS, Rule, Template
+from ..domain.model import ChangeType
+from ..domain.standard import KINDS, Condition, StandardModel
+
+DURATION = re.compile(r"^(\d+)\s*([smhd]?)$")
+UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+TEMPLATE_KEYS = {
+    "summary",
+    "type",
+    "category",
+    "title",
+    "description",
+    "impact",
+    "urgency",
+    "requester",
+    "text_field",
+    "services",
+    "model",
+    "rules",
+    "implementation_plan",
+    "rollback_plan",
+    "operation",
+    "actor",
+}
+
+
+@dataclass(frozen=True)
+class Catalog:
+    models: dict[str, StandardModel]
+    templates: dict[str, dict[str, Template]]
+
+    def template(self, component: str, action: str) -> Template:
+        from ..domain.errors import ValidationError
+
+        if component not in self.templates:
+            raise ValidationError(
+                "component", f"unknown component {component!r}; valid: {', '.join(sorted(self.templates))}"
+            )
+        actions = self.templates[component]
+        if action not in actions:
+            raise ValidationError(
+                "action", f"unknown action {action!r} for {component}; valid: {', '.join(sorted(actions))}"
+            )
+        return actions[action]
+
+
+def _builtin() -> dict[str, Any]:
+    import tomllib
+
+    text = (resources.files("cortex_change.catalog") / "builtin.toml").read_text("utf-8")
+    return tomllib.loads(text)
+
+
+def _resolve(value: Any, settings: Settings, where: str) -> Any:
+    if isinstance(value, str) and value.startswith("$"):
+        key = value[1:]
+        if key not in settings.values:
+            raise ConfigError(where, f"refers to unknown configuration key {key}")
+        return settings[key]
+    return value
+
+
+def _duration(value: Any, where: str) -> int:
+    m = DURATION.match(str(value).strip())
+    if not m:
+        raise ConfigError(where, f"{value!r} is not a duration such as 30s, 5m, 1h")
+    return int(m.group(1)) * UNITS[m.group(2)]
+
+
+def _model(name: str, raw: dict[str, Any], settings: Settings) -> StandardModel:
+    where = f"models.{name}"
+    cond = raw.get("condition")
+    if not isinstance(cond, dict) or cond.get("kind") not in KINDS or not cond.get("field"):
+        raise ConfigError(where, f"needs condition = {{kind = {' | '.join(KINDS)}, field = ...}}")
+    r = {k: _resolve(v, settings, f"{where}.condition.{k}") for k, v in cond.items()}
+    try:
+        condition = Condition(
+            kind=r["kind"],
+            field=str(r["field"]),
+            limit=int(r["limit"]) if "limit" in r else None,
+            window_seconds=_duration(r.get("window", "1h"), f"{where}.condition.window"),
+            minimum=float(r["min"]) if "min" in r else None,
+            maximum=r.get("max") if r["kind"] == "max_rank" else (float(r["max"]) if "max" in r else None),
+            absolute=bool(r.get("absolute", False)),
+            scale=tuple(str(s) for s in r.get("scale", ())),
+        )
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(where, f"condition does not parse: {exc}") from None
+    _check_condition(where, condition)
+    otherwise = raw.get("otherwise", "normal")
+    if otherwise not in ("normal", "emergency"):
+        raise ConfigError(f"{where}.otherwise", f"{otherwise!r} is not allowed; allowed: normal, emergency")
+    return StandardModel(
+        name=name,
+        description=str(raw.get("description", "")),
+        enabled=bool(_resolve(raw.get("enabled", True), settings, f"{where}.enabled")),
+        condition=condition,
+        otherwise=ChangeType(otherwise),
+    )
+
+
+def _check_condition(where: str, c: Condition) -> None:
+    if c.kind == "rate" and c.limit is None:
+        raise ConfigError(where, "a rate condition needs limit")
+    if c.kind == "range" and c.minimum is None and c.maximum is None:
+        raise ConfigError(where, "a range condition needs min or max")
+    if c.kind == "max_rank" and (not c.scale or str(c.maximum) not in c.scale):
+        raise ConfigError(where, "a max_rank condition needs scale and a max that is on it")
+
+
+def _template(component: str, action: str, raw: dict[str, Any], models: dict[str, StandardModel]) -> Template:
+    where = f"integrations.{component}.{action}"
+    unknown = set(raw) - TEMPLATE_KEYS
+    if unknown:
+        raise ConfigError(
+            where,
+            f"unknown field(s) {', '.join(sorted(unknown))}; allowed: {', '.join(sorted(TEMPLATE_KEYS))}",
+        )
+    if raw.get("operation") is not None and raw["operation"] not in OPERATIONS:
+        raise ConfigError(
+            f"{where}.operation", f"{raw['operation']!r} is not allowed; allowed: {', '.join(OPERATIONS)}"
+        )
+    if raw.get("model") is not None and raw["model"] not in models:
+        raise ConfigError(
+            f"{where}.model", f"unknown model {raw['model']!r}; known: {', '.join(sorted(models))}"
+        )
+    rules = tuple(
+        Rule(
+            {k: str(v) for k, v in r.get("when", {}).items()},
+            {k: str(v) for k, v in r.get("then", {}).items()},
+        )
+        for r in raw.get("rules", [])
+    )
+    plain = {k: v for k, v in raw.items() if k not in ("rules", "services")}
+    return Template(
+        component=component, action=action, services=tuple(raw.get("services", ())), rules=rules, **plain
+    )
+
+
+def load_catalog(settings: Settings) -> Catalog:
+    """Built-in entries, then the user's (same name replaces, new names add)."""
+    base = _builtin()
+    user = settings.extra
+    raw_models = {**base.get("models", {}), **user.get("models", {})}
+    models = {name: _model(name, raw, settings) for name, raw in raw_models.items()}
+    templates: dict[str, dict[str, Template]] = {}
+    for source in (base.get("integrations", {}), user.get("integrations", {})):
+        for component, actions in source.items():
+            for action, raw in actions.items():
+                templates.setdefault(component, {})[action] = _template(component, action, raw, models)
+    return Catalog(models, templates)

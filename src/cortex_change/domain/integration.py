@@ -1,0 +1,154 @@
+"""Integration templates (SPEC §10): a (component, action) pair and its DETAILS become a change
+request, or an operation on an existing change. Templates are data (see catalog/)."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import ValidationError
+
+PLACEHOLDER = re.compile(r"\{(\w+)\}")
+RECORD_FIELDS = ("environment", "tested_in_staging", "impact", "urgency", "title", "description")
+SERVICE_KEYS = ("service", "services")
+MAX_PARAMETERS = 50
+MAX_VALUE = 5_000
+OPERATIONS = ("approve", "reject", "review", "route", "execute", "report_success", "report_failure")
+
+
+@dataclass(frozen=True)
+class Rule:
+    """When every `when` parameter matches (case-insensitive), apply `then` to the template."""
+
+    when: dict[str, str]
+    then: dict[str, str]
+
+    def matches(self, params: dict[str, Any]) -> bool:
+        return all(str(params.get(k, "")).lower() == str(v).lower() for k, v in self.when.items())
+
+
+@dataclass(frozen=True)
+class Template:
+    component: str
+    action: str
+    summary: str
+    type: str = "normal"
+    category: str = "deployment"
+    title: str = "{text}"
+    description: str = "{text}"
+    impact: str = "medium"
+    urgency: str = "medium"
+    requester: str = ""
+    text_field: str = "text"
+    services: tuple[str, ...] = ()
+    model: str | None = None
+    rules: tuple[Rule, ...] = ()
+    implementation_plan: dict[str, Any] | None = None
+    rollback_plan: dict[str, Any] | None = None
+    operation: str | None = None  # set for entries that act on an existing change
+    actor: str = ""
+
+    @property
+    def who(self) -> str:
+        return self.requester or self.actor or self.component
+
+
+@dataclass(frozen=True)
+class Request:
+    """What `create_change` needs, rendered from a template and DETAILS."""
+
+    fields: dict[str, Any]
+    parameters: dict[str, Any] = field(default_factory=dict)
+
+
+def parse_details(text: str, text_field: str) -> dict[str, Any]:
+    """DETAILS is a JSON object or free text (which becomes `text_field`)."""
+    stripped = text.strip()
+    if not stripped.startswith("{"):
+        return {text_field: text, "text": text}
+    try:
+        data = json.loads(stripped)
+    except json.JSONDecodeError as exc:
+        raise ValidationError(
+            "details", f"malformed JSON: {exc.msg} (line {exc.lineno} column {exc.colno})"
+        ) from None
+    if not isinstance(data, dict):
+        raise ValidationError("details", "JSON details must be an object")
+    if len(data) > MAX_PARAMETERS:
+        raise ValidationError("details", f"has {len(data)} fields; at most {MAX_PARAMETERS} allowed")
+    for key, value in data.items():
+        _check_value(key, value)
+    data.setdefault("text", data.get("description") or data.get(text_field) or "")
+    return data
+
+
+def _check_value(key: str, value: Any) -> None:
+    scalars = (str, int, float, bool, type(None))
+    items = value if isinstance(value, list) else [value]
+    if not all(isinstance(v, scalars) for v in items):
+        raise ValidationError(f"details.{key}", "must be text, a number, true/false or a list of those")
+    if any(isinstance(v, str) and len(v) > MAX_VALUE for v in items):
+        raise ValidationError(f"details.{key}", f"is longer than {MAX_VALUE} characters")
+
+
+def fill(template: str, params: dict[str, Any]) -> str:
+    """Replace {name} with the parameter's text; values are inserted, never re-read as templates."""
+    return PLACEHOLDER.sub(lambda m: _text(params.get(m.group(1), "")), template)
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, list):
+        return ", ".join(map(str, value))
+    return "" if value is None else str(value)
+
+
+def _fill_any(value: Any, params: dict[str, Any]) -> Any:
+    if isinstance(value, str):
+        return fill(value, params)
+    if isinstance(value, list):
+        return [_fill_any(v, params) for v in value]
+    if isinstance(value, dict):
+        return {k: _fill_any(v, params) for k, v in value.items()}
+    return value
+
+
+def one_line_title(text: str, limit: int = 200) -> str:
+    """A title from free text: its first non-empty line, shortened to fit."""
+    first = next((line.strip() for line in text.splitlines() if line.strip()), "")
+    return first if len(first) <= limit else first[: limit - 1] + "…"
+
+
+def render(t: Template, params: dict[str, Any]) -> Request:
+    """Turn a template and parsed DETAILS into create_change arguments."""
+    chosen: dict[str, Any] = {
+        "type": t.type,
+        "category": t.category,
+        "impact": t.impact,
+        "urgency": t.urgency,
+    }
+    for rule in t.rules:
+        if rule.matches(params):
+            chosen.update(rule.then)
+    services = [fill(s, params) for s in t.services]
+    for key in SERVICE_KEYS:
+        value = params.get(key)
+        services += value if isinstance(value, list) else ([value] if value else [])
+    title = params.get("title") or fill(t.title, params) or f"{t.component} {t.action}"
+    fields: dict[str, Any] = {
+        **chosen,
+        "title": one_line_title(str(title)),
+        "description": str(params.get("description") or fill(t.description, params)),
+        "requested_by": t.who,
+        "affected_services": [str(s) for s in services if str(s).strip()],
+    }
+    for key in ("environment", "tested_in_staging", "impact", "urgency"):
+        if params.get(key) not in (None, ""):
+            fields[key] = str(params[key])
+    if t.implementation_plan is not None:
+        fields["implementation_plan"] = _fill_any(t.implementation_plan, params)
+    if t.rollback_plan is not None:
+        fields["rollback_plan"] = _fill_any(t.rollback_plan, params)
+    extra = {k: v for k, v in params.items() if k not in (*RECORD_FIELDS, *SERVICE_KEYS, "text")}
+    return Request(fields, extra)

@@ -1,0 +1,118 @@
+"""`integrate COMPONENT ACTION DETAILS`: the catalog's templates turned into changes (SPEC §10)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from ..catalog.loader import Catalog, load_catalog
+from ..domain.errors import ValidationError
+from ..domain.integration import Template, parse_details, render
+from ..domain.lifecycle import State
+from ..domain.model import Change, ChangeType
+from . import changes as svc
+from .context import Context
+
+STANDARD_CLOSE_NOTES = "pre-approved standard change ({model}): implemented by {who} through the integration"
+
+
+@dataclass
+class Outcome:
+    change_id: str
+    steps: list[str] = field(default_factory=list)
+
+
+def resolve(
+    catalog: Catalog, component: str, action: str, rest: Sequence[str]
+) -> tuple[Template, str | None, list[str]]:
+    """Find the template; the seed's `worker WORKER_ID ACTION ID` order names the actor first."""
+    actions = catalog.templates.get(component, {})
+    if action not in actions and rest and rest[0] in actions:
+        return catalog.template(component, rest[0]), action, list(rest[1:])
+    return catalog.template(component, action), None, list(rest)
+
+
+def integrate(
+    ctx: Context, *, component: str, action: str, args: Sequence[str], actor: str | None = None
+) -> Outcome:
+    """Create (and carry as far as the rules allow) a change, or act on an existing one."""
+    catalog = load_catalog(ctx.settings)
+    template, named, rest = resolve(catalog, component, action, args)
+    who = named or actor or template.who
+    if template.operation:
+        return _operate(ctx, template, who, rest)
+    if not rest:
+        raise ValidationError("details", f"{component} {action} needs DETAILS (free text or a JSON object)")
+    params = parse_details(" ".join(rest), template.text_field)
+    request = render(template, params)
+    change = svc.create_change(
+        ctx, **request.fields, standard_model=template.model, parameters=request.parameters
+    )
+    out = Outcome(
+        change.change_id,
+        [
+            f"created {change.change_id}: {change.type.value} {change.category} "
+            f"'{change.title}' requested by {change.requested_by}"
+        ],
+    )
+    change = svc.assess_change(ctx, change_id=change.change_id)
+    out.steps.append(_assessed(change))
+    if (
+        change.state is State.APPROVED
+        and change.type is ChangeType.STANDARD
+        and ctx.settings["AUTO_IMPLEMENT"]
+    ):
+        svc.implement_change(ctx, change_id=change.change_id, actor=template.who)
+        notes = STANDARD_CLOSE_NOTES.format(model=change.standard_model, who=template.who)
+        svc.close_change(
+            ctx, change_id=change.change_id, status="successful", notes=notes, actor=template.who
+        )
+        out.steps.append(f"implemented and closed successful ({notes})")
+    return out
+
+
+def _assessed(change: Change) -> str:
+    a = change.assessment
+    assert a is not None
+    moved = f" (reclassified from {change.reclassified_from.value})" if change.reclassified_from else ""
+    return (
+        f"assessed: {change.type.value}{moved}, risk {a.score} ({a.level.value}), route {a.route.value}: "
+        f"{a.route_reason}; state {change.state.value}"
+    )
+
+
+def _operate(ctx: Context, t: Template, who: str, rest: list[str]) -> Outcome:
+    if not rest:
+        raise ValidationError("change_id", f"{t.component} {t.action} needs a change id")
+    change_id, text = rest[0], " ".join(rest[1:])
+    op = t.operation
+    if op == "review":
+        doc = svc.get_change(ctx, change_id=change_id)
+        return Outcome(
+            change_id,
+            [
+                f"{change_id}: {doc['state']}, {doc['type']} {doc['category']}, "
+                f"risk {doc['risk_score']} ({doc['risk_level']}), route "
+                f"{doc['approval_required']}: {doc['title']}"
+            ],
+        )
+    if op == "approve":
+        change, _ = svc.approve_change(
+            ctx, change_id=change_id, approver=who, reason=text or f"approved by {who}"
+        )
+    elif op == "reject":
+        change = svc.reject_change(
+            ctx, change_id=change_id, rejector=who, reason=text or f"rejected by {who}"
+        )
+    elif op == "route":
+        current = svc.get_change(ctx, change_id=change_id)["state"]
+        change = svc.assess_change(
+            ctx, change_id=change_id, reassess=current != State.PENDING_ASSESSMENT.value
+        )
+    elif op == "execute":
+        change = svc.start_change(ctx, change_id=change_id, actor=who)
+    else:
+        success = op == "report_success"
+        notes = text or ("worker reported success" if success else "worker reported failure")
+        change = svc.report_outcome(ctx, change_id=change_id, actor=who, success=success, notes=notes)
+    return Outcome(change_id, [f"{change_id}: {op} by {who}; state {change.state.value}"])
