@@ -18,7 +18,7 @@ REASON_MAX = 5_000
 LIST_MAX = 100
 PLAN_STEPS_MAX = 500
 PLAN_JSON_MAX = 100_000
-CHANGE_ID = re.compile(r"^RFC-\d{14}-[0-9a-f]{6}$")
+CHANGE_ID = re.compile(r"^RFC-\d{14}-[0-9a-f]{6}$", re.ASCII)  # ASCII: \d would take any script's digits
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 E = TypeVar("E", bound=StrEnum)
@@ -96,7 +96,7 @@ def one_of(field: str, value: str, allowed: Iterable[str]) -> str:
 
 
 def change_id(value: str) -> str:
-    if not CHANGE_ID.match(value):
+    if not CHANGE_ID.fullmatch(value):  # match() would let a trailing newline through
         raise ValidationError("change_id", f"{value!r} is not a change id (RFC-YYYYMMDDHHMMSS-xxxxxx)")
     return value
 

@@ -360,10 +360,11 @@ def update(
 ) -> list[Event]:
     """Change descriptive fields before approval; an assessed change is re-assessed at once."""
     check(change.change_id, Action.UPDATE, change.state)
-    diff = {}
-    for key, new in fields.items():
+    for key in fields:  # all keys first: a refused update must leave the record untouched
         if key not in UPDATABLE:
             raise ValidationError(key, f"cannot be updated; updatable: {', '.join(UPDATABLE)}")
+    diff = {}
+    for key, new in fields.items():
         old = getattr(change, key)
         if old != new:
             diff[key] = {"old": _plain(old), "new": _plain(new)}

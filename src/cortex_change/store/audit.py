@@ -158,12 +158,23 @@ def verify_rows(
             )
         prev, expected, checked = digest, expected + 1, checked + 1
     if head is not None and (head[0] != expected - 1 or head[1] != prev):
-        return Verdict(
-            False,
-            checked,
-            prev,
-            f"the chain ends at event #{expected - 1} but the "
-            f"head records #{head[0]}: events were removed from the end",
-            expected,
-        )
+        return _head_mismatch(head, expected - 1, checked, prev)
     return Verdict(True, checked, prev)
+
+
+def _head_mismatch(head: tuple[int, str], last: int, checked: int, prev: str) -> Verdict:
+    """The chain is self-consistent but disagrees with the head: name the first event at fault."""
+    if head[0] > last:
+        problem = (
+            f"event #{last + 1} is missing: the chain ends at event #{last} but the "
+            f"head records #{head[0]}: events were removed from the end"
+        )
+        return Verdict(False, checked, prev, problem, last + 1)
+    if head[0] < last:
+        problem = (
+            f"event #{head[0] + 1} was inserted: the head records #{head[0]} but the chain "
+            f"goes on to event #{last}"
+        )
+        return Verdict(False, min(checked, head[0]), prev, problem, head[0] + 1)
+    problem = f"event #{last} was altered or replaced: its hash does not match the head's"
+    return Verdict(False, max(checked - 1, 0), prev, problem, last)

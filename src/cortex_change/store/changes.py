@@ -174,7 +174,8 @@ def recent_model_requests(
     if not field.isidentifier():
         raise ValueError(f"bad parameter name {field!r}")
     row = tx.one(
-        "SELECT count(*) FROM changes WHERE standard_model=? AND created_at >= ? AND created_at <= ? "
+        "SELECT count(*) FROM changes WHERE standard_model=? AND type='standard' "
+        "AND created_at >= ? AND created_at <= ? "
         f"AND change_id <> ? AND json_extract(doc, '$.parameters.{field}') = ?",
         (model, since.timestamp(), until.timestamp(), exclude, value),
     )
