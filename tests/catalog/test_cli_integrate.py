@@ -67,7 +67,7 @@ def test_models_and_integrations_are_listed(tmp_path: Path) -> None:
     listing = json.loads(_run(["integrations", "--json"], db, tmp_path).stdout)
     pairs = {(r["component"], r["action"]) for r in listing}
     assert ("kubernetes", "scale") in pairs and ("worker", "report_failure") in pairs
-    assert len(pairs) == 25
+    assert len(pairs) == 23
 
 
 def test_youtube_bugfix_demo_runs_end_to_end(tmp_path: Path) -> None:
