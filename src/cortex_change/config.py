@@ -348,3 +348,14 @@ def describe(settings: Settings) -> list[dict[str, Any]]:
             }
         )
     return rows
+
+
+def rules_snapshot(settings: Settings) -> dict[str, Any]:
+    """The in-effect, non-secret values that decide outcomes (audited when they change)."""
+    out: dict[str, Any] = {}
+    for key in KEYS:
+        if key.pending is None and key.name not in SECRET_KEYS and key.name != "CORTEX_CHANGE_DB":
+            value = settings[key.name]
+            out[key.name] = list(value) if isinstance(value, tuple) else value
+    out["categories"] = dict(settings.category_weights)
+    return out

@@ -16,6 +16,7 @@ from ..domain.lifecycle import State, states_for
 from ..domain.model import Change, ChangeType, ClosureStatus, Level, ReviewOutcome, Timeline
 from ..domain.risk import PastChange
 from ..domain.standard import NO_MODEL, StandardDecision
+from ..config import rules_snapshot
 from ..store import audit, changes
 from ..store.db import Tx
 from .context import Context
@@ -78,6 +79,7 @@ def create_change(
     with ctx.db.transaction() as tx:
         while changes.exists(tx, change.change_id):  # 16M ids per second: rare, but never reuse
             change.change_id = new_change_id(now)
+        _audit_config(tx, ctx, now)
         changes.insert(tx, change)
         audit.append(tx, change.change_id, events, now)
     return change
@@ -176,6 +178,22 @@ def _history(ctx: Context, change: Change, now: datetime) -> list[PastChange]:
         return changes.history(tx, change.category, change.affected_services, since, change.change_id)
 
 
+def _audit_config(tx: Tx, ctx: Context, now: datetime) -> None:
+    """Record a `config_changed` event when this write runs under different rules than the last."""
+    current = rules_snapshot(ctx.settings)
+    previous = audit.config_snapshot(tx)
+    if previous == current:
+        return
+    if previous is not None:
+        diff = {
+            k: {"old": previous.get(k), "new": current.get(k)}
+            for k in sorted(set(previous) | set(current))
+            if previous.get(k) != current.get(k)
+        }
+        audit.append(tx, None, [Event("config_changed", "configuration", {"changes": diff})], now)
+    audit.save_config_snapshot(tx, current)
+
+
 def _compliant(tx: Tx, ctx: Context, change: Change, events: list[Event], now: datetime) -> bool:
     actions = [*audit.actions_for(tx, change.change_id), *(e.action for e in events)]
     results = compliance.evaluate(change, ctx.policy, ctx.policy.frameworks or ("soc2",), actions, now)
@@ -192,9 +210,11 @@ def _apply(ctx: Context, change_id: str, actor: str, op: Operation) -> Change:
     except Refused as refusal:
         action = "unauthorized_attempt" if isinstance(refusal, InvalidTransition) else "refused"
         with ctx.db.transaction() as tx:
+            _audit_config(tx, ctx, now)
             audit.append(tx, change_id, [Event(action, actor, {"error": str(refusal)})], now)
         raise
     with ctx.db.transaction() as tx:
+        _audit_config(tx, ctx, now)
         changes.save(tx, change, version, _compliant(tx, ctx, change, events, now))
         audit.append(tx, change_id, events, now)
     return change

@@ -178,3 +178,16 @@ def _head_mismatch(head: tuple[int, str], last: int, checked: int, prev: str) ->
         return Verdict(False, min(checked, head[0]), prev, problem, head[0] + 1)
     problem = f"event #{last} was altered or replaced: its hash does not match the head's"
     return Verdict(False, max(checked - 1, 0), prev, problem, last)
+
+
+def config_snapshot(tx: Tx) -> dict[str, Any] | None:
+    row = tx.one("SELECT values_json FROM config_snapshot WHERE id=1")
+    return None if row is None else dict(json.loads(row[0]))
+
+
+def save_config_snapshot(tx: Tx, values: dict[str, Any]) -> None:
+    tx.run(
+        "INSERT INTO config_snapshot (id, values_json) VALUES (1, ?) "
+        "ON CONFLICT (id) DO UPDATE SET values_json = excluded.values_json",
+        (canonical(values),),
+    )
