@@ -8,6 +8,7 @@ from collections.abc import Callable, Collection
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from ..config import rules_snapshot
 from ..domain import compliance, staging, validation, workflow
 from ..domain.codec import fmt_time, to_document
 from ..domain.errors import InvalidTransition, Refused, ValidationError
@@ -16,7 +17,6 @@ from ..domain.lifecycle import State, states_for
 from ..domain.model import Change, ChangeType, ClosureStatus, Level, ReviewOutcome, Timeline
 from ..domain.risk import PastChange
 from ..domain.standard import NO_MODEL, StandardDecision
-from ..config import rules_snapshot
 from ..store import audit, changes
 from ..store.db import Tx
 from .context import Context
