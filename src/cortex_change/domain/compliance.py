@@ -52,7 +52,8 @@ def segregation(change: Change, policy: Policy, actions: Collection[str], now: d
     own = [a for a in change.active_approvals if a.approver == change.requested_by]
     if own:
         return Result("segregation_of_duties", FAIL, f"requester {change.requested_by} approved")
-    people = [a.approver for a in change.active_approvals]
+    # Only approvals count: an approver may still reject (one rejection ends the vote).
+    people = [a.approver for a in change.active_approvals if a.decision is Decision.APPROVED]
     if len(people) != len(set(people)):
         return Result("segregation_of_duties", FAIL, "one person counted more than once")
     return Result("segregation_of_duties", PASS, "requester is not among the approvers")

@@ -67,7 +67,8 @@ def history_component(history: Sequence[PastChange], policy: Policy) -> RiskComp
             f"fewer than {policy.history_min_samples}: neutral 5",
         )
     failures = sum(1 for past in history if past.closure_status in FAILURE_STATUSES)
-    points = round(MAX_HISTORY * failures / n)
+    # round half up (1 failure in 20 is 0.5 -> 1), in integers so no float error creeps in
+    points = (2 * MAX_HISTORY * failures + n) // (2 * n)
     return RiskComponent(points, f"{failures} of {n} comparable changes failed: {points}")
 
 

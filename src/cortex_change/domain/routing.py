@@ -133,22 +133,64 @@ def roles_held(change: Change, person: str, route: Route, policy: Policy) -> lis
     return held
 
 
-def role_for_vote(
+def _match(
+    voters: list[str], reqs: list[Requirement], fixed: dict[str, str]
+) -> dict[str, str] | None:
+    """Seat every voter in a role they hold (a bipartite matching, Kuhn's algorithm).
+
+    Earlier voters keep their seats where possible (`fixed`); returns None when some voter
+    cannot be seated without leaving another one out.
+    """
+    seats = [r.role for r in reqs for _ in range(r.count)]
+    holder: dict[int, str] = {}
+
+    def can(voter: str, seat: int) -> bool:
+        return any(voter in r.members for r in reqs if r.role == seats[seat])
+
+    def seat(voter: str, seen: set[int]) -> bool:
+        order = sorted(range(len(seats)), key=lambda i: (seats[i] != fixed.get(voter), seats[i] == "cab"))
+        for i in order:
+            if i in seen or not can(voter, i):
+                continue
+            seen.add(i)
+            if i not in holder or seat(holder[i], seen):
+                holder[i] = voter
+                return True
+        return False
+
+    for voter in voters:
+        if not seat(voter, set()):
+            return None
+    return {voter: seats[i] for i, voter in holder.items()}
+
+
+def seat_vote(
     change: Change, approver: str, route: Route, policy: Policy, wanted: str | None = None
-) -> str:
-    """Pick the role an approval counts under; one person counts once."""
+) -> dict[str, str]:
+    """The role every active approver counts under once `approver`'s vote is added.
+
+    One person counts once. Earlier approvers may move to another role they hold when that lets
+    the new vote count (e.g. a CAB member who is also CISO moves to CAB so the CISO can vote).
+    """
     held = roles_held(change, approver, route, policy)
-    active = change.active_approvals
-    if any(a.approver == approver for a in active):
+    active = [a for a in change.active_approvals if a.decision is Decision.APPROVED]
+    if any(a.approver == approver for a in change.active_approvals):
         raise ApprovalRefused(f"{approver} has already approved {change.change_id}; one person counts once")
-    open_roles = [r for r in held if _granted(active, r.role) < r.count]
+    reqs = requirements(route, policy)
     if wanted is not None:
-        open_roles = [r for r in open_roles if r.role == wanted]
-    if not open_roles:
+        if wanted not in {r.role for r in held}:
+            raise ApprovalRefused(f"{approver} does not hold the role {wanted} on route {route.value}")
+        reqs = [
+            r if r.role == wanted or approver not in r.members else
+            Requirement(r.role, r.config_key, r.members - {approver}, r.count)
+            for r in reqs
+        ]
+    fixed = {a.approver: a.role for a in active}
+    seating = _match([*fixed, approver], reqs, fixed)
+    if seating is None:
         raise ApprovalRefused(
             f"no outstanding approval of {change.change_id} needs {approver}'s role"
             + (f" {wanted}" if wanted else "")
+            + f" (already counted: {', '.join(f'{a.approver} as {a.role}' for a in active) or 'nobody'})"
         )
-    # Single-seat roles (CISO, CTO) are the scarce ones: fill them first.
-    open_roles.sort(key=lambda r: (r.role == "cab", r.role))
-    return open_roles[0].role
+    return seating

@@ -25,6 +25,8 @@ E = TypeVar("E", bound=StrEnum)
 
 
 def _utf8(field: str, value: str) -> str:
+    if not isinstance(value, str):  # JSON input (--details) may hold numbers, lists, null
+        raise ValidationError(field, f"must be text, not {type(value).__name__}")
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
@@ -70,6 +72,8 @@ def identity(field: str, value: str) -> str:
 
 def names(field: str, values: Iterable[str]) -> list[str]:
     """A list of names, de-duplicated in order."""
+    if not isinstance(values, list | tuple | set | frozenset):  # a bare string would split into letters
+        raise ValidationError(field, f"must be a list of names, not {type(values).__name__}")
     out: list[str] = []
     for value in values:
         item = name(field, value)
@@ -96,7 +100,8 @@ def one_of(field: str, value: str, allowed: Iterable[str]) -> str:
 
 
 def change_id(value: str) -> str:
-    if not CHANGE_ID.fullmatch(value):  # match() would let a trailing newline through
+    # fullmatch: match() would let a trailing newline through
+    if not isinstance(value, str) or not CHANGE_ID.fullmatch(value):
         raise ValidationError("change_id", f"{value!r} is not a change id (RFC-YYYYMMDDHHMMSS-xxxxxx)")
     return value
 

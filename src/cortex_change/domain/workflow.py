@@ -81,7 +81,7 @@ def assess(
     events: list[Event] = []
     if reassess:
         events += _discard_approvals(change, "re-assessment", actor)
-    decision = _classify(change, standard, events)
+    decision = _classify(change, standard, events, policy)
     components = risk.score(change, policy, history)
     score = risk.total(components)
     level = policy.level_for(score)
@@ -109,27 +109,22 @@ def assess(
 
 
 def _classify(
-    change: Change, standard: StandardDecision | None, events: list[Event]
+    change: Change, standard: StandardDecision | None, events: list[Event], policy: Policy
 ) -> StandardDecision | None:
     """Apply the standard-model decision; a non-matching request changes type."""
     if change.type is not ChangeType.STANDARD:
         return None
     decision = standard or NO_MODEL
-    if not decision.pre_approved:
-        change.reclassified_from = ChangeType.STANDARD
-        change.type = decision.becomes
-        events.append(
-            Event(
-                "reclassified",
-                RISK_ENGINE,
-                {
-                    "from": "standard",
-                    "to": decision.becomes.value,
-                    "model": decision.model,
-                    "reason": decision.reason,
-                },
-            )
-        )
+    if decision.pre_approved:
+        return decision
+    becomes, reason = decision.becomes, decision.reason
+    if becomes is ChangeType.EMERGENCY and not policy.emergency_enabled:
+        becomes = ChangeType.NORMAL
+        reason += "; emergency changes are disabled (EMERGENCY_CHANGE_ENABLED=false): normal change"
+    change.reclassified_from = ChangeType.STANDARD
+    change.type = becomes
+    details = {"from": "standard", "to": becomes.value, "model": decision.model, "reason": reason}
+    events.append(Event("reclassified", RISK_ENGINE, details))
     return decision
 
 
@@ -243,24 +238,27 @@ def approve(
     missing = missing_documentation(change, policy)
     if missing:
         raise ApprovalRefused(f"{change.change_id} cannot be approved without " + " and ".join(missing))
-    counted_as = routing.role_for_vote(change, approver, route, policy, role)
+    seating = routing.seat_vote(change, approver, route, policy, role)
+    moved = _reseat(change, seating)
+    counted_as = seating[approver]
     change.approvals.append(Approval(approver, counted_as, Decision.APPROVED, reason, now))
     still = routing.outstanding(route, change.active_approvals, policy)
     if still:
-        return [
-            Event(
-                "approval_granted",
-                approver,
-                {
-                    "role": counted_as,
-                    "reason": reason,
-                    "outstanding": still,
-                },
-            )
-        ]
+        details = {"role": counted_as, "reason": reason, "outstanding": still, **moved}
+        return [Event("approval_granted", approver, details)]
     change.state = advance(change.change_id, Action.APPROVE, change.state, State.APPROVED)
     event = _approved(change, approver, reason, now, policy)
-    return [Event(event.action, approver, {**event.details, "role": counted_as})]
+    return [Event(event.action, approver, {**event.details, "role": counted_as, **moved})]
+
+
+def _reseat(change: Change, seating: dict[str, str]) -> dict[str, Any]:
+    """Apply a new seating to earlier approvals; return what moved, for the audit event."""
+    moved = {}
+    for a in change.active_approvals:
+        if a.decision is Decision.APPROVED and a.approver in seating and seating[a.approver] != a.role:
+            moved[a.approver] = {"from": a.role, "to": seating[a.approver]}
+            a.role = seating[a.approver]
+    return {"recounted": moved} if moved else {}
 
 
 def reject(change: Change, rejector: str, reason: str, policy: Policy, now: datetime) -> list[Event]:

@@ -11,7 +11,7 @@ from typing import Any
 from ..config import rules_snapshot
 from ..domain import compliance, staging, validation, workflow
 from ..domain.codec import fmt_time, to_document
-from ..domain.errors import InvalidTransition, Refused, ValidationError
+from ..domain.errors import InvalidTransition, NotFound, Refused, ValidationError
 from ..domain.events import Event
 from ..domain.lifecycle import State, states_for
 from ..domain.model import Change, ChangeType, ClosureStatus, Level, ReviewOutcome, Timeline
@@ -388,6 +388,8 @@ def list_changes(
     if before is not None:
         validation.change_id(before)
     with ctx.db.read() as tx:
+        if before is not None and not changes.exists(tx, before):  # else: silently an empty page
+            raise NotFound(f"no change {before!r} (--before names the last change of the previous page)")
         rows = changes.listing(tx, states, limit, before)
     out = []
     for change_id, st, typ, category, level, score, created, title in rows:

@@ -1,0 +1,211 @@
+"""Shared fixtures: the real console script as a subprocess, an in-process context, row counts."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Callable, Iterator, Mapping
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import pytest
+
+from cortex_change.config import KEYS_BY_NAME
+from cortex_change.services.context import Context, open_context
+
+_BIN_DIR = str(Path(sys.executable).parent)
+CLI_PATH = shutil.which("cortex-change", path=_BIN_DIR)
+# Variables that would leak the developer's configuration into a test.
+_SCRUBBED = {*KEYS_BY_NAME, "CORTEX_CHANGE_USER", "CORTEX_CHANGE_CONFIG"}
+
+
+class Result(NamedTuple):
+    """What one CLI run produced; unpacks as (returncode, stdout, stderr)."""
+
+    code: int
+    out: str
+    err: str
+
+
+def clean_env(db: Path, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """os.environ without any cortex-change setting, pointed at `db`."""
+    env = {k: v for k, v in os.environ.items() if k not in _SCRUBBED}
+    env["CORTEX_CHANGE_DB"] = str(db)
+    env["XDG_DATA_HOME"] = str(db.parent / "xdg")
+    env.update(extra or {})
+    return env
+
+
+def count_rows(db: Path | str, table: str) -> int:
+    """Rows in `table`, read straight from the SQLite file (0 if the file or table is absent)."""
+    if not Path(db).exists():
+        return 0
+    conn = sqlite3.connect(db)
+    try:
+        row = conn.execute(f"SELECT count(*) FROM {table}").fetchone()
+    except sqlite3.OperationalError:
+        return 0
+    finally:
+        conn.close()
+    return int(row[0])
+
+
+class Cli:
+    """Runs `cortex-change` against one database file, from a directory without a TOML file."""
+
+    def __init__(self, db: Path, cwd: Path) -> None:
+        assert CLI_PATH is not None, f"cortex-change is not installed next to {sys.executable}"
+        self.path = CLI_PATH
+        self.db = db
+        self.cwd = cwd
+        self.env: dict[str, str] = {}
+
+    def command(self, *args: str | bytes) -> list[str | bytes]:
+        return [self.path, *args]
+
+    def environment(self, env: Mapping[str, str] | None = None, user: str | None = None) -> dict[str, str]:
+        full = clean_env(self.db, {**self.env, **(env or {})})
+        if user is not None:
+            full["CORTEX_CHANGE_USER"] = user
+        return full
+
+    def __call__(
+        self,
+        *args: str | bytes,
+        env: Mapping[str, str] | None = None,
+        user: str | None = None,
+        cwd: Path | None = None,
+    ) -> Result:
+        """Run one command; output is decoded exactly (no newline translation)."""
+        proc = subprocess.run(
+            self.command(*args),
+            env=self.environment(env, user),
+            cwd=cwd or self.cwd,
+            capture_output=True,
+            timeout=60,
+            check=False,
+        )
+        return Result(proc.returncode, proc.stdout.decode("utf-8"), proc.stderr.decode("utf-8"))
+
+    def ok(self, *args: str | bytes, **kw: Any) -> str:
+        """Run a command that must succeed; returns stdout."""
+        res = self(*args, **kw)
+        assert res.code == 0, f"{args!r} exited {res.code}: {res.err}"
+        return res.out
+
+    def create(self, *args: str, requester: str = "alice", **kw: Any) -> str:
+        """`create ARGS --as REQUESTER`; returns the new change id."""
+        out = self.ok("create", *args, "--as", requester, **kw)
+        lines = out.splitlines()
+        assert len(lines) == 1, out
+        return lines[0]
+
+    def show(self, change_id: str) -> dict[str, Any]:
+        doc: dict[str, Any] = json.loads(self.ok("show", change_id))
+        return doc
+
+    def counts(self) -> tuple[int, int]:
+        """(changes, audit events) in the database file."""
+        return count_rows(self.db, "changes"), count_rows(self.db, "audit_events")
+
+    def record(self, change_id: str) -> tuple[int, str]:
+        """The stored (version, document) of a change, read directly."""
+        conn = sqlite3.connect(self.db)
+        try:
+            row = conn.execute("SELECT version, doc FROM changes WHERE change_id=?", (change_id,)).fetchone()
+        finally:
+            conn.close()
+        assert row is not None, change_id
+        return int(row[0]), str(row[1])
+
+    def events(self, change_id: str | None = None) -> list[dict[str, Any]]:
+        """Audit rows (seq, action, actor, details) in chain order, read directly."""
+        conn = sqlite3.connect(self.db)
+        try:
+            sql = "SELECT seq, change_id, action, actor, details, at FROM audit_events"
+            params: tuple[str, ...] = ()
+            if change_id is not None:
+                sql += " WHERE change_id=?"
+                params = (change_id,)
+            rows = conn.execute(sql + " ORDER BY seq", params).fetchall()
+        finally:
+            conn.close()
+        return [
+            {
+                "seq": r[0],
+                "change_id": r[1],
+                "action": r[2],
+                "actor": r[3],
+                "details": json.loads(r[4]),
+                "at": r[5],
+            }
+            for r in rows
+        ]
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "db" / "cortex-change.db"
+
+
+@pytest.fixture
+def cli(tmp_path: Path, db_path: Path) -> Cli:
+    """The real console script on a fresh database, run from an empty directory."""
+    work = tmp_path / "cwd"
+    work.mkdir()
+    return Cli(db_path, work)
+
+
+@pytest.fixture(scope="session")
+def cli_factory() -> Callable[[Path], Cli]:
+    """Make a Cli for a directory (for module-scoped databases)."""
+
+    def make(directory: Path) -> Cli:
+        (directory / "cwd").mkdir(parents=True, exist_ok=True)
+        return Cli(directory / "db" / "cortex-change.db", directory / "cwd")
+
+    return make
+
+
+class FakeClock:
+    """A clock the test moves by hand; UTC, whole seconds."""
+
+    def __init__(self, start: datetime) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> datetime:
+        self.now += timedelta(**delta)
+        return self.now
+
+    def set(self, when: datetime) -> None:
+        self.now = when
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(datetime(2026, 1, 15, 9, 0, 0, tzinfo=UTC))
+
+
+@pytest.fixture
+def ctx(
+    db_path: Path, clock: FakeClock, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Context]:
+    """An in-process service context on `db_path`, driven by `clock`."""
+    monkeypatch.chdir(tmp_path)  # no stray cortex-change.toml
+    context = open_context(env={"CORTEX_CHANGE_DB": str(db_path)}, clock=clock)
+    yield context
+    context.close()
+
+
+@pytest.fixture
+def rows() -> Callable[[Path | str, str], int]:
+    """count_rows(db, table) as a fixture."""
+    return count_rows
