@@ -252,7 +252,7 @@ def _toml_file(env: Mapping[str, str]) -> Path | None:
             raise ConfigError("CORTEX_CHANGE_CONFIG", f"{named!r} is not a readable file")
         return path
     local = Path("cortex-change.toml")
-    return local if local.is_file() else None
+    return local.resolve() if local.is_file() else None
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

@@ -232,6 +232,18 @@ def test_export_missing_a_middle_line_fails_offline(audited: Cli, tmp_path: Path
     assert re.findall(r"#(\d+)", res.err)[0] == "3"
 
 
+def test_export_missing_its_last_lines_fails_offline_against_its_head(audited: Cli, tmp_path: Path) -> None:
+    out = tmp_path / "export"
+    audited.ok("audit", "export", "--dir", str(out))
+    path = out / "audit-chain.jsonl"
+    lines = path.read_text("utf-8").splitlines()
+    path.write_text("\n".join(lines[:-2]) + "\n", "utf-8")
+    res = audited("audit", "verify", "--export", str(out))
+    assert res.code == 1
+    assert "removed from the end" in res.err
+    assert re.findall(r"#(\d+)", res.err)[0] == str(len(lines) - 1)
+
+
 def test_verify_export_of_a_missing_directory_is_bad_input(audited: Cli, tmp_path: Path) -> None:
     res = audited("audit", "verify", "--export", str(tmp_path / "nowhere"))
     assert res.code == 2

@@ -127,7 +127,7 @@ def test_a_failing_migration_is_rolled_back_and_reported(
     broken = [*good, (LATEST_VERSION + 1, "CREATE TABLE extra (x INTEGER);\nTHIS IS NOT SQL;")]
     monkeypatch.setattr(store_db, "_migrations", lambda: broken)
     monkeypatch.setattr(store_db, "LATEST_VERSION", LATEST_VERSION + 1)
-    with pytest.raises(sqlite3.Error):
+    with pytest.raises(store_db.StoreError, match='near "THIS": syntax error'):
         Database(str(db_path))
     assert _versions(db_path) == list(range(1, LATEST_VERSION + 1))
     assert "extra" not in {n for _, n, _ in _schema(db_path)}
@@ -182,3 +182,18 @@ def test_unusable_database_exits_5(cli: Cli, tmp_path: Path) -> None:
         assert len(res.err.splitlines()) == 1
         assert "Traceback" not in res.err
     assert garbage.read_bytes() == b"this is not an sqlite file" * 100
+
+
+def test_a_database_newer_than_the_program_is_refused(cli: Cli, db_path: Path) -> None:
+    Database(str(db_path)).close()
+    conn = sqlite3.connect(db_path)
+    conn.execute(
+        "INSERT INTO schema_version (version, applied_at) VALUES (?, 'later')", (LATEST_VERSION + 1,)
+    )
+    conn.commit()
+    conn.close()
+    with pytest.raises(store_db.StoreError, match=f"version {LATEST_VERSION + 1}, newer than this program"):
+        Database(str(db_path))
+    res = cli("--db", str(db_path), "list")
+    assert res.code == 5
+    assert "upgrade cortex-change" in res.err

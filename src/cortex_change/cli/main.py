@@ -22,7 +22,7 @@ EXIT_CODES = """exit codes:
   2  bad input (unknown type, category, state; empty or over-long fields; bad JSON)
   3  not found (unknown change id)
   4  conflict (another writer changed the change first; nothing was written)
-  5  the database could not be opened or used"""
+  5  the database or the output could not be used (I/O error)"""
 
 
 class Parser(argparse.ArgumentParser):
@@ -652,7 +652,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"cortex-change: {message}", file=sys.stderr)
         return _exit_code(exc)
     except BrokenPipeError:  # e.g. `list | head`
+        sys.stderr.close()  # nothing more can be written; keep Python from complaining at exit
         return EXIT_OK
+    except OSError as exc:  # e.g. stdout is a full disk
+        print(f"cortex-change: cannot write the output: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_STORE
     finally:
         if ctx is not None:
             ctx.close()

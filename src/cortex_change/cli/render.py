@@ -103,7 +103,8 @@ def config_rows(rows: list[dict[str, Any]]) -> str:
     for r in rows:
         flag = "" if r["in_effect"] else "  [not yet in effect]"
         note = f"  ({r['note']})" if r["note"] and r["in_effect"] else ""
-        out.append(f"{r['key']:<{width}}  {one_line(str(r['value']))}  <- {r['source']}{flag}{note}")
+        value = str(r["value"]).lower() if isinstance(r["value"], bool) else str(r["value"])
+        out.append(f"{r['key']:<{width}}  {one_line(value)}  <- {r['source']}{flag}{note}")
     return "\n".join(out)
 
 

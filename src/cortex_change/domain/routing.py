@@ -133,9 +133,7 @@ def roles_held(change: Change, person: str, route: Route, policy: Policy) -> lis
     return held
 
 
-def _match(
-    voters: list[str], reqs: list[Requirement], fixed: dict[str, str]
-) -> dict[str, str] | None:
+def _match(voters: list[str], reqs: list[Requirement], fixed: dict[str, str]) -> dict[str, str] | None:
     """Seat every voter in a role they hold (a bipartite matching, Kuhn's algorithm).
 
     Earlier voters keep their seats where possible (`fixed`); returns None when some voter
@@ -181,8 +179,9 @@ def seat_vote(
         if wanted not in {r.role for r in held}:
             raise ApprovalRefused(f"{approver} does not hold the role {wanted} on route {route.value}")
         reqs = [
-            r if r.role == wanted or approver not in r.members else
-            Requirement(r.role, r.config_key, r.members - {approver}, r.count)
+            r
+            if r.role == wanted or approver not in r.members
+            else Requirement(r.role, r.config_key, r.members - {approver}, r.count)
             for r in reqs
         ]
     fixed = {a.approver: a.role for a in active}

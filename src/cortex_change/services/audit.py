@@ -14,6 +14,7 @@ from ..store.audit import Verdict
 from .context import Context
 
 CHAIN_FILE = "audit-chain.jsonl"
+HEAD_FILE = "audit-head.json"  # the chain's last event at export: deleting trailing lines shows
 
 
 def verify(ctx: Context) -> Verdict:
@@ -58,6 +59,7 @@ def export(ctx: Context, *, directory: str, all_events: bool = False) -> dict[st
     files: dict[str, list[str]] = {}
     chain = []
     with ctx.db.read() as tx:
+        head_seq, head_hash = audit.head(tx)
         for row in audit.rows(tx):
             event = audit.as_dict(row)
             if event["timestamp"] < since:
@@ -69,6 +71,7 @@ def export(ctx: Context, *, directory: str, all_events: bool = False) -> dict[st
     for day, lines in files.items():
         (out / "audit" / f"{day}.log").write_text("\n".join(lines) + "\n", "utf-8")
     (out / CHAIN_FILE).write_text("\n".join(chain) + ("\n" if chain else ""), "utf-8")
+    (out / HEAD_FILE).write_text(json.dumps({"seq": head_seq, "hash": head_hash}) + "\n", "utf-8")
     return {"directory": str(out), "events": len(chain), "days": sorted(files)}
 
 
@@ -91,15 +94,31 @@ def _chain_rows(path: Path) -> Iterator[tuple[Any, ...]]:
             raise ValidationError(str(path), f"line {n} is not an exported audit event") from None
 
 
+def _export_head(directory: Path) -> tuple[int, str] | None:
+    path = directory / HEAD_FILE
+    if not path.is_file():
+        return None
+    try:
+        head = json.loads(path.read_text("utf-8"))
+        return int(head["seq"]), str(head["hash"])
+    except (ValueError, KeyError, TypeError):
+        raise ValidationError(str(path), "is not an exported audit head") from None
+
+
 def verify_export(directory: str) -> Verdict:
     """Verify an exported chain without the database (it may start mid-chain)."""
     path = Path(directory) / CHAIN_FILE
     if not path.is_file():
         raise ValidationError("--export", f"{str(path)!r} not found (run audit export first)")
     rows = list(_chain_rows(path))
+    head = _export_head(Path(directory))
     if not rows:
+        if head is not None and head[0] != 0:
+            return Verdict(
+                False, 0, audit.GENESIS, f"the export is empty but its head records event #{head[0]}"
+            )
         return Verdict(True, 0, audit.GENESIS)
-    return audit.verify_rows(rows, None, start_prev=rows[0][7], start_seq=rows[0][0])
+    return audit.verify_rows(rows, head, start_prev=rows[0][7], start_seq=rows[0][0])
 
 
 def today(ctx: Context) -> str:

@@ -51,9 +51,9 @@ class Database:
             self.conn.execute("PRAGMA journal_mode=WAL")
             self.conn.execute("PRAGMA synchronous=FULL")
             self.conn.execute("PRAGMA foreign_keys=ON")
+            migrate(self.conn)
         except (OSError, sqlite3.Error) as exc:
             raise StoreError(f"cannot open the database {path!r}: {exc}") from None
-        migrate(self.conn)
 
     @contextmanager
     def read(self) -> Iterator[Tx]:
@@ -108,7 +108,13 @@ def _current(conn: sqlite3.Connection) -> int:
 
 def migrate(conn: sqlite3.Connection) -> None:
     """Apply every migration newer than the schema version, each in its own transaction."""
-    if _current(conn) >= LATEST_VERSION:
+    current = _current(conn)
+    if current > LATEST_VERSION:
+        raise StoreError(
+            f"the database schema is version {current}, newer than this program knows "
+            f"({LATEST_VERSION}): upgrade cortex-change"
+        )
+    if current == LATEST_VERSION:
         return
     conn.execute(
         "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)"
