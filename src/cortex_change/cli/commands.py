@@ -1,0 +1,303 @@
+"""One handler per command: read the arguments, call a service, render the result."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..domain.errors import NotFound, ValidationError
+from ..services.context import Context
+from . import inputs, render
+from .exits import EXIT_OK, EXIT_REFUSED
+
+
+def cmd_create(ctx: Context, a: argparse.Namespace) -> int:
+    from ..services.changes import create_change
+
+    details = inputs.details(a.details)
+    requester = inputs.who(a, a.requester_pos or a.requester, "requested_by", True)
+    plans = {
+        k: inputs.json_arg(k, v)
+        for k, v in (
+            ("implementation_plan", a.implementation_plan),
+            ("rollback_plan", a.rollback_plan),
+            ("test_plan", a.test_plan),
+        )
+        if v is not None
+    }
+    fields = {**details, **plans}
+    for key, value in (
+        ("impact", a.impact_pos or a.impact),
+        ("urgency", a.urgency_pos or a.urgency),
+        ("environment", a.environment),
+        ("tested_in_staging", a.tested_in_staging),
+    ):
+        if value is not None:
+            fields[key] = value
+    for key, values in (
+        ("affected_services", a.service),
+        ("affected_cis", a.ci),
+        ("dependencies", a.dependency),
+    ):
+        if values:
+            fields[key] = [*fields.get(key, []), *values]
+    fields.setdefault("impact", "medium")
+    fields.setdefault("urgency", "medium")
+    if a.model:
+        fields["standard_model"] = a.model
+    if a.param:
+        fields["parameters"] = inputs.params(a.param)
+    change = create_change(
+        ctx,
+        type=a.type,
+        category=a.category,
+        title=a.title,
+        description=a.description or "",
+        requested_by=requester,
+        **fields,
+    )
+    print(
+        f"created {change.change_id}: {change.type.value} {change.category}, "
+        f"requested by {change.requested_by}; state {change.state.value}",
+        file=sys.stderr,
+    )
+    print(change.change_id)
+    return EXIT_OK
+
+
+def cmd_update(ctx: Context, a: argparse.Namespace) -> int:
+    from ..services.changes import update_change
+
+    fields = inputs.details(a.details)
+    for key in ("title", "description", "impact", "urgency", "environment", "tested_in_staging"):
+        if getattr(a, key) is not None:
+            fields[key] = getattr(a, key)
+    for key, opt in (
+        ("implementation_plan", a.implementation_plan),
+        ("rollback_plan", a.rollback_plan),
+        ("test_plan", a.test_plan),
+    ):
+        if opt is not None:
+            fields[key] = inputs.json_arg(key, opt)
+    for key, values in (
+        ("affected_services", a.service),
+        ("affected_cis", a.ci),
+        ("dependencies", a.dependency),
+    ):
+        if values is not None:
+            fields[key] = values
+    if not fields:
+        raise ValidationError("update", "name at least one field to change (see update --help)")
+    change = update_change(
+        ctx, change_id=a.change_id, actor=inputs.who(a, None, "actor", True), fields=fields
+    )
+    print(f"{change.change_id} updated; state {change.state.value}")
+    if change.assessment and change.timeline.assessed_at:
+        print(render.assessment(change, ctx.policy))
+    return EXIT_OK
+
+
+def cmd_assess(ctx: Context, a: argparse.Namespace) -> int:
+    from ..services.changes import assess_change
+
+    change = assess_change(ctx, change_id=a.change_id, reassess=a.reassess)
+    print(render.assessment(change, ctx.policy))
+    return EXIT_OK
+
+
+def cmd_approve(ctx: Context, a: argparse.Namespace) -> int:
+    from ..services.changes import approve_change
+
+    approver, (reason,) = inputs.person_and_text(a, "approver", 1)
+    change, warnings = approve_change(
+        ctx, change_id=a.change_id, approver=approver, reason=reason, role=a.role
+    )
+    for warning in warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    print(render.vote(change, approver, ctx.policy))
+    return EXIT_OK
+
+
+def cmd_reject(ctx: Context, a: argparse.Namespace) -> int:
+    from ..services.changes import reject_change
+
+    rejector, (reason,) = inputs.person_and_text(a, "rejector", 1)
+    change = reject_change(ctx, change_id=a.change_id, rejector=rejector, reason=reason)
+    print(render.vote(change, rejector, ctx.policy))
+    return EXIT_OK
+
+
+def cmd_implement(ctx: Context, a: argparse.Namespace) -> int:
+    from ..services.changes import implement_change
+
+    change = implement_change(ctx, change_id=a.change_id, actor=inputs.who(a, None, "actor", True))
+    steps = (change.implementation_plan or {}).get("steps", [])
+    print(
+        f"{change.change_id} implementation recorded ({len(steps)} plan step(s)); "
+        f"state {change.state.value}; report the outcome with: close {change.change_id} STATUS NOTES"
+    )
+    return EXIT_OK
+
+
+def cmd_close(ctx: Context, a: argparse.Namespace) -> int:
+    from ..services.changes import close_change
+
+    change = close_change(
+        ctx,
+        change_id=a.change_id,
+        status=a.status,
+        notes=a.notes or "",
+        actor=inputs.who(a, None, "actor", True),
+    )
+    print(f"{change.change_id} closed {change.closure_status.value if change.closure_status else ''}")
+    return EXIT_OK
+
+
+def cmd_cancel(ctx: Context, a: argparse.Namespace) -> int:
+    from ..services.changes import cancel_change
+
+    change = cancel_change(
+        ctx, change_id=a.change_id, actor=inputs.who(a, None, "actor", True), reason=a.reason or ""
+    )
+    print(f"{change.change_id} cancelled")
+    return EXIT_OK
+
+
+def cmd_review(ctx: Context, a: argparse.Namespace) -> int:
+    from ..services.changes import review_change
+
+    reviewer, (outcome, notes) = inputs.person_and_text(a, "reviewer", 2)
+    change = review_change(ctx, change_id=a.change_id, reviewer=reviewer, outcome=outcome, notes=notes)
+    r = change.review
+    assert r is not None and r.outcome is not None
+    late = " (after the due time)" if r.reviewed_at and r.reviewed_at > r.due_at else ""
+    print(f"{change.change_id} review recorded: {r.outcome.value} by {reviewer}{late}")
+    return EXIT_OK
+
+
+def cmd_show(ctx: Context, a: argparse.Namespace) -> int:
+    from ..services.changes import get_change
+
+    print(render.as_json(get_change(ctx, change_id=a.change_id)))
+    return EXIT_OK
+
+
+def cmd_list(ctx: Context, a: argparse.Namespace) -> int:
+    from ..services.changes import list_changes
+
+    rows = list_changes(ctx, state=a.state, limit=a.limit, before=a.before)
+    if a.json:
+        print(render.as_json(rows))
+    else:
+        print(render.table(rows))
+    return EXIT_OK
+
+
+def cmd_metrics(ctx: Context, a: argparse.Namespace) -> int:
+    from ..services.reports import metrics_report
+
+    report = metrics_report(ctx, period_text=a.period)
+    print(render.as_json(report) if a.json else render.metrics(report))
+    return EXIT_OK
+
+
+def cmd_audit_verify(ctx: Context | None, a: argparse.Namespace) -> int:
+    from ..services import audit
+
+    if a.export:
+        verdict = audit.verify_export(a.export)
+    else:
+        assert ctx is not None
+        verdict = audit.verify(ctx)
+    if verdict.ok:
+        print(f"audit chain intact: {verdict.checked} events verified; head {verdict.head_hash}")
+        return EXIT_OK
+    print(f"audit chain BROKEN after {verdict.checked} good events: {verdict.problem}", file=sys.stderr)
+    return EXIT_REFUSED
+
+
+def cmd_audit_log(ctx: Context, a: argparse.Namespace) -> int:
+    from ..services import audit
+
+    for text in audit.log(ctx, day=a.date or audit.today(ctx)):
+        print(text)
+    return EXIT_OK
+
+
+def cmd_audit_export(ctx: Context, a: argparse.Namespace) -> int:
+    from ..services import audit
+
+    result = audit.export(ctx, directory=a.dir, all_events=a.all)
+    print(f"exported {result['events']} events over {len(result['days'])} day(s) to {result['directory']}")
+    return EXIT_OK
+
+
+def cmd_config_show(ctx: Context, a: argparse.Namespace) -> int:
+    from ..config import describe
+
+    rows = describe(ctx.settings)
+    print(render.as_json(rows) if a.json else render.config_rows(rows))
+    return EXIT_OK
+
+
+def cmd_integrate(ctx: Context, a: argparse.Namespace) -> int:
+    from ..services.integrations import integrate
+
+    outcome = integrate(ctx, component=a.component, action=a.action, args=a.rest, actor=a.as_)
+    for step in outcome.steps:
+        print(step, file=sys.stderr)
+    print(outcome.change_id)
+    return EXIT_OK
+
+
+def cmd_integrations(ctx: Context, a: argparse.Namespace) -> int:
+    from ..catalog.loader import load_catalog
+
+    catalog = load_catalog(ctx.settings)
+    rows = [
+        {
+            "component": c,
+            "action": name,
+            "summary": t.summary,
+            "type": t.type if not t.operation else None,
+            "category": t.category if not t.operation else None,
+            "model": t.model,
+            "operation": t.operation,
+        }
+        for c, actions in sorted(catalog.templates.items())
+        for name, t in sorted(actions.items())
+    ]
+    if a.json:
+        print(render.as_json(rows))
+    else:
+        for r in rows:
+            kind = (
+                f"acts on a change ({r['operation']})" if r["operation"] else f"{r['type']} {r['category']}"
+            )
+            model = f", model {r['model']}" if r["model"] else ""
+            print(f"{r['component']:<20}{r['action']:<22}{kind}{model}: {r['summary']}")
+    return EXIT_OK
+
+
+def cmd_models_list(ctx: Context, a: argparse.Namespace) -> int:
+    from ..catalog.loader import load_catalog
+
+    models = load_catalog(ctx.settings).models
+    rows = [render.model(m) for _, m in sorted(models.items())]
+    if a.json:
+        print(render.as_json(rows))
+    else:
+        for r in rows:
+            state = "enabled " if r["enabled"] else "disabled"
+            print(f"{r['name']:<16}{state}  {r['rule']}  (otherwise: {r['otherwise']})")
+    return EXIT_OK
+
+
+def cmd_models_show(ctx: Context, a: argparse.Namespace) -> int:
+    from ..catalog.loader import load_catalog
+
+    models = load_catalog(ctx.settings).models
+    if a.name not in models:
+        raise NotFound(f"no standard model {a.name!r}; known: {', '.join(sorted(models))}")
+    print(render.as_json(render.model(models[a.name])))
+    return EXIT_OK

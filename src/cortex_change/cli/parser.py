@@ -1,0 +1,230 @@
+"""The command line's grammar: the seed's verbs with the seed's positional arguments."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from typing import Any, NoReturn
+
+from ..domain.errors import ValidationError
+from ..services.context import Context
+from . import commands
+from .exits import EXIT_BAD_INPUT, EXIT_CODES
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but usage errors are one line and exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--as",
+        dest="as_",
+        metavar="NAME",
+        help="the identity acting (default: CORTEX_CHANGE_USER, else the OS user)",
+    )
+
+
+def _fields(p: argparse.ArgumentParser, update: bool) -> None:
+    if update:
+        p.add_argument("--title")
+        p.add_argument("--description")
+    levels = ["low", "medium", "high", "critical"]
+    p.add_argument("--impact", metavar="|".join(levels))
+    p.add_argument("--urgency", metavar="|".join(levels))
+    p.add_argument("--service", action="append", metavar="NAME", help="affected service (repeat)")
+    p.add_argument("--ci", action="append", metavar="NAME", help="affected configuration item (repeat)")
+    p.add_argument("--dependency", action="append", metavar="NAME", help="dependency (repeat)")
+    p.add_argument("--implementation-plan", metavar="JSON|@FILE")
+    p.add_argument("--rollback-plan", metavar="JSON|@FILE")
+    p.add_argument("--test-plan", metavar="JSON|@FILE")
+    p.add_argument("--environment", metavar="NAME", help="e.g. staging, production")
+    p.add_argument("--tested-in-staging", metavar="CHANGE_ID")
+    p.add_argument(
+        "--details",
+        metavar="JSON|@FILE",
+        help="several fields at once, e.g. the seed's Best Practices document",
+    )
+
+
+Handler = Callable[[Any, argparse.Namespace], int]
+
+
+Adder = Callable[[str, Handler, str], argparse.ArgumentParser]
+
+
+def build_parser() -> Parser:
+    root = Parser(
+        prog="cortex-change",
+        description="ITIL 4 change management.",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    root.add_argument(
+        "--db",
+        metavar="PATH",
+        help="database file (default: CORTEX_CHANGE_DB, else ~/.local/share/cortex-change/cortex-change.db)",
+    )
+    sub = root.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=Parser)
+
+    def add(name: str, handler: Handler, help_text: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(
+            name,
+            help=help_text,
+            description=help_text,
+            epilog=EXIT_CODES,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        p.set_defaults(handler=handler)
+        return p
+
+    _lifecycle_commands(add)
+    _query_commands(add)
+    _integration_commands(add)
+    _admin_commands(add)
+    return root
+
+
+def _lifecycle_commands(add: Adder) -> None:
+    p = add("create", commands.cmd_create, "file a request for change; prints its id as the last line")
+    p.add_argument("type", metavar="TYPE", help="standard | normal | emergency")
+    p.add_argument("category", metavar="CATEGORY", help="deployment, security, infrastructure, ...")
+    p.add_argument("title", metavar="TITLE")
+    p.add_argument("description", metavar="DESCRIPTION", nargs="?")
+    p.add_argument("requester_pos", metavar="REQUESTER", nargs="?")
+    p.add_argument("impact_pos", metavar="IMPACT", nargs="?")
+    p.add_argument("urgency_pos", metavar="URGENCY", nargs="?")
+    p.add_argument("--requester", metavar="NAME")
+    p.add_argument("--model", metavar="NAME", help="the standard change model a standard change follows")
+    p.add_argument("--param", action="append", metavar="KEY=VALUE", help="a model parameter (repeat)")
+    _fields(p, update=False)
+    _common(p)
+
+    p = add("update", commands.cmd_update, "change descriptive fields before approval (re-assesses)")
+    p.add_argument("change_id", metavar="ID")
+    _fields(p, update=True)
+    _common(p)
+
+    p = add("assess", commands.cmd_assess, "score the change's risk and route it for approval")
+    p.add_argument("change_id", metavar="ID")
+    p.add_argument("--reassess", action="store_true", help="assess again (keeps the old one in the trail)")
+
+    for name, handler, person in (
+        ("approve", commands.cmd_approve, "APPROVER"),
+        ("reject", commands.cmd_reject, "REJECTOR"),
+    ):
+        p = add(name, handler, f"{name} a change: {name} ID {person} REASON")
+        p.add_argument("change_id", metavar="ID")
+        p.add_argument("rest", metavar=f"[{person}] REASON", nargs="+")
+        if name == "approve":
+            p.add_argument("--role", help="count this approval under one role (cab, ciso, cto, ...)")
+        _common(p)
+
+    p = add("implement", commands.cmd_implement, "record the implementation of an approved change")
+    p.add_argument("change_id", metavar="ID")
+    _common(p)
+
+    p = add("close", commands.cmd_close, "close an implemented change: successful | failed | rolled_back")
+    p.add_argument("change_id", metavar="ID")
+    p.add_argument("status", metavar="STATUS")
+    p.add_argument("notes", metavar="NOTES", nargs="?")
+    _common(p)
+
+    p = add("cancel", commands.cmd_cancel, "cancel a change that is not yet implementing")
+    p.add_argument("change_id", metavar="ID")
+    p.add_argument("reason", metavar="REASON", nargs="?")
+    _common(p)
+
+    p = add(
+        "review",
+        commands.cmd_review,
+        "record an emergency change's retrospective review: review ID REVIEWER accepted|concerns NOTES",
+    )
+    p.add_argument("change_id", metavar="ID")
+    p.add_argument("rest", metavar="[REVIEWER] OUTCOME NOTES", nargs="+")
+    _common(p)
+
+
+def _query_commands(add: Adder) -> None:
+    p = add("show", commands.cmd_show, "print a change as JSON (with audit trail and compliance)")
+    p.add_argument("change_id", metavar="ID")
+
+    p = add("list", commands.cmd_list, "list changes, newest first")
+    p.add_argument(
+        "state",
+        metavar="STATE",
+        nargs="?",
+        help="a state or a group: pending, approved, rejected, implemented, closed",
+    )
+    p.add_argument("--limit", type=int, default=50)
+    p.add_argument("--before", metavar="ID", help="the page after this change id")
+    p.add_argument("--json", action="store_true")
+
+    p = add("metrics", commands.cmd_metrics, "KPIs beside their targets for a period")
+    p.add_argument(
+        "period",
+        metavar="PERIOD",
+        nargs="?",
+        default="today",
+        help="today | week | month | 'YYYY-MM-DD to YYYY-MM-DD'",
+    )
+    p.add_argument("--json", action="store_true")
+
+
+def _integration_commands(add: Adder) -> None:
+    p = add(
+        "integrate",
+        commands.cmd_integrate,
+        "create a change from the integration catalog: integrate COMPONENT ACTION DETAILS "
+        "(or act on one: integrate worker WORKER_ID ACTION ID); prints the change id last",
+    )
+    p.add_argument("component", metavar="COMPONENT")
+    p.add_argument("action", metavar="ACTION")
+    p.add_argument("rest", metavar="DETAILS", nargs="*", help="free text or a JSON object")
+    _common(p)
+
+    p = add(
+        "integrations", commands.cmd_integrations, "list the integration catalog (components and actions)"
+    )
+    p.add_argument("--json", action="store_true")
+
+    models = add("models", _missing_sub, "list or show the standard change models")
+    models_sub = models.add_subparsers(
+        dest="models_command", metavar="ACTION", required=True, parser_class=Parser
+    )
+    p = models_sub.add_parser("list", help="every model: enabled or not, its condition")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=commands.cmd_models_list)
+    p = models_sub.add_parser("show", help="one model in full, as JSON")
+    p.add_argument("name", metavar="NAME")
+    p.set_defaults(handler=commands.cmd_models_show)
+
+
+def _admin_commands(add: Adder) -> None:
+    audit = add("audit", _missing_sub, "verify, print or export the audit trail")
+    audit_sub = audit.add_subparsers(
+        dest="audit_command", metavar="ACTION", required=True, parser_class=Parser
+    )
+    p = audit_sub.add_parser("verify", help="re-walk the hash chain; exit 1 naming the first broken event")
+    p.add_argument("--export", metavar="DIR", help="verify an exported chain without the database")
+    p.set_defaults(handler=commands.cmd_audit_verify)
+    p = audit_sub.add_parser("log", help="one day's events: TIMESTAMP | CHANGE_ID | ACTION | ACTOR | DETAILS")
+    p.add_argument("date", metavar="DATE", nargs="?", help="YYYY-MM-DD (default today)")
+    p.set_defaults(handler=commands.cmd_audit_log)
+    p = audit_sub.add_parser("export", help="write audit/YYYY-MM-DD.log files and a verifiable chain")
+    p.add_argument("--dir", required=True)
+    p.add_argument("--all", action="store_true", help="every event, not only AUDIT_RETENTION_DAYS")
+    p.set_defaults(handler=commands.cmd_audit_export)
+
+    cfg = add("config", _missing_sub, "show the effective configuration")
+    cfg_sub = cfg.add_subparsers(dest="config_command", metavar="ACTION", required=True, parser_class=Parser)
+    p = cfg_sub.add_parser("show", help="every key: value, where it came from, in effect or not")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=commands.cmd_config_show)
+
+
+def _missing_sub(ctx: Context, a: argparse.Namespace) -> int:  # pragma: no cover
+    raise ValidationError("command", "an action is required")
