@@ -198,6 +198,7 @@ def machine(python: str) -> dict[str, str]:
         "cpu": cpu,
         "python": f"{version} ({python})",
         "platform": platform.platform(),
+        "load avg": " ".join(f"{x:.2f}" for x in os.getloadavg()) + " (1/5/15 min, at the end)",
     }
 
 

@@ -6,7 +6,6 @@ import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from .domain.errors import ConfigError
@@ -240,26 +239,25 @@ class Settings:
         db: str = self["CORTEX_CHANGE_DB"]
         if db:
             return db
-        base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-        return str(Path(base) / "cortex-change" / "cortex-change.db")
+        base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+        return os.path.join(base, "cortex-change", "cortex-change.db")
 
 
-def _toml_file(env: Mapping[str, str]) -> Path | None:
+def _toml_file(env: Mapping[str, str]) -> str | None:
     named = env.get("CORTEX_CHANGE_CONFIG")
     if named:
-        path = Path(named)
-        if not path.is_file():
+        if not os.path.isfile(named):
             raise ConfigError("CORTEX_CHANGE_CONFIG", f"{named!r} is not a readable file")
-        return path
-    local = Path("cortex-change.toml")
-    return local.resolve() if local.is_file() else None
+        return named
+    local = "cortex-change.toml"
+    return os.path.abspath(local) if os.path.isfile(local) else None
 
 
-def _read_toml(path: Path) -> dict[str, Any]:
+def _read_toml(path: str) -> dict[str, Any]:
     import tomllib
 
     try:
-        with path.open("rb") as fh:
+        with open(path, "rb") as fh:
             return tomllib.load(fh)
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(str(path), f"cannot be read as TOML: {exc}") from None

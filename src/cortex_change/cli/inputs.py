@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import getpass
 import json
 import os
-from pathlib import Path
 from typing import Any
 
 from ..domain.errors import ValidationError
@@ -16,9 +14,10 @@ def json_arg(field: str, value: str) -> Any:
     """Inline JSON, `@file`, or the path of a JSON file."""
     text = value
     path = value[1:] if value.startswith("@") else value
-    if value.startswith("@") or (not value.lstrip().startswith(("{", "[")) and Path(path).is_file()):
+    if value.startswith("@") or (not value.lstrip().startswith(("{", "[")) and os.path.isfile(path)):
         try:
-            text = Path(path).read_text("utf-8")
+            with open(path, encoding="utf-8") as fh:
+                text = fh.read()
         except (OSError, UnicodeDecodeError) as exc:
             raise ValidationError(field, f"cannot read {path!r}: {exc}") from None
     try:
@@ -86,6 +85,8 @@ def who(args: argparse.Namespace, named: str | None, field: str, default_os: boo
         raise ValidationError(field, f"named twice, as {named!r} and --as {flag!r}")
     who = named or flag or os.environ.get("CORTEX_CHANGE_USER")
     if not who and default_os:
+        import getpass
+
         who = getpass.getuser()
     if not who:
         raise ValidationError(field, f"name the {field} (argument, --as or CORTEX_CHANGE_USER)")

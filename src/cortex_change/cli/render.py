@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..domain.model import Change
 from ..domain.policy import Policy
 from ..domain.routing import outstanding
-from ..domain.standard import StandardModel
+
+if TYPE_CHECKING:
+    from ..domain.standard import StandardModel
 
 
 def as_json(value: Any) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-import secrets
+import os
 from collections.abc import Callable, Collection
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -25,7 +25,7 @@ Operation = Callable[[Change], list[Event]]
 
 
 def new_change_id(now: datetime) -> str:
-    return f"RFC-{now:%Y%m%d%H%M%S}-{secrets.token_hex(3)}"
+    return f"RFC-{now:%Y%m%d%H%M%S}-{os.urandom(3).hex()}"
 
 
 def create_change(

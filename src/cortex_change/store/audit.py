@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import secrets
+import os
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -50,7 +50,7 @@ def append(tx: Tx, change_id: str | None, events: Iterable[Event], at: datetime)
     rows = []
     for event in events:
         seq += 1
-        event_id = secrets.token_hex(16)
+        event_id = os.urandom(16).hex()
         details = canonical(event.details)
         digest = event_hash(prev, seq, event_id, stamp or "", change_id, event.action, event.actor, details)
         rows.append((seq, event_id, stamp, change_id, event.action, event.actor, details, prev, digest))

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from importlib import resources
-from pathlib import Path
 from typing import Any
 
 from ..domain.errors import Conflict, CortexError
@@ -47,7 +46,7 @@ class Database:
         self.path = path
         try:
             if path != ":memory:":
-                Path(path).parent.mkdir(parents=True, exist_ok=True)
+                os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
             self.conn = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
             _enable_wal(self.conn)
             self.conn.execute("PRAGMA synchronous=FULL")
@@ -104,6 +103,8 @@ def _enable_wal(conn: sqlite3.Connection) -> None:
 
 
 def _migrations() -> list[tuple[int, str]]:
+    from importlib import resources  # only when the schema is behind: keeps start-up lean
+
     folder = resources.files("cortex_change.store") / "migrations" / "sqlite"
     found = []
     for entry in folder.iterdir():
