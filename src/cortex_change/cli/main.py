@@ -10,12 +10,13 @@ from ..domain.errors import CortexError
 from ..services.context import Context, open_context
 from .commands import cmd_audit_verify
 from .exits import EXIT_OK, EXIT_STORE, for_error
-from .parser import build_parser
+from .parser import build_parser, command_word
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; every error is one line on stderr and an exit code."""
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser(command_word(argv)).parse_args(argv)
     env = dict(os.environ)
     if args.db:
         env["CORTEX_CHANGE_DB"] = args.db

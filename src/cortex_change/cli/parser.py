@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
-from typing import Any, NoReturn
+from collections.abc import Callable, Sequence
+from typing import Any, NoReturn, cast
 
 from ..domain.errors import ValidationError
 from ..services.context import Context
@@ -56,7 +56,48 @@ Handler = Callable[[Any, argparse.Namespace], int]
 Adder = Callable[[str, Handler, str], argparse.ArgumentParser]
 
 
-def build_parser() -> Parser:
+class _Unused:
+    """Stands in for the parsers of commands not being run: whatever is declared on it is dropped."""
+
+    def __getattr__(self, name: str) -> Callable[..., _Unused]:
+        return lambda *args, **kwargs: self
+
+
+COMMANDS = (
+    "create",
+    "update",
+    "assess",
+    "approve",
+    "reject",
+    "implement",
+    "close",
+    "cancel",
+    "review",
+    "show",
+    "list",
+    "metrics",
+    "integrate",
+    "integrations",
+    "models",
+    "audit",
+    "config",
+)
+
+
+def command_word(argv: Sequence[str]) -> str | None:
+    """The command a command line runs, when it names a known one (`--db PATH` may come first)."""
+    args = list(argv)
+    while args and args[0].startswith("-"):
+        option = args.pop(0)
+        if option == "--db" and args:
+            args.pop(0)
+        elif not option.startswith("--db="):
+            return None
+    return args[0] if args and args[0] in COMMANDS else None
+
+
+def build_parser(only: str | None = None) -> Parser:
+    """The whole grammar, or with `only`, just that command's (each parser costs start-up time)."""
     root = Parser(
         prog="cortex-change",
         description="ITIL 4 change management.",
@@ -71,6 +112,8 @@ def build_parser() -> Parser:
     sub = root.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=Parser)
 
     def add(name: str, handler: Handler, help_text: str) -> argparse.ArgumentParser:
+        if only is not None and name != only:
+            return cast(argparse.ArgumentParser, _Unused())
         p = sub.add_parser(
             name,
             help=help_text,

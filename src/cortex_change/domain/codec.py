@@ -31,7 +31,8 @@ def fmt_time(value: datetime | None) -> str | None:
 def parse_time(value: str | None) -> datetime | None:
     if value is None:
         return None
-    return datetime.strptime(value, TIME_FORMAT).replace(tzinfo=UTC)
+    # fromisoformat reads "…Z" since Python 3.11 and, unlike strptime, imports nothing
+    return datetime.fromisoformat(value).astimezone(UTC)
 
 
 def _time(value: str) -> datetime:

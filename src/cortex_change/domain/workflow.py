@@ -43,6 +43,8 @@ UPDATABLE = (
 )
 CLOSE_STATUSES = (ClosureStatus.SUCCESSFUL, ClosureStatus.FAILED, ClosureStatus.ROLLED_BACK)
 RISK_ENGINE = "risk-engine"
+# The assessment lists the most recent comparable changes it used; its reason gives the count.
+HISTORY_LISTED = 50
 
 
 def created(change: Change, policy: Policy) -> list[Event]:
@@ -95,7 +97,7 @@ def assess(
         priority=risk.priority(change.impact, change.urgency),
         route=route,
         components=components,
-        history_used=[p.change_id for p in history],
+        history_used=[p.change_id for p in history][-HISTORY_LISTED:],
         testing_required=routing.TESTING_REQUIRED[level],
         assigned_to=routing.assessor_for(change.category, score),
         assessed_at=now,

@@ -18,8 +18,13 @@ GENESIS = "0" * 64
 EVENT_COLUMNS = "seq, event_id, at, change_id, action, actor, details, prev_hash, hash"
 
 
+# Encoders built once: json.dumps would build one per call (a third of verify's time).
+_CANONICAL = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+_COMPACT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
 def canonical(details: dict[str, Any]) -> str:
-    return json.dumps(details, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return _CANONICAL.encode(details)
 
 
 def event_hash(
@@ -33,11 +38,7 @@ def event_hash(
     details: str,
 ) -> str:
     """SHA-256 over a canonical JSON array of the event's fields and the previous hash."""
-    body = json.dumps(
-        [prev_hash, seq, event_id, at, change_id, action, actor, details],
-        ensure_ascii=False,
-        separators=(",", ":"),
-    )
+    body = _COMPACT.encode([prev_hash, seq, event_id, at, change_id, action, actor, details])
     return hashlib.sha256(body.encode("utf-8")).hexdigest()
 
 
