@@ -6,15 +6,19 @@ BIN := $(VENV)/bin
 
 .PHONY: demo test lint typecheck unit bench clean
 
+# Byte code is compiled at install (as a wheel install would): start-up then never compiles
+# sources, even where PYTHONDONTWRITEBYTECODE is set.
 # Core only (no extras): proves the CLI needs nothing beyond the standard library.
 $(DEMO_VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(DEMO_VENV)
 	$(DEMO_VENV)/bin/pip install -q --disable-pip-version-check -e .
+	$(DEMO_VENV)/bin/python -m compileall -q src >/dev/null
 	touch $@
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --disable-pip-version-check -e '.[dev]'
+	$(BIN)/python -m compileall -q src >/dev/null
 	touch $@
 
 demo: $(DEMO_VENV)/.installed
