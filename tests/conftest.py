@@ -8,10 +8,12 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+import uuid
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, NamedTuple
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
@@ -209,3 +211,44 @@ def ctx(
 def rows() -> Callable[[Path | str, str], int]:
     """count_rows(db, table) as a fixture."""
     return count_rows
+
+
+# --- both backends ---------------------------------------------------------------------------
+# Tests that take `store_url` run once on the embedded SQLite file and once on PostgreSQL
+# (CORTEX_TEST_POSTGRES_URL, a server URL; each run creates its own database and drops it, each
+# test gets its own schema). Without the variable the PostgreSQL runs skip, except under CI=true,
+# where a missing server is a failure.
+
+
+@pytest.fixture(scope="session")
+def postgres_database() -> Iterator[str]:
+    server = os.environ.get("CORTEX_TEST_POSTGRES_URL")
+    if not server:
+        if os.environ.get("CI") == "true":
+            pytest.fail("CI=true but CORTEX_TEST_POSTGRES_URL is not set: PostgreSQL tests cannot run")
+        pytest.skip("CORTEX_TEST_POSTGRES_URL is not set: PostgreSQL tests skipped")
+    import psycopg
+
+    name = f"cortex_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(server, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    parts = urlsplit(server)
+    try:
+        yield urlunsplit((parts.scheme, parts.netloc, f"/{name}", "", ""))
+    finally:
+        with psycopg.connect(server, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Where a test's store lives, on each backend in turn."""
+    if request.param == "sqlite":
+        return str(tmp_path / "store.db")
+    database: str = request.getfixturevalue("postgres_database")
+    import psycopg
+
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(database, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    return f"{database}?options=-csearch_path%3D{schema}"

@@ -28,12 +28,15 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def make_ctx(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, clock: Clock) -> Iterator[object]:
+def make_ctx(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, clock: Clock, store_url: str
+) -> Iterator[object]:
+    """Contexts on one store, on each backend in turn (see store_url in tests/conftest.py)."""
     monkeypatch.chdir(tmp_path)
     opened: list[Context] = []
 
     def make(**env: str) -> Context:
-        ctx = open_context(env={"CORTEX_CHANGE_DB": str(tmp_path / "c.db"), **env}, clock=clock)
+        ctx = open_context(env={"CORTEX_CHANGE_DB": store_url, **env}, clock=clock)
         opened.append(ctx)
         return ctx
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -63,13 +62,10 @@ CREATING = [
 
 
 def _counts(ctx: Context) -> tuple[int, int]:
-    conn = sqlite3.connect(ctx.db.path)
-    try:
-        changes = conn.execute("SELECT count(*) FROM changes").fetchone()[0]
-        events = conn.execute("SELECT count(*) FROM audit_events").fetchone()[0]
-        return int(changes), int(events)
-    finally:
-        conn.close()
+    with ctx.db.read() as tx:
+        changes, events = (tx.one(f"SELECT count(*) FROM {t}") for t in ("changes", "audit_events"))
+    assert changes is not None and events is not None
+    return int(changes[0]), int(events[0])
 
 
 @pytest.mark.parametrize(

@@ -17,6 +17,13 @@ def _deploy(ctx: Context, **details: str) -> str:
     return integrate(ctx, component="cicd-master", action="deploy", args=[json.dumps(details)]).change_id
 
 
+def _count(ctx: Context) -> int:
+    with ctx.db.read() as tx:
+        row = tx.one("SELECT count(*) FROM changes")
+    assert row is not None
+    return int(row[0])
+
+
 def _finish(ctx: Context, change_id: str, status: str = "successful") -> None:
     approve_change(ctx, change_id=change_id, approver="tech-lead", reason="ok")
     implement_change(ctx, change_id=change_id, actor="cicd-master")
@@ -55,7 +62,7 @@ def test_unusable_citations_are_refused_and_write_nothing(ctx: Context, setup: s
         cited = _deploy(ctx, environment=environment, service=service)
         if setup != "pending":
             _finish(ctx, cited, "failed" if setup == "failed" else "successful")
-    listed_before = len(ctx.db.conn.execute("SELECT change_id FROM changes").fetchall())
+    listed_before = _count(ctx)
     with pytest.raises(ValidationError, match=re.escape(message)):
         _deploy(ctx, environment="production", service="my-service", tested_in_staging=cited)
-    assert len(ctx.db.conn.execute("SELECT change_id FROM changes").fetchall()) == listed_before
+    assert _count(ctx) == listed_before

@@ -12,8 +12,8 @@ from cortex_change.services.context import open_context
 from cortex_change.store import audit
 
 
-def _events(db: Path) -> list[tuple[str, dict[str, object]]]:
-    ctx = open_context(env={"CORTEX_CHANGE_DB": str(db)})
+def _events(db: str) -> list[tuple[str, dict[str, object]]]:
+    ctx = open_context(env={"CORTEX_CHANGE_DB": db})
     try:
         with ctx.db.read() as tx:
             return [(e["action"], e["details"]) for e in (audit.as_dict(r) for r in audit.rows(tx))]
@@ -21,15 +21,17 @@ def _events(db: Path) -> list[tuple[str, dict[str, object]]]:
         ctx.close()
 
 
-def test_config_change_between_writes_is_audited(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_config_change_between_writes_is_audited(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, store_url: str
+) -> None:
     monkeypatch.chdir(tmp_path)
-    db = tmp_path / "c.db"
-    first = open_context(env={"CORTEX_CHANGE_DB": str(db)})
+    db = store_url
+    first = open_context(env={"CORTEX_CHANGE_DB": db})
     change = create_change(first, type="normal", category="deployment", title="t", requested_by="alice")
     first.close()
     assert [a for a, _ in _events(db)] == ["created"]
 
-    second = open_context(env={"CORTEX_CHANGE_DB": str(db), "CAB_MIN_APPROVALS": "3", "TECH_LEADS": "zoe"})
+    second = open_context(env={"CORTEX_CHANGE_DB": db, "CAB_MIN_APPROVALS": "3", "TECH_LEADS": "zoe"})
     assess_change(second, change_id=change.change_id)
     assess_change_again = [a for a, _ in _events(db)]
     assert assess_change_again == ["created", "config_changed", "assessed", "approval_requested"]
@@ -44,10 +46,12 @@ def test_config_change_between_writes_is_audited(tmp_path: Path, monkeypatch: py
     second.close()
 
 
-def test_unchanged_config_writes_no_event(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_unchanged_config_writes_no_event(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, store_url: str
+) -> None:
     monkeypatch.chdir(tmp_path)
-    ctx = open_context(env={"CORTEX_CHANGE_DB": str(tmp_path / "c.db")})
+    ctx = open_context(env={"CORTEX_CHANGE_DB": store_url})
     change = create_change(ctx, type="normal", category="deployment", title="t", requested_by="alice")
     assess_change(ctx, change_id=change.change_id)
     ctx.close()
-    assert "config_changed" not in [a for a, _ in _events(tmp_path / "c.db")]
+    assert "config_changed" not in [a for a, _ in _events(store_url)]

@@ -9,7 +9,7 @@ from functools import cached_property
 
 from ..config import Settings, load
 from ..domain.policy import Policy
-from ..store.db import Database
+from ..store.db import Store, open_store
 
 Clock = Callable[[], datetime]
 
@@ -22,7 +22,7 @@ def system_clock() -> datetime:
 @dataclass
 class Context:
     settings: Settings
-    db: Database
+    db: Store
     clock: Clock = field(default=system_clock)
 
     @cached_property
@@ -36,4 +36,4 @@ class Context:
 def open_context(env: Mapping[str, str] | None = None, clock: Clock = system_clock) -> Context:
     """Load settings, open (and if need be create) the store."""
     settings = load(env)
-    return Context(settings, Database(settings.database()), clock)
+    return Context(settings, open_store(settings.database()), clock)

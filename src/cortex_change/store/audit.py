@@ -44,7 +44,7 @@ def event_hash(
 
 def append(tx: Tx, change_id: str | None, events: Iterable[Event], at: datetime) -> int:
     """Chain `events` onto the log inside the caller's transaction; returns how many."""
-    head = tx.one("SELECT seq, hash FROM audit_head WHERE id=1")
+    head = tx.one(f"SELECT seq, hash FROM audit_head WHERE id=1{tx.for_update}")  # serializes appends
     assert head is not None
     seq, prev = int(head[0]), str(head[1])
     stamp = fmt_time(at)
@@ -107,9 +107,7 @@ def count(tx: Tx, action: str | None = None, start: str = "", end: str = "~") ->
 
 def rows(tx: Tx, batch: int = 10_000) -> Iterator[Row]:
     """Every event in chain order, fetched in batches."""
-    cursor = tx.conn.execute(f"SELECT {EVENT_COLUMNS} FROM audit_events ORDER BY seq")
-    while chunk := cursor.fetchmany(batch):
-        yield from chunk
+    return tx.stream(f"SELECT {EVENT_COLUMNS} FROM audit_events ORDER BY seq", batch)
 
 
 def head(tx: Tx) -> tuple[int, str]:

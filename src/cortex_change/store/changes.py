@@ -125,11 +125,11 @@ def history(
     if not services:
         return []
     marks = ",".join("?" * len(services))
-    # CROSS JOIN fixes the join order: start from the few rows of the named services, not from
+    # The ordered join (SQLite: CROSS JOIN) starts from the few rows of the named services, not from
     # every closed change (1.3 s -> 30 ms on a million changes).
     rows = tx.all(
         "SELECT DISTINCT c.change_id, c.closure_status FROM change_services s "
-        "CROSS JOIN changes c ON c.change_id = s.change_id "
+        f"{tx.ordered_join} changes c ON c.change_id = s.change_id "
         f"WHERE s.service IN ({marks}) AND c.category=? AND c.state=? "
         "AND c.closure_status IN (?, ?, ?) AND c.closed_at >= ? AND c.change_id <> ? "
         "ORDER BY c.change_id",
@@ -171,9 +171,10 @@ def listing(tx: Tx, states: Collection[State] | None, limit: int, before: str | 
     parts: list[str] = []
     args: list[Any] = []
     for state in sorted(s.value for s in states):
-        parts.append(f"SELECT * FROM (SELECT {LIST_COLUMNS} FROM changes WHERE state=?{cursor} {order})")
+        part = f"SELECT {LIST_COLUMNS} FROM changes WHERE state=?{cursor} {order}"
+        parts.append(f"SELECT * FROM ({part}) AS s{len(parts)}")
         args += [state, *params, limit]
-    return tx.all(f"SELECT * FROM ({' UNION ALL '.join(parts)}) {order}", (*args, limit))
+    return tx.all(f"SELECT * FROM ({' UNION ALL '.join(parts)}) AS merged {order}", (*args, limit))
 
 
 def recent_model_requests(
@@ -185,7 +186,22 @@ def recent_model_requests(
     row = tx.one(
         "SELECT count(*) FROM changes WHERE standard_model=? AND type='standard' "
         "AND created_at >= ? AND created_at <= ? "
-        f"AND change_id <> ? AND json_extract(doc, '$.parameters.{field}') = ?",
-        (model, since.timestamp(), until.timestamp(), exclude, value),
+        f"AND change_id <> ? AND {_json_field(tx, field)} = {_json_value(tx)}",
+        (model, since.timestamp(), until.timestamp(), exclude, _json_param(tx, value)),
     )
     return int(row[0]) if row else 0
+
+
+# A document's parameter, compared as JSON on both engines (a number stays a number).
+def _json_field(tx: Tx, field: str) -> str:
+    if tx.dialect == "postgres":
+        return f"(doc::jsonb -> 'parameters' -> '{field}')"
+    return f"json_extract(doc, '$.parameters.{field}')"
+
+
+def _json_value(tx: Tx) -> str:
+    return "?::jsonb" if tx.dialect == "postgres" else "?"
+
+
+def _json_param(tx: Tx, value: Any) -> Any:
+    return json.dumps(value) if tx.dialect == "postgres" else value

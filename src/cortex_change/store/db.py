@@ -6,8 +6,8 @@ import os
 import sqlite3
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from typing import Any
+from contextlib import AbstractContextManager, contextmanager
+from typing import Any, Protocol
 
 from ..domain.errors import Conflict, CortexError
 
@@ -20,23 +20,62 @@ class StoreError(CortexError):
 
 
 class Tx:
-    """A connection inside a transaction (or a read), with the few calls repositories need."""
+    """A connection inside a transaction (or a read), with the few calls repositories need.
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    SQL is written once with `?` placeholders; a dialect's Tx adapts it (see postgres.py).
+    """
+
+    dialect = "sqlite"
+    for_update = ""  # row lock on a read-then-write row; SQLite's write lock already covers it
+    ordered_join = "CROSS JOIN"  # SQLite keeps the written join order only for CROSS JOIN
+
+    def __init__(self, conn: Any) -> None:
         self.conn = conn
 
+    def sql(self, text: str) -> str:
+        return text
+
     def one(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
-        row: Row | None = self.conn.execute(sql, params).fetchone()
+        row: Row | None = self.conn.execute(self.sql(sql), params).fetchone()
         return row
 
     def all(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
-        return list(self.conn.execute(sql, params).fetchall())
+        return list(self.conn.execute(self.sql(sql), params).fetchall())
 
     def run(self, sql: str, params: Sequence[Any] = ()) -> int:
-        return self.conn.execute(sql, params).rowcount
+        count: int = self.conn.execute(self.sql(sql), params).rowcount
+        return count
 
     def many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        self.conn.executemany(sql, rows)
+        if rows:
+            self.conn.executemany(self.sql(sql), rows)
+
+    def stream(self, sql: str, batch: int = 10_000) -> Iterator[Row]:
+        """Rows of a large result, fetched in batches."""
+        cursor = self.conn.execute(self.sql(sql))
+        while chunk := cursor.fetchmany(batch):
+            yield from chunk
+
+
+class Store(Protocol):
+    """What services need of a database, whichever engine holds it."""
+
+    path: str
+
+    def read(self) -> AbstractContextManager[Tx]: ...
+
+    def transaction(self) -> AbstractContextManager[Tx]: ...
+
+    def close(self) -> None: ...
+
+
+def open_store(location: str) -> Store:
+    """A file path opens the embedded SQLite store; a postgresql:// URL opens PostgreSQL."""
+    if location.startswith(("postgresql://", "postgres://")):
+        from .postgres import PostgresDatabase  # psycopg only when it is used
+
+        return PostgresDatabase(location)
+    return Database(location)
 
 
 class Database:

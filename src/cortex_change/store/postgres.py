@@ -1,0 +1,134 @@
+"""The PostgreSQL store: the same repositories over psycopg 3, for many processes and hosts.
+
+Coordination is the database's own: a version check on every record write (a concurrent
+writer's UPDATE waits for the first to commit, then matches no row: Conflict), a row lock on
+the audit head (appends are serialized), and an advisory lock around migrations.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from importlib import resources
+from typing import Any
+
+import psycopg
+from psycopg import errors as pg_errors
+
+from ..domain.errors import Conflict
+from .db import LATEST_VERSION, Row, StoreError, Tx
+
+MIGRATION_LOCK = 0x636F727465  # "corte": one migrator at a time, across hosts
+PLACEHOLDER = re.compile(r"\?")
+RETRYABLE = (pg_errors.SerializationFailure, pg_errors.DeadlockDetected, pg_errors.LockNotAvailable)
+
+
+class PgTx(Tx):
+    dialect = "postgres"
+    for_update = " FOR UPDATE"
+    ordered_join = "JOIN"
+
+    def sql(self, text: str) -> str:
+        return PLACEHOLDER.sub("%s", text)
+
+    def many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        if rows:
+            with self.conn.cursor() as cursor:
+                cursor.executemany(self.sql(sql), rows)
+
+    def stream(self, sql: str, batch: int = 10_000) -> Iterator[Row]:
+        # A server-side cursor: a million events are not loaded at once.
+        with self.conn.cursor(name="cortex_stream") as cursor:
+            cursor.itersize = batch
+            cursor.execute(self.sql(sql))
+            yield from cursor
+
+
+def _redact(url: str) -> str:
+    return re.sub(r"://([^:/@]+):[^@]*@", r"://\1:***@", url)
+
+
+class PostgresDatabase:
+    """One connection; transactions are explicit (autocommit outside them)."""
+
+    def __init__(self, url: str) -> None:
+        self.path = _redact(url)
+        try:
+            self.conn = psycopg.connect(url, autocommit=True)
+            migrate(self.conn)
+        except psycopg.Error as exc:
+            raise StoreError(f"cannot open the database {self.path}: {_first_line(exc)}") from None
+
+    @contextmanager
+    def read(self) -> Iterator[Tx]:
+        """A consistent snapshot for reading."""
+        with _errors(), self.conn.transaction():
+            self.conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            yield PgTx(self.conn)
+
+    @contextmanager
+    def transaction(self) -> Iterator[Tx]:
+        """Everything inside commits together or not at all."""
+        with _errors(), self.conn.transaction():
+            yield PgTx(self.conn)
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+@contextmanager
+def _errors() -> Iterator[None]:
+    try:
+        yield
+    except RETRYABLE as exc:
+        raise Conflict(f"another writer got there first; nothing was written ({_first_line(exc)})") from None
+    except psycopg.OperationalError as exc:
+        raise StoreError(f"the database is unavailable: {_first_line(exc)}") from None
+
+
+def _migrations() -> list[tuple[int, str]]:
+    folder = resources.files("cortex_change.store") / "migrations" / "postgres"
+    found = [
+        (int(entry.name.split("_", 1)[0]), entry.read_text("utf-8"))
+        for entry in folder.iterdir()
+        if entry.name.endswith(".sql")
+    ]
+    return sorted(found)
+
+
+def _current(conn: psycopg.Connection[Any]) -> int:
+    row = conn.execute("SELECT to_regclass('schema_version') IS NOT NULL").fetchone()
+    if not row or not row[0]:
+        return 0
+    version = conn.execute("SELECT max(version) FROM schema_version").fetchone()
+    return int(version[0] or 0) if version else 0
+
+
+def migrate(conn: psycopg.Connection[Any]) -> None:
+    """Apply every migration newer than the schema version, under an advisory lock."""
+    if _current(conn) == LATEST_VERSION:
+        return
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_version "
+            "(version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)"
+        )
+        current = _current(conn)
+        if current > LATEST_VERSION:
+            raise StoreError(
+                f"the database schema is version {current}, newer than this program knows "
+                f"({LATEST_VERSION}): upgrade cortex-change"
+            )
+        for version, sql in _migrations():
+            if version <= current:
+                continue
+            conn.execute(sql.encode("utf-8"))
+            stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            conn.execute("INSERT INTO schema_version (version, applied_at) VALUES (%s, %s)", (version, stamp))
