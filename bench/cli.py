@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 CLI_BUDGET_MS = 40.0
+INTEGRATE_BUDGET_MS = 60.0  # `integrate …` one-shot: create + assess + approve + implement + close
 CLI_BUDGET_MB = 40.0
 USER = "bench"
 
@@ -242,6 +243,28 @@ def lifecycle(cli: str, runs: int, env: dict[str, str], cwd: str) -> list[Result
     return results
 
 
+def integrations(cli: str, runs: int, env: dict[str, str], cwd: str) -> list[Result]:
+    """The one-shot standard change: `integrate kubernetes restart_pod`, one new target per call.
+
+    The worker-restart model allows a few restarts of one target per hour (more are reclassified
+    as normal changes), so each call names its own worker; each change must end closed, as a
+    standard change.
+    """
+    result = Result("integrate kubernetes restart_pod", budget_ms=INTEGRATE_BUDGET_MS)
+    outputs = repeat(
+        result,
+        [[cli, "integrate", "kubernetes", "restart_pod", f"bench-worker-{i:04d}"] for i in range(runs)],
+        env,
+        cwd,
+    )
+    for out in outputs:  # checked after the timed calls, untimed
+        change_id = out.strip().splitlines()[-1]
+        doc = json.loads(run_once([cli, "show", change_id], env, cwd)[1])
+        if (doc.get("type"), doc.get("state")) != ("standard", "closed"):
+            raise SystemExit(f"integrate did not run the one-shot standard change: {change_id} {doc}")
+    return [result]
+
+
 def reads(cli: str, runs: int, seeded: Sequence[str], env: dict[str, str], cwd: str) -> list[Result]:
     """show/list/metrics/audit verify on the seeded store (plus what the lifecycle added)."""
     plans: list[tuple[str, Callable[[int], list[str]]]] = [
@@ -261,19 +284,40 @@ def reads(cli: str, runs: int, seeded: Sequence[str], env: dict[str, str], cwd: 
     return results
 
 
+# Prints the standard-library modules that importing the CLI's entry module adds to a bare
+# interpreter (pseudo-modules without a spec, such as typing.io, left out).
+STDLIB_OF_CLI = """
+import sys
+before = set(sys.modules)
+import cortex_change.cli.main
+added = set(sys.modules) - before
+print(" ".join(sorted(m for m in added if m.split(".")[0] in sys.stdlib_module_names
+                      and getattr(sys.modules[m], "__spec__", None) is not None)))
+"""
+
+
 def floors(python: str, runs: int, env: dict[str, str], cwd: str) -> list[Result]:
-    """The interpreter's own start-up, and start-up plus importing the CLI (no work done)."""
+    """The interpreter's own start-up; plus the standard-library modules the CLI imports; plus
+    importing the CLI itself (no work done)."""
     bare = Result("python -c pass", budget_ms=None, budget_mb=None, note="interpreter floor")
     repeat(bare, [[python, "-c", "pass"]] * runs, env, cwd)
+    modules = run_once([python, "-c", STDLIB_OF_CLI], env, cwd)[1].split()
+    stdlib = Result(
+        "python -c 'import <its stdlib>'",
+        budget_ms=None,
+        budget_mb=None,
+        note=f"floor + the {len(modules)} stdlib modules cli.main imports",
+    )
+    repeat(stdlib, [[python, "-c", "import " + ", ".join(modules)]] * runs, env, cwd)
     imports = Result(
         "python -c 'import cli.main'", budget_ms=None, budget_mb=None, note="floor + imports, no work"
     )
     repeat(imports, [[python, "-c", "import cortex_change.cli.main"]] * runs, env, cwd)
-    return [bare, imports]
+    return [bare, stdlib, imports]
 
 
 def table(results: Sequence[Result]) -> str:
-    head = f"{'verb':<28}{'runs':>5}{'median ms':>11}{'p90 ms':>9}{'max RSS MB':>12}  {'budget':<16}status"
+    head = f"{'verb':<34}{'runs':>5}{'median ms':>11}{'p90 ms':>9}{'max RSS MB':>12}  {'budget':<16}status"
     lines = [head, "-" * len(head)]
     for r in results:
         if r.budget_ms is None:
@@ -282,7 +326,7 @@ def table(results: Sequence[Result]) -> str:
             budget = f"≤{r.budget_ms:g} ms, ≤{r.budget_mb:g} MB"
             status = "ok" if r.ok else "MISSED"
         lines.append(
-            f"{r.name:<28}{len(r.samples):>5}{r.median_ms:>11.1f}{r.p90_ms:>9.1f}"
+            f"{r.name:<34}{len(r.samples):>5}{r.median_ms:>11.1f}{r.p90_ms:>9.1f}"
             f"{r.max_rss_mb:>12.1f}  {budget:<16}{status}"
         )
     return "\n".join(lines)
@@ -312,6 +356,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             run_once(cmd, env, workdir)  # warm the page cache and write the .pyc files
         results = floors(args.python, args.runs, env, workdir)
         results += lifecycle(cli, args.runs, env, workdir)
+        results += integrations(cli, args.runs, env, workdir)
         results += reads(cli, args.runs, seeded, env, workdir)
     finally:
         if not args.keep:
@@ -329,7 +374,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         for key, value in info.items():
             print(f"{key:>13}: {value}")
-        print(f"{'store':>13}: {args.seed_changes} seeded changes + {args.runs} per lifecycle verb\n")
+        print(
+            f"{'store':>13}: {args.seed_changes} seeded changes "
+            f"+ {args.runs} per lifecycle verb and per integrate\n"
+        )
         print(table(results))
         print(
             "\nRSS below the 'rss_floor_mb' above is this process's own peak, not the child's "

@@ -334,8 +334,8 @@ def describe(settings: Settings) -> list[dict[str, Any]]:
             value = "********"
         elif isinstance(value, tuple):
             value = ",".join(value)
-        elif key.name == "CORTEX_CHANGE_DB" and not value:
-            value = settings.database()
+        elif key.name == "CORTEX_CHANGE_DB":
+            value = re.sub(r"://([^:/@]+):[^@]*@", r"://\1:********@", value or settings.database())
         rows.append(
             {
                 "key": key.name,

@@ -125,3 +125,15 @@ def test_a_rule_change_between_writes_is_audited(cli: Cli) -> None:
     cli.ok("show", change_id, env={"SEGREGATION_OF_DUTIES": "false"})  # reading writes nothing
     assert len(cli.events()) == seen + 2
     assert cli("audit", "verify").code == 0
+
+
+def test_config_show_needs_no_store_and_masks_the_database_password(cli: Cli) -> None:
+    url = "postgresql://cortex:s3cret-pw@127.0.0.1:1/cortex"  # nothing listens on port 1
+    res = cli("config", "show", env={"CORTEX_CHANGE_DB": url})
+    assert res.code == 0, res.err
+    assert "postgresql://cortex:********@127.0.0.1:1/cortex" in res.out
+    assert "s3cret-pw" not in res.out + res.err
+    failed = cli("list", env={"CORTEX_CHANGE_DB": url})
+    assert failed.code == 5
+    assert "postgresql://cortex:***@127.0.0.1:1/cortex" in failed.err
+    assert "s3cret-pw" not in failed.out + failed.err

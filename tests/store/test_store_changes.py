@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from cortex_change.domain.events import Event
 from cortex_change.services import changes as service
 from cortex_change.services.context import Context
 from cortex_change.store import audit, changes
-from cortex_change.store.db import Database
+from cortex_change.store.db import Database, Tx
 
 AT = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
 
@@ -101,3 +102,23 @@ def test_service_refusal_after_a_concurrent_write(ctx: Context, db_path: Path) -
         service.implement_change(ctx, change_id=c.change_id, actor="ops-2")
     doc = service.get_change(ctx, change_id=c.change_id)
     assert [e["action"] for e in doc["audit_trail"]].count("implementation_started") == 1
+
+
+def test_history_query_reads_only_indexes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Risk assessment's history lookup must not read row documents (cold cache: 100s of ms)."""
+    db = Database(str(tmp_path / "h.db"))
+    seen: list[tuple[str, tuple[object, ...]]] = []
+    real_all = Tx.all
+
+    def capture(self: Tx, sql: str, params: Sequence[object] = ()) -> list[tuple[object, ...]]:
+        seen.append((sql, tuple(params)))
+        return real_all(self, sql, params)
+
+    monkeypatch.setattr(Tx, "all", capture)
+    with db.read() as tx:
+        changes.history(tx, "deployment", ["a", "b"], datetime(2026, 1, 1, tzinfo=UTC), "RFC-x")
+        ((sql, params),) = seen
+        plan = " | ".join(str(row[3]) for row in real_all(tx, f"EXPLAIN QUERY PLAN {sql}", params))
+    db.close()
+    assert "SEARCH s USING COVERING INDEX" in plan
+    assert "SEARCH c USING COVERING INDEX changes_for_history" in plan

@@ -232,10 +232,10 @@ def cmd_audit_export(ctx: Context, a: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_config_show(ctx: Context, a: argparse.Namespace) -> int:
-    from ..config import describe
+def cmd_config_show(ctx: Context | None, a: argparse.Namespace) -> int:
+    from ..config import describe, load
 
-    rows = describe(ctx.settings)
+    rows = describe(load(a.env))
     print(render.as_json(rows) if a.json else render.config_rows(rows))
     return EXIT_OK
 

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from ..domain.errors import CortexError
 from ..services.context import Context, open_context
-from .commands import cmd_audit_verify
+from .commands import cmd_audit_verify, cmd_config_show
 from .exits import EXIT_OK, EXIT_STORE, for_error
 from .parser import build_parser, command_word
 
@@ -20,9 +20,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     env = dict(os.environ)
     if args.db:
         env["CORTEX_CHANGE_DB"] = args.db
+    args.env = env
     ctx: Context | None = None
     try:
-        if not (args.handler is cmd_audit_verify and args.export):
+        # `config show` and offline `audit verify --export` must work without a reachable store
+        if not (args.handler is cmd_config_show or (args.handler is cmd_audit_verify and args.export)):
             ctx = open_context(env)
         code: int = args.handler(ctx, args)
         return code
