@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from ..domain.errors import NotFound, ValidationError
@@ -283,7 +284,7 @@ def cmd_models_list(ctx: Context, a: argparse.Namespace) -> int:
     from ..catalog.loader import load_catalog
 
     models = load_catalog(ctx.settings).models
-    rows = [render.model(m) for _, m in sorted(models.items())]
+    rows = [m.document() for _, m in sorted(models.items())]
     if a.json:
         print(render.as_json(rows))
     else:
@@ -299,5 +300,58 @@ def cmd_models_show(ctx: Context, a: argparse.Namespace) -> int:
     models = load_catalog(ctx.settings).models
     if a.name not in models:
         raise NotFound(f"no standard model {a.name!r}; known: {', '.join(sorted(models))}")
-    print(render.as_json(render.model(models[a.name])))
+    print(render.as_json(models[a.name].document()))
+    return EXIT_OK
+
+
+def cmd_token_create(ctx: Context, a: argparse.Namespace) -> int:
+    from ..services.tokens import create_token
+
+    token_id, token = create_token(ctx, name=a.name)
+    print(f"token {token_id} for {a.name}; shown once, store it now (only its hash is kept)", file=sys.stderr)
+    print(token)
+    return EXIT_OK
+
+
+def cmd_token_list(ctx: Context, a: argparse.Namespace) -> int:
+    from ..services.tokens import list_tokens
+
+    rows = list_tokens(ctx)
+    if a.json:
+        print(render.as_json(rows))
+    else:
+        for r in rows:
+            state = f"revoked {r['revoked_at']}" if r["revoked_at"] else "active"
+            print(f"{r['token_id']}  {r['name']}  created {r['created_at']}  {state}")
+    return EXIT_OK
+
+
+def cmd_token_revoke(ctx: Context, a: argparse.Namespace) -> int:
+    from ..services.tokens import revoke_token
+
+    revoke_token(ctx, token_id=a.token_id)
+    print(f"token {a.token_id} revoked")
+    return EXIT_OK
+
+
+def cmd_serve(ctx: Context | None, a: argparse.Namespace) -> int:
+    try:
+        import uvicorn
+    except ImportError:
+        raise ValidationError(
+            "serve", "the server needs the 'server' extra: pip install 'cortex-change[server]'"
+        ) from None
+    from ..config import load
+
+    load(a.env)  # fail on bad configuration before binding the port
+    os.environ.update({k: v for k, v in a.env.items() if k == "CORTEX_CHANGE_DB"})
+    uvicorn.run(
+        "cortex_change.api.app:create_app",
+        factory=True,
+        host=a.host,
+        port=a.port,
+        workers=a.workers,
+        log_level=a.log_level,
+        access_log=a.access_log,
+    )
     return EXIT_OK

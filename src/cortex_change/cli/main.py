@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from ..domain.errors import CortexError
 from ..services.context import Context, open_context
-from .commands import cmd_audit_verify, cmd_config_show
+from .commands import cmd_audit_verify, cmd_config_show, cmd_serve
 from .exits import EXIT_OK, EXIT_STORE, for_error
 from .parser import build_parser, command_word
 
@@ -24,7 +24,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     ctx: Context | None = None
     try:
         # `config show` and offline `audit verify --export` must work without a reachable store
-        if not (args.handler is cmd_config_show or (args.handler is cmd_audit_verify and args.export)):
+        no_store = args.handler in (cmd_config_show, cmd_serve) or (
+            args.handler is cmd_audit_verify and args.export
+        )
+        if not no_store:
             ctx = open_context(env)
         code: int = args.handler(ctx, args)
         return code

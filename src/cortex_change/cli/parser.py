@@ -81,6 +81,8 @@ COMMANDS = (
     "models",
     "audit",
     "config",
+    "token",
+    "serve",
 )
 
 
@@ -261,6 +263,27 @@ def _admin_commands(add: Adder) -> None:
     p.add_argument("--dir", required=True)
     p.add_argument("--all", action="store_true", help="every event, not only AUDIT_RETENTION_DAYS")
     p.set_defaults(handler=commands.cmd_audit_export)
+
+    token = add("token", _missing_sub, "API tokens: create NAME (printed once), list, revoke ID")
+    token_sub = token.add_subparsers(
+        dest="token_command", metavar="ACTION", required=True, parser_class=Parser
+    )
+    p = token_sub.add_parser("create", help="a new token for identity NAME; only its hash is stored")
+    p.add_argument("name", metavar="NAME")
+    p.set_defaults(handler=commands.cmd_token_create)
+    p = token_sub.add_parser("list", help="tokens with their identity and state (never the secret)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=commands.cmd_token_list)
+    p = token_sub.add_parser("revoke", help="revoke a token by its id")
+    p.add_argument("token_id", metavar="ID")
+    p.set_defaults(handler=commands.cmd_token_revoke)
+
+    s = add("serve", commands.cmd_serve, "run the REST API (FastAPI under uvicorn) on CORTEX_CHANGE_DB")
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--port", type=int, default=8080)
+    s.add_argument("--workers", type=int, default=1, help="processes (use PostgreSQL for more than one host)")
+    s.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+    s.add_argument("--no-access-log", dest="access_log", action="store_false")
 
     cfg = add("config", _missing_sub, "show the effective configuration")
     cfg_sub = cfg.add_subparsers(dest="config_command", metavar="ACTION", required=True, parser_class=Parser)

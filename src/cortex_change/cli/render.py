@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..domain.model import Change
 from ..domain.policy import Policy
 from ..domain.routing import outstanding
-
-if TYPE_CHECKING:
-    from ..domain.standard import StandardModel
 
 
 def as_json(value: Any) -> str:
@@ -108,33 +105,3 @@ def config_rows(rows: list[dict[str, Any]]) -> str:
         value = str(r["value"]).lower() if isinstance(r["value"], bool) else str(r["value"])
         out.append(f"{r['key']:<{width}}  {one_line(value)}  <- {r['source']}{flag}{note}")
     return "\n".join(out)
-
-
-def model(m: StandardModel) -> dict[str, Any]:
-    """A standard change model as a plain document with its rule in words."""
-    c = m.condition
-    if c.kind == "rate":
-        rule = f"fewer than {c.limit} requests per {c.field} within {c.window_seconds}s"
-    elif c.kind == "range":
-        lo = "" if c.minimum is None else f"{c.minimum:g} ≤ "
-        hi = "" if c.maximum is None else f" ≤ {float(c.maximum):g}"
-        rule = f"{lo}{'|' + c.field + '|' if c.absolute else c.field}{hi}"
-    else:
-        rule = f"{c.field} at or below {c.maximum} on {' < '.join(c.scale)}"
-    return {
-        "name": m.name,
-        "description": m.description,
-        "enabled": m.enabled,
-        "rule": rule,
-        "condition": {
-            "kind": c.kind,
-            "field": c.field,
-            "limit": c.limit,
-            "window_seconds": c.window_seconds,
-            "min": c.minimum,
-            "max": c.maximum,
-            "absolute": c.absolute,
-            "scale": list(c.scale),
-        },
-        "otherwise": m.otherwise.value,
-    }

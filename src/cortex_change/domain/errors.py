@@ -43,3 +43,7 @@ class ApprovalRefused(Refused):
 
 class Conflict(CortexError):
     """Another writer changed the record first; nothing of this attempt was written."""
+
+
+class PreconditionFailed(Conflict):
+    """The caller's view of the record (If-Match) is stale; nothing was written."""

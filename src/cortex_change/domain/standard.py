@@ -59,6 +59,35 @@ class StandardModel:
     otherwise: ChangeType
     templates: tuple[str, ...] = field(default=())  # integration entries that use it
 
+    def document(self) -> dict[str, Any]:
+        """The model as a plain document, with its rule in words."""
+        c = self.condition
+        if c.kind == "rate":
+            rule = f"fewer than {c.limit} requests per {c.field} within {c.window_seconds}s"
+        elif c.kind == "range":
+            lo = "" if c.minimum is None else f"{c.minimum:g} ≤ "
+            hi = "" if c.maximum is None else f" ≤ {float(c.maximum):g}"
+            rule = f"{lo}{'|' + c.field + '|' if c.absolute else c.field}{hi}"
+        else:
+            rule = f"{c.field} at or below {c.maximum} on {' < '.join(c.scale)}"
+        return {
+            "name": self.name,
+            "description": self.description,
+            "enabled": self.enabled,
+            "rule": rule,
+            "condition": {
+                "kind": c.kind,
+                "field": c.field,
+                "limit": c.limit,
+                "window_seconds": c.window_seconds,
+                "min": c.minimum,
+                "max": c.maximum,
+                "absolute": c.absolute,
+                "scale": list(c.scale),
+            },
+            "otherwise": self.otherwise.value,
+        }
+
     def decide(self, parameters: dict[str, Any], recent: int = 0) -> StandardDecision:
         """Judge a request's parameters (and, for a rate, how many came before it)."""
         if not self.enabled:

@@ -11,13 +11,13 @@ from typing import Any
 from ..config import rules_snapshot
 from ..domain import compliance, staging, validation, workflow
 from ..domain.codec import fmt_time, to_document
-from ..domain.errors import InvalidTransition, NotFound, Refused, ValidationError
+from ..domain.errors import InvalidTransition, NotFound, PreconditionFailed, Refused, ValidationError
 from ..domain.events import Event
 from ..domain.lifecycle import State, states_for
 from ..domain.model import Change, ChangeType, ClosureStatus, Level, ReviewOutcome, Timeline
 from ..domain.risk import PastChange
 from ..domain.standard import NO_MODEL, StandardDecision
-from ..store import audit, changes
+from ..store import audit, changes, tokens
 from ..store.db import Tx
 from .context import Context
 
@@ -48,8 +48,13 @@ def create_change(
     tested_in_staging: str | None = None,
     standard_model: str | None = None,
     parameters: dict[str, Any] | None = None,
+    idempotency: Idempotency | None = None,
 ) -> Change:
-    """Validate and store a new RFC in pending_assessment."""
+    """Validate and store a new RFC in pending_assessment.
+
+    With `idempotency`, a repeat of the same request by the same caller returns the change the
+    first one created (`idempotency.replayed` is set) and writes nothing.
+    """
     now = ctx.clock()
     change = Change(
         change_id=new_change_id(now),
@@ -77,12 +82,37 @@ def create_change(
     events = workflow.created(change, ctx.policy)
     _staging_evidence(ctx, change)
     with ctx.db.transaction() as tx:
+        if idempotency is not None:
+            first = tokens.idempotent_result(tx, change.requested_by, idempotency.key)
+            if first is not None:
+                if first[0] != idempotency.request_hash:
+                    raise ValidationError("Idempotency-Key", "was already used for a different request")
+                idempotency.replayed = True
+                return changes.get(tx, first[1])
         while changes.exists(tx, change.change_id):  # 16M ids per second: rare, but never reuse
             change.change_id = new_change_id(now)
         _audit_config(tx, ctx, now)
         changes.insert(tx, change)
         audit.append(tx, change.change_id, events, now)
+        if idempotency is not None:
+            tokens.remember(
+                tx,
+                change.requested_by,
+                idempotency.key,
+                idempotency.request_hash,
+                change.change_id,
+                fmt_time(now) or "",
+            )
     return change
+
+
+@dataclasses.dataclass
+class Idempotency:
+    """A caller's Idempotency-Key and a hash of its request body."""
+
+    key: str
+    request_hash: str
+    replayed: bool = False
 
 
 def _descriptive(
@@ -200,9 +230,13 @@ def _compliant(tx: Tx, ctx: Context, change: Change, events: list[Event], now: d
     return compliance.complete(results)
 
 
-def _apply(ctx: Context, change_id: str, actor: str, op: Operation) -> Change:
+def _apply(ctx: Context, change_id: str, actor: str, op: Operation, if_version: int | None = None) -> Change:
     """Load, let the domain decide, then commit record and events together (or record a refusal)."""
     change = _load(ctx, change_id)
+    if if_version is not None and change.version != if_version:
+        raise PreconditionFailed(
+            f"{change_id} is at version {change.version}, not {if_version} (If-Match): read it again"
+        )
     version = change.version
     now = ctx.clock()
     try:
@@ -220,7 +254,9 @@ def _apply(ctx: Context, change_id: str, actor: str, op: Operation) -> Change:
     return change
 
 
-def assess_change(ctx: Context, *, change_id: str, reassess: bool = False) -> Change:
+def assess_change(
+    ctx: Context, *, change_id: str, reassess: bool = False, if_version: int | None = None
+) -> Change:
     """Score and route the change (SPEC §3); standard requests are matched against models."""
     change = _load(ctx, change_id)
     now = ctx.clock()
@@ -234,30 +270,49 @@ def assess_change(ctx: Context, *, change_id: str, reassess: bool = False) -> Ch
         lambda c: workflow.assess(
             c, ctx.policy, history, now, reassess=reassess, standard=decision, staging=evidence
         ),
+        if_version=if_version,
     )
 
 
 def approve_change(
-    ctx: Context, *, change_id: str, approver: str, reason: str, role: str | None = None
+    ctx: Context,
+    *,
+    change_id: str,
+    approver: str,
+    reason: str,
+    role: str | None = None,
+    if_version: int | None = None,
 ) -> tuple[Change, list[str]]:
     """Record an approval; returns the change and any documentation warnings."""
     validation.identity("approver", approver)
     validation.text("reason", reason, max_len=validation.REASON_MAX)
     now = ctx.clock()
     change = _apply(
-        ctx, change_id, approver, lambda c: workflow.approve(c, approver, reason, ctx.policy, now, role=role)
+        ctx,
+        change_id,
+        approver,
+        lambda c: workflow.approve(c, approver, reason, ctx.policy, now, role=role),
+        if_version=if_version,
     )
     return change, workflow.documentation_warnings(change)
 
 
-def reject_change(ctx: Context, *, change_id: str, rejector: str, reason: str) -> Change:
+def reject_change(
+    ctx: Context, *, change_id: str, rejector: str, reason: str, if_version: int | None = None
+) -> Change:
     validation.identity("rejector", rejector)
     validation.text("reason", reason, max_len=validation.REASON_MAX)
     now = ctx.clock()
-    return _apply(ctx, change_id, rejector, lambda c: workflow.reject(c, rejector, reason, ctx.policy, now))
+    return _apply(
+        ctx,
+        change_id,
+        rejector,
+        lambda c: workflow.reject(c, rejector, reason, ctx.policy, now),
+        if_version=if_version,
+    )
 
 
-def implement_change(ctx: Context, *, change_id: str, actor: str) -> Change:
+def implement_change(ctx: Context, *, change_id: str, actor: str, if_version: int | None = None) -> Change:
     """Start the implementation; plan steps are carried out by people, who then close it."""
     validation.identity("actor", actor)
     now = ctx.clock()
@@ -267,17 +322,21 @@ def implement_change(ctx: Context, *, change_id: str, actor: str) -> Change:
         summary = "plan steps are carried out by people; report the outcome with close"
         return events + workflow.finish_implementation(change, actor, now, summary)
 
-    return _apply(ctx, change_id, actor, op)
+    return _apply(ctx, change_id, actor, op, if_version=if_version)
 
 
-def start_change(ctx: Context, *, change_id: str, actor: str) -> Change:
+def start_change(ctx: Context, *, change_id: str, actor: str, if_version: int | None = None) -> Change:
     """A worker takes an approved change: implementing, until it reports."""
     validation.identity("actor", actor)
     now = ctx.clock()
-    return _apply(ctx, change_id, actor, lambda c: workflow.start_implementation(c, actor, now))
+    return _apply(
+        ctx, change_id, actor, lambda c: workflow.start_implementation(c, actor, now), if_version=if_version
+    )
 
 
-def report_outcome(ctx: Context, *, change_id: str, actor: str, success: bool, notes: str) -> Change:
+def report_outcome(
+    ctx: Context, *, change_id: str, actor: str, success: bool, notes: str, if_version: int | None = None
+) -> Change:
     """A worker reports: the implementation ends and the change closes with the outcome."""
     validation.identity("actor", actor)
     validation.text("notes", notes, max_len=validation.DESCRIPTION_MAX)
@@ -290,36 +349,52 @@ def report_outcome(ctx: Context, *, change_id: str, actor: str, success: bool, n
             events += workflow.finish_implementation(change, actor, now, notes)
         return events + workflow.close(change, status, notes, actor, now)
 
-    return _apply(ctx, change_id, actor, op)
+    return _apply(ctx, change_id, actor, op, if_version=if_version)
 
 
-def close_change(ctx: Context, *, change_id: str, status: str, notes: str, actor: str) -> Change:
+def close_change(
+    ctx: Context, *, change_id: str, status: str, notes: str, actor: str, if_version: int | None = None
+) -> Change:
     validation.identity("actor", actor)
     closure = validation.choice("status", status, ClosureStatus)
     validation.text("notes", notes, max_len=validation.DESCRIPTION_MAX)
     now = ctx.clock()
-    return _apply(ctx, change_id, actor, lambda c: workflow.close(c, closure, notes, actor, now))
+    return _apply(
+        ctx, change_id, actor, lambda c: workflow.close(c, closure, notes, actor, now), if_version=if_version
+    )
 
 
-def cancel_change(ctx: Context, *, change_id: str, actor: str, reason: str) -> Change:
+def cancel_change(
+    ctx: Context, *, change_id: str, actor: str, reason: str, if_version: int | None = None
+) -> Change:
     validation.identity("actor", actor)
     validation.text("reason", reason, max_len=validation.REASON_MAX)
     now = ctx.clock()
-    return _apply(ctx, change_id, actor, lambda c: workflow.cancel(c, actor, reason, now))
+    return _apply(
+        ctx, change_id, actor, lambda c: workflow.cancel(c, actor, reason, now), if_version=if_version
+    )
 
 
-def review_change(ctx: Context, *, change_id: str, reviewer: str, outcome: str, notes: str) -> Change:
+def review_change(
+    ctx: Context, *, change_id: str, reviewer: str, outcome: str, notes: str, if_version: int | None = None
+) -> Change:
     """Record the retrospective CAB review of an emergency change."""
     validation.identity("reviewer", reviewer)
     result = validation.choice("outcome", outcome, ReviewOutcome)
     validation.text("notes", notes, max_len=validation.DESCRIPTION_MAX)
     now = ctx.clock()
     return _apply(
-        ctx, change_id, reviewer, lambda c: workflow.review(c, reviewer, result, notes, ctx.policy, now)
+        ctx,
+        change_id,
+        reviewer,
+        lambda c: workflow.review(c, reviewer, result, notes, ctx.policy, now),
+        if_version=if_version,
     )
 
 
-def update_change(ctx: Context, *, change_id: str, actor: str, fields: dict[str, Any]) -> Change:
+def update_change(
+    ctx: Context, *, change_id: str, actor: str, fields: dict[str, Any], if_version: int | None = None
+) -> Change:
     """Change descriptive fields before approval (re-assessing an assessed change)."""
     validation.identity("actor", actor)
     clean = _clean_update(fields)
@@ -332,6 +407,7 @@ def update_change(ctx: Context, *, change_id: str, actor: str, fields: dict[str,
         change_id,
         actor,
         lambda c: workflow.update(c, actor, clean, ctx.policy, history, now, staging=evidence),
+        if_version=if_version,
     )
 
 

@@ -22,7 +22,12 @@ from .db import LATEST_VERSION, Row, StoreError, Tx
 
 MIGRATION_LOCK = 0x636F727465  # "corte": one migrator at a time, across hosts
 PLACEHOLDER = re.compile(r"\?")
-RETRYABLE = (pg_errors.SerializationFailure, pg_errors.DeadlockDetected, pg_errors.LockNotAvailable)
+RETRYABLE = (
+    pg_errors.SerializationFailure,
+    pg_errors.DeadlockDetected,
+    pg_errors.LockNotAvailable,
+    pg_errors.UniqueViolation,  # two first requests with one Idempotency-Key: the second retries
+)
 
 
 class PgTx(Tx):

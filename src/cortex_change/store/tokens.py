@@ -1,0 +1,45 @@
+"""API tokens and idempotency keys."""
+
+from __future__ import annotations
+
+from .db import Row, Tx
+
+
+def insert(tx: Tx, token_id: str, name: str, secret_hash: str, created_at: str) -> None:
+    tx.run(
+        "INSERT INTO api_tokens (token_id, name, secret_hash, created_at) VALUES (?, ?, ?, ?)",
+        (token_id, name, secret_hash, created_at),
+    )
+
+
+def find(tx: Tx, token_id: str) -> Row | None:
+    """(name, secret_hash, revoked_at) of a token, or None."""
+    return tx.one("SELECT name, secret_hash, revoked_at FROM api_tokens WHERE token_id=?", (token_id,))
+
+
+def listing(tx: Tx) -> list[Row]:
+    return tx.all(
+        "SELECT token_id, name, created_at, revoked_at FROM api_tokens ORDER BY created_at, token_id"
+    )
+
+
+def revoke(tx: Tx, token_id: str, at: str) -> int:
+    return tx.run(
+        "UPDATE api_tokens SET revoked_at=? WHERE token_id=? AND revoked_at IS NULL", (at, token_id)
+    )
+
+
+def idempotent_result(tx: Tx, identity: str, key: str) -> Row | None:
+    """(request_hash, change_id) recorded for this caller's key, or None."""
+    return tx.one(
+        "SELECT request_hash, change_id FROM idempotency_keys WHERE identity=? AND idem_key=?",
+        (identity, key),
+    )
+
+
+def remember(tx: Tx, identity: str, key: str, request_hash: str, change_id: str, at: str) -> None:
+    tx.run(
+        "INSERT INTO idempotency_keys (identity, idem_key, request_hash, change_id, created_at) "
+        "VALUES (?, ?, ?, ?, ?)",
+        (identity, key, request_hash, change_id, at),
+    )
