@@ -34,33 +34,47 @@ class Result(NamedTuple):
     err: str
 
 
-def clean_env(db: Path, extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """os.environ without any cortex-change setting, pointed at `db`."""
+def clean_env(
+    db: Path | str, extra: Mapping[str, str] | None = None, home: Path | None = None
+) -> dict[str, str]:
+    """os.environ without any cortex-change setting, pointed at `db` (a file or a URL)."""
     env = {k: v for k, v in os.environ.items() if k not in _SCRUBBED}
     env["CORTEX_CHANGE_DB"] = str(db)
-    env["XDG_DATA_HOME"] = str(db.parent / "xdg")
+    env["XDG_DATA_HOME"] = str((home or Path(db).parent) / "xdg")
     env.update(extra or {})
     return env
 
 
-def count_rows(db: Path | str, table: str) -> int:
-    """Rows in `table`, read straight from the SQLite file (0 if the file or table is absent)."""
-    if not Path(db).exists():
-        return 0
+def query(db: Path | str, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Rows straight from the store, bypassing the program: a SQLite file or a PostgreSQL URL."""
+    if str(db).startswith("postgresql://"):
+        import psycopg
+
+        with psycopg.connect(str(db), autocommit=True) as conn:
+            return list(conn.execute(sql.replace("?", "%s"), params).fetchall())
     conn = sqlite3.connect(db)
     try:
-        row = conn.execute(f"SELECT count(*) FROM {table}").fetchone()
-    except sqlite3.OperationalError:
-        return 0
+        return list(conn.execute(sql, params).fetchall())
     finally:
         conn.close()
-    return int(row[0])
+
+
+def count_rows(db: Path | str, table: str) -> int:
+    """Rows in `table` (0 if the store or the table does not exist yet)."""
+    if not str(db).startswith("postgresql://") and not Path(db).exists():
+        return 0
+    try:
+        return int(query(db, f"SELECT count(*) FROM {table}")[0][0])
+    except Exception as exc:  # sqlite3.OperationalError / psycopg UndefinedTable: not created yet
+        if "no such table" in str(exc) or "does not exist" in str(exc):
+            return 0
+        raise
 
 
 class Cli:
     """Runs `cortex-change` against one database file, from a directory without a TOML file."""
 
-    def __init__(self, db: Path, cwd: Path) -> None:
+    def __init__(self, db: Path | str, cwd: Path) -> None:
         assert CLI_PATH is not None, f"cortex-change is not installed next to {sys.executable}"
         self.path = CLI_PATH
         self.db = db
@@ -71,7 +85,7 @@ class Cli:
         return [self.path, *args]
 
     def environment(self, env: Mapping[str, str] | None = None, user: str | None = None) -> dict[str, str]:
-        full = clean_env(self.db, {**self.env, **(env or {})})
+        full = clean_env(self.db, {**self.env, **(env or {})}, home=self.cwd)
         if user is not None:
             full["CORTEX_CHANGE_USER"] = user
         return full
@@ -117,26 +131,18 @@ class Cli:
 
     def record(self, change_id: str) -> tuple[int, str]:
         """The stored (version, document) of a change, read directly."""
-        conn = sqlite3.connect(self.db)
-        try:
-            row = conn.execute("SELECT version, doc FROM changes WHERE change_id=?", (change_id,)).fetchone()
-        finally:
-            conn.close()
-        assert row is not None, change_id
-        return int(row[0]), str(row[1])
+        rows = query(self.db, "SELECT version, doc FROM changes WHERE change_id=?", (change_id,))
+        assert rows, change_id
+        return int(rows[0][0]), str(rows[0][1])
 
     def events(self, change_id: str | None = None) -> list[dict[str, Any]]:
         """Audit rows (seq, action, actor, details) in chain order, read directly."""
-        conn = sqlite3.connect(self.db)
-        try:
-            sql = "SELECT seq, change_id, action, actor, details, at FROM audit_events"
-            params: tuple[str, ...] = ()
-            if change_id is not None:
-                sql += " WHERE change_id=?"
-                params = (change_id,)
-            rows = conn.execute(sql + " ORDER BY seq", params).fetchall()
-        finally:
-            conn.close()
+        sql = "SELECT seq, change_id, action, actor, details, at FROM audit_events"
+        params: tuple[str, ...] = ()
+        if change_id is not None:
+            sql += " WHERE change_id=?"
+            params = (change_id,)
+        rows = query(self.db, sql + " ORDER BY seq", params)
         return [
             {
                 "seq": r[0],
@@ -156,11 +162,11 @@ def db_path(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def cli(tmp_path: Path, db_path: Path) -> Cli:
-    """The real console script on a fresh database, run from an empty directory."""
+def cli(tmp_path: Path, store_url: str) -> Cli:
+    """The real console script on a fresh store (SQLite, then PostgreSQL), from an empty directory."""
     work = tmp_path / "cwd"
     work.mkdir()
-    return Cli(db_path, work)
+    return Cli(store_url if store_url.startswith("postgresql://") else Path(store_url), work)
 
 
 @pytest.fixture(scope="session")

@@ -164,3 +164,14 @@ def test_the_seed_quick_start_through_the_cli(store_url: str, tmp_path: Path) ->
     run("close", change_id, "successful", "Change deployed successfully")
     assert change_id in run("list", "closed")
     assert "audit chain intact: 7 events verified" in run("audit", "verify")
+
+
+def test_a_title_with_nul_is_stored_exactly_on_both_backends(store_url: str) -> None:
+    ctx = _ctx(store_url)
+    title = "nul\x00inside \u009c\u00f0"
+    change = create_change(ctx, type="normal", category="deployment", title=title, requested_by="alice")
+    assert get_change(ctx, change_id=change.change_id)["title"] == title
+    from cortex_change.services.changes import list_changes
+
+    assert list_changes(ctx)[0]["title"] == "nul\u2400inside \u009c\u00f0"
+    ctx.close()

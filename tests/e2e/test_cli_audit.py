@@ -42,6 +42,12 @@ def template(tmp_path_factory: pytest.TempPathFactory, cli_factory: Callable[[Pa
 
 
 @pytest.fixture
+def cli(tmp_path: Path, cli_factory: Callable[[Path], Cli]) -> Cli:
+    """These tests damage the SQLite file by hand: the embedded store only."""
+    return cli_factory(tmp_path)
+
+
+@pytest.fixture
 def audited(template: Cli, cli: Cli) -> Cli:
     """A private copy of the template database for a test to damage."""
     cli.db.parent.mkdir(parents=True, exist_ok=True)

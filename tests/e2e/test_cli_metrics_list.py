@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING
 
+import pytest
+
 from cortex_change.services import changes
-from cortex_change.services.context import Context
+from cortex_change.services.context import Context, open_context
 
 if TYPE_CHECKING:
     from conftest import Cli, FakeClock
@@ -25,6 +29,15 @@ KPI_KEYS = {
     "false_positive_rate",
 }
 DORA_KEYS = {"deployment_frequency", "lead_time", "change_failure_rate", "time_to_restore"}
+
+
+@pytest.fixture
+def ctx(cli: Cli, clock: FakeClock, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Context]:
+    """In-process services on the same store the console script uses (either backend)."""
+    monkeypatch.chdir(tmp_path)
+    context = open_context(env={"CORTEX_CHANGE_DB": str(cli.db)}, clock=clock)
+    yield context
+    context.close()
 
 
 def test_metrics_today_json_has_every_kpi_with_its_target(cli: Cli) -> None:

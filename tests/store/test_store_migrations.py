@@ -6,6 +6,7 @@ import multiprocessing
 import re
 import sqlite3
 import subprocess
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -49,6 +50,12 @@ def _versions(path: Path) -> list[int]:
         return [int(r[0]) for r in conn.execute("SELECT version FROM schema_version ORDER BY version")]
     finally:
         conn.close()
+
+
+@pytest.fixture
+def cli(tmp_path: Path, cli_factory: Callable[[Path], Cli]) -> Cli:
+    """Migrations of the SQLite file, created and damaged by hand: the embedded store only."""
+    return cli_factory(tmp_path)
 
 
 def test_latest_version_is_the_newest_migration_file() -> None:

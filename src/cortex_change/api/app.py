@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
+from starlette.exceptions import HTTPException
 
 from .. import __version__
 from ..config import load
@@ -39,9 +42,46 @@ def create_app(env: Mapping[str, str] | None = None) -> FastAPI:
     app.state.context = context
     app.add_exception_handler(CortexError, problems.domain_error)
     app.add_exception_handler(RequestValidationError, problems.request_invalid)
+    app.add_exception_handler(HTTPException, problems.http_error)
     app.include_router(routes.health)
     app.include_router(routes.api, prefix="/api/v1")
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = _problem_media_type(
+                get_openapi(
+                    title=app.title, version=app.version, description=app.description, routes=app.routes
+                )
+            )
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     return app
+
+
+def _problem_media_type(schema: dict[str, Any]) -> dict[str, Any]:
+    """Error responses are served as application/problem+json: document them so.
+
+    An optional query or header parameter is absent or a string, never JSON null: its schema is
+    the string's alone (`anyOf: [string, null]` would contradict an `enum` beside it).
+    """
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            for parameter in operation.get("parameters", []):
+                p = parameter.get("schema", {})
+                others = [s for s in p.get("anyOf", []) if s != {"type": "null"}]
+                if "anyOf" in p and len(others) == 1:
+                    del p["anyOf"]
+                    p.update(others[0])
+            for code, response in operation.get("responses", {}).items():
+                content = response.get("content", {})
+                if code.isdigit() and int(code) >= 400 and "application/json" in content:
+                    response["content"] = {problems.PROBLEM: content["application/json"]}
+                if code == "401":
+                    response["headers"] = {
+                        "WWW-Authenticate": {"description": "Bearer", "schema": {"type": "string"}}
+                    }
+    return schema
 
 
 def context_of(request: Request) -> Context:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from http import HTTPStatus
+
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
 
 from ..domain.errors import (
     ApprovalRefused,
@@ -56,7 +59,20 @@ async def domain_error(request: Request, exc: Exception) -> JSONResponse:
 async def request_invalid(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     first = exc.errors()[0] if exc.errors() else {}
+    if first.get("type") == "json_invalid":
+        return problem(422, "invalid-input", "body: is not valid JSON text (UTF-8)", request.url.path)
     where = ".".join(str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path"))
     return problem(
         422, "invalid-input", f"{where or 'request'}: {first.get('msg', 'invalid')}", request.url.path
     )
+
+
+async def http_error(request: Request, exc: Exception) -> JSONResponse:
+    """Framework errors (unknown route, wrong method, an unreadable body) as problem details too."""
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 400:  # the body could not be parsed at all: bad input, like malformed JSON
+        return problem(422, "invalid-input", "body: is not valid JSON text (UTF-8)", request.url.path)
+    slug = HTTPStatus(exc.status_code).phrase.lower().replace(" ", "-")
+    response = problem(exc.status_code, slug, str(exc.detail), request.url.path)
+    response.headers.update(exc.headers or {})
+    return response

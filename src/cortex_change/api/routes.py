@@ -10,11 +10,15 @@ from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from ..domain.errors import PreconditionFailed
+from ..catalog.loader import load_catalog
+from ..domain.errors import PreconditionFailed, Refused
+from ..domain.lifecycle import GROUPS, State
+from ..domain.model import ChangeType, Level
 from ..services import audit as audit_service
 from ..services import changes as svc
 from ..services.context import Context
-from ..services.integrations import integrate
+from ..services.health import schema_version
+from ..services.integrations import integrate, resolve
 from ..services.reports import metrics_report
 from ..services.tokens import authenticate
 from . import schemas
@@ -24,6 +28,36 @@ api = APIRouter(tags=["changes"])
 bearer = HTTPBearer(auto_error=False, description="a token from `cortex-change token create NAME`")
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 IfMatch = Annotated[str | None, Header(description='the ETag read before, e.g. "v3"')]
+
+_WHY = {
+    401: "no bearer token, or an unknown, malformed or revoked one",
+    403: "refused by a rule: role, segregation of duties, documentation, disabled feature",
+    404: "no such change (or catalog entry)",
+    409: "the change's state does not allow the action, or another writer changed it first; "
+    "nothing was written",
+    412: "If-Match names a version that is no longer current; nothing was written",
+    422: "bad input: a field's value is not allowed; nothing was written",
+    503: "the store could not be opened or used",
+}
+ETAG = {
+    "ETag": {
+        "description": 'the change\'s version, e.g. "v3" (send it back as If-Match)',
+        "schema": {"type": "string"},
+    }
+}
+
+
+def _problems(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """Documented problem responses (app.py serves them as application/problem+json)."""
+    return {c: {"model": schemas.Problem, "description": _WHY[c]} for c in codes}
+
+
+AUTHED = (401, 422, 503)
+ONE = (*AUTHED, 404)
+MOVE = (*ONE, 403, 409, 412)
+CHANGE: dict[int | str, dict[str, Any]] = {
+    200: {"description": "the change as `show` prints it", "headers": ETAG}
+}
 
 
 def _ctx(request: Request) -> Context:
@@ -50,25 +84,60 @@ def _record(ctx: Context, change_id: str, status: int = 200) -> JSONResponse:
     return JSONResponse(doc, status_code=status, headers={"ETag": f'"v{doc["version"]}"'})
 
 
-@health.get("/healthz", summary="the process is up")
+@health.get("/healthz", summary="the process is up", response_model=schemas.Health)
 def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@health.get("/readyz", summary="the store is reachable and its schema current")
+@health.get(
+    "/readyz",
+    summary="the store is reachable and its schema current",
+    response_model=schemas.Ready,
+    responses=_problems(503),
+)
 def readyz(request: Request) -> dict[str, Any]:
-    ctx = _ctx(request)
-    with ctx.db.read() as tx:
-        row = tx.one("SELECT max(version) FROM schema_version")
-    return {"status": "ready", "schema_version": int(row[0]) if row and row[0] else 0}
+    return {"status": "ready", "schema_version": schema_version(_ctx(request))}
 
 
-@api.post("/changes", status_code=201, summary="file a request for change")
+@api.get(
+    "/whoami",
+    summary="the identity the token acts as",
+    response_model=schemas.Identity,
+    responses=_problems(*AUTHED),
+)
+def whoami(request: Request, credentials: Credentials) -> dict[str, str]:
+    return {"name": _who(_ctx(request), credentials)}
+
+
+@api.post(
+    "/changes",
+    status_code=201,
+    summary="file a request for change (requested_by is the token's identity)",
+    response_model=schemas.ChangeDocument,
+    responses={
+        201: {
+            "description": "created",
+            "headers": {
+                **ETAG,
+                "Location": {"description": "the change's URL", "schema": {"type": "string"}},
+            },
+        },
+        200: {
+            "model": schemas.ChangeDocument,
+            "description": "a replay of an earlier Idempotency-Key: the change it created; nothing new",
+            "headers": ETAG,
+        },
+        **_problems(*AUTHED, 403),
+    },
+)
 def create(
     request: Request,
     body: schemas.NewChange,
     credentials: Credentials,
-    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+    idempotency_key: Annotated[
+        str | None,
+        Header(max_length=200, description="retrying with the same key and body returns the first result"),
+    ] = None,
 ) -> JSONResponse:
     ctx = _ctx(request)
     who = _who(ctx, credentials)
@@ -83,28 +152,64 @@ def create(
     return response
 
 
-@api.get("/changes", summary="list changes, newest first (cursor: `before`)")
+@api.get(
+    "/changes",
+    summary="list changes, newest first (cursor: pass `next` as `before`)",
+    response_model=schemas.ChangePage,
+    responses=_problems(*ONE),
+)
 def listing(
     request: Request,
     credentials: Credentials,
-    state: str | None = Query(None, description="a state or a group: pending, approved, implemented, closed"),
+    state: str | None = Query(
+        None,
+        description="a state or a group: pending, approved, rejected, implemented, closed, cancelled",
+        json_schema_extra={"enum": sorted({*GROUPS, *(s.value for s in State)})},
+    ),
     limit: int = Query(50, ge=1, le=1000),
-    before: str | None = Query(None, description="the last change id of the previous page"),
+    before: str | None = Query(None, description="the last change id of the previous page (404 if unknown)"),
+    type_: str | None = Query(None, alias="type", json_schema_extra={"enum": [t.value for t in ChangeType]}),
+    category: str | None = Query(None),
+    risk_level: str | None = Query(None, json_schema_extra={"enum": [lv.value for lv in Level]}),
+    requested_by: str | None = Query(None, description="the requester's identity"),
+    service: str | None = Query(None, description="changes affecting this service"),
+    created_from: str | None = Query(None, description="created at or after (ISO 8601 date or time, UTC)"),
+    created_to: str | None = Query(None, description="created before (ISO 8601 date or time, UTC)"),
 ) -> dict[str, Any]:
     ctx = _ctx(request)
     _who(ctx, credentials)
-    items = svc.list_changes(ctx, state=state, limit=limit, before=before)
+    given = {
+        "type": type_,
+        "category": category,
+        "risk_level": risk_level,
+        "requested_by": requested_by,
+        "service": service,
+        "created_from": created_from,
+        "created_to": created_to,
+    }
+    filters = {k: v for k, v in given.items() if v is not None}
+    items = svc.list_changes(ctx, state=state, limit=limit, before=before, filters=filters)
     return {"items": items, "next": items[-1]["change_id"] if len(items) == limit else None}
 
 
-@api.get("/changes/{change_id}", summary="one change as SPEC §1's document")
+@api.get(
+    "/changes/{change_id}",
+    summary="one change as SPEC §1's document",
+    response_model=schemas.ChangeDocument,
+    responses={**CHANGE, **_problems(*ONE)},
+)
 def show(request: Request, change_id: str, credentials: Credentials) -> JSONResponse:
     ctx = _ctx(request)
     _who(ctx, credentials)
     return _record(ctx, change_id)
 
 
-@api.get("/changes/{change_id}/audit", summary="the change's audit trail, oldest first")
+@api.get(
+    "/changes/{change_id}/audit",
+    summary="the change's audit trail, oldest first",
+    response_model=list[schemas.AuditEvent],
+    responses=_problems(*ONE),
+)
 def trail(request: Request, change_id: str, credentials: Credentials) -> list[dict[str, Any]]:
     ctx = _ctx(request)
     _who(ctx, credentials)
@@ -112,7 +217,12 @@ def trail(request: Request, change_id: str, credentials: Credentials) -> list[di
     return events
 
 
-@api.post("/changes/{change_id}/assess", summary="score and route")
+@api.post(
+    "/changes/{change_id}/assess",
+    summary="score and route",
+    response_model=schemas.ChangeDocument,
+    responses={**CHANGE, **_problems(*MOVE)},
+)
 def assess(
     request: Request,
     change_id: str,
@@ -127,7 +237,12 @@ def assess(
     return _record(ctx, change_id)
 
 
-@api.post("/changes/{change_id}/approve", summary="approve as the token's identity")
+@api.post(
+    "/changes/{change_id}/approve",
+    summary="approve as the token's identity",
+    response_model=schemas.ChangeDocument,
+    responses={**CHANGE, **_problems(*MOVE)},
+)
 def approve(
     request: Request, change_id: str, body: schemas.Decide, credentials: Credentials, if_match: IfMatch = None
 ) -> JSONResponse:
@@ -144,7 +259,12 @@ def approve(
     return _record(ctx, change_id)
 
 
-@api.post("/changes/{change_id}/reject", summary="reject as the token's identity")
+@api.post(
+    "/changes/{change_id}/reject",
+    summary="reject as the token's identity",
+    response_model=schemas.ChangeDocument,
+    responses={**CHANGE, **_problems(*MOVE)},
+)
 def reject(
     request: Request, change_id: str, body: schemas.Decide, credentials: Credentials, if_match: IfMatch = None
 ) -> JSONResponse:
@@ -156,7 +276,12 @@ def reject(
     return _record(ctx, change_id)
 
 
-@api.post("/changes/{change_id}/implement", summary="record the implementation")
+@api.post(
+    "/changes/{change_id}/implement",
+    summary="record the implementation",
+    response_model=schemas.ChangeDocument,
+    responses={**CHANGE, **_problems(*MOVE)},
+)
 def implement(
     request: Request, change_id: str, credentials: Credentials, if_match: IfMatch = None
 ) -> JSONResponse:
@@ -166,7 +291,12 @@ def implement(
     return _record(ctx, change_id)
 
 
-@api.post("/changes/{change_id}/close", summary="close with an outcome")
+@api.post(
+    "/changes/{change_id}/close",
+    summary="close with an outcome",
+    response_model=schemas.ChangeDocument,
+    responses={**CHANGE, **_problems(*MOVE)},
+)
 def close(
     request: Request, change_id: str, body: schemas.Close, credentials: Credentials, if_match: IfMatch = None
 ) -> JSONResponse:
@@ -183,7 +313,12 @@ def close(
     return _record(ctx, change_id)
 
 
-@api.post("/changes/{change_id}/cancel", summary="cancel before implementation")
+@api.post(
+    "/changes/{change_id}/cancel",
+    summary="cancel before implementation",
+    response_model=schemas.ChangeDocument,
+    responses={**CHANGE, **_problems(*MOVE)},
+)
 def cancel(
     request: Request,
     change_id: str,
@@ -198,7 +333,12 @@ def cancel(
     return _record(ctx, change_id)
 
 
-@api.post("/changes/{change_id}/review", summary="the retrospective review of an emergency change")
+@api.post(
+    "/changes/{change_id}/review",
+    summary="the retrospective review of an emergency change",
+    response_model=schemas.ChangeDocument,
+    responses={**CHANGE, **_problems(*MOVE)},
+)
 def review(
     request: Request, change_id: str, body: schemas.Review, credentials: Credentials, if_match: IfMatch = None
 ) -> JSONResponse:
@@ -215,7 +355,21 @@ def review(
     return _record(ctx, change_id)
 
 
-@api.post("/integrations/{component}/{action}", summary="a change from the integration catalog")
+@api.post(
+    "/integrations/{component}/{action}",
+    summary="a change from the integration catalog (the token's identity acts)",
+    response_model=schemas.ChangeDocument,
+    responses={
+        200: {
+            "description": "the change the request created or moved",
+            "headers": {
+                **ETAG,
+                "X-Cortex-Steps": {"description": "steps carried out", "schema": {"type": "string"}},
+            },
+        },
+        **_problems(*MOVE),
+    },
+)
 def integration(
     request: Request, component: str, action: str, body: schemas.Integrate, credentials: Credentials
 ) -> JSONResponse:
@@ -225,29 +379,49 @@ def integration(
         body.details if isinstance(body.details, str) or body.details is None else json.dumps(body.details)
     )
     args = [*([details] if details is not None else []), *body.args]
-    outcome = integrate(ctx, component=component, action=action, args=args, actor=who)
+    _, named, _ = resolve(load_catalog(ctx.settings), component, action, args)
+    if named is not None and named != who:  # `worker NAME ACTION ID`: only the token names the actor
+        raise Refused(f"{who} may not act as {named}: the API acts as the token's identity")
+    outcome = integrate(ctx, component=component, action=action, args=args, actor=who, requester=who)
     response = _record(ctx, outcome.change_id)
     response.headers["X-Cortex-Steps"] = str(len(outcome.steps))
     return response
 
 
-@api.get("/models", summary="the standard change models")
+@api.get(
+    "/models",
+    summary="the standard change models",
+    response_model=list[schemas.StandardModel],
+    responses=_problems(*AUTHED),
+)
 def models(request: Request, credentials: Credentials) -> list[dict[str, Any]]:
-    from ..catalog.loader import load_catalog
-
     ctx = _ctx(request)
     _who(ctx, credentials)
     return [m.document() for _, m in sorted(load_catalog(ctx.settings).models.items())]
 
 
-@api.get("/metrics/report", summary="KPIs beside their targets for a period")
-def metrics(request: Request, credentials: Credentials, period: str = "today") -> dict[str, Any]:
+@api.get(
+    "/metrics/report",
+    summary="KPIs beside their targets for a period",
+    response_model=schemas.MetricsReport,
+    responses=_problems(*AUTHED),
+)
+def metrics(
+    request: Request,
+    credentials: Credentials,
+    period: str = Query("today", description='today, week, month, or "2025-12-01 to 2025-12-31"'),
+) -> dict[str, Any]:
     ctx = _ctx(request)
     _who(ctx, credentials)
     return metrics_report(ctx, period_text=period)
 
 
-@api.get("/audit/verify", summary="re-walk the audit hash chain")
+@api.get(
+    "/audit/verify",
+    summary="re-walk the audit hash chain",
+    response_model=schemas.Verdict,
+    responses=_problems(*AUTHED),
+)
 def verify(request: Request, credentials: Credentials, response: Response) -> dict[str, Any]:
     ctx = _ctx(request)
     _who(ctx, credentials)
@@ -259,3 +433,23 @@ def verify(request: Request, credentials: Credentials, response: Response) -> di
         "problem": verdict.problem or None,
         "first_bad_seq": verdict.first_bad_seq,
     }
+
+
+@api.patch(
+    "/changes/{change_id}",
+    summary="change descriptive fields before approval (an assessed change is re-assessed)",
+    response_model=schemas.ChangeDocument,
+    responses={**CHANGE, **_problems(*MOVE)},
+)
+def update(
+    request: Request,
+    change_id: str,
+    body: schemas.ChangeUpdate,
+    credentials: Credentials,
+    if_match: IfMatch = None,
+) -> JSONResponse:
+    ctx = _ctx(request)
+    who = _who(ctx, credentials)
+    fields = body.model_dump(exclude_unset=True)
+    svc.update_change(ctx, change_id=change_id, actor=who, fields=fields, if_version=_version(if_match))
+    return _record(ctx, change_id)

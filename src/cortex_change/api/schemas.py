@@ -2,9 +2,32 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from ..domain import validation as v
+from ..domain.lifecycle import State
+from ..domain.model import ChangeType, ClosureStatus, Decision, Level, ReviewOutcome, Route
+
+
+def _values(enum: type[StrEnum]) -> list[str]:
+    return [e.value for e in enum]
+
+
+def _one_of(enum: type[StrEnum], **kw: Any) -> Any:
+    """A field documented as an enum but validated by the domain (so errors read as the CLI's)."""
+    extra: dict[str, Any] = {"enum": _values(enum)}
+    return Field(json_schema_extra=extra, **kw)
+
+
+def _text(max_len: int, min_len: int = 0, **kw: Any) -> Any:
+    """Length documented; enforced by the domain with the CLI's wording."""
+    extra: dict[str, Any] = {"maxLength": max_len}
+    if min_len:
+        extra["minLength"] = min_len
+    return Field(json_schema_extra=extra, **kw)
 
 
 class Body(BaseModel):
@@ -12,12 +35,12 @@ class Body(BaseModel):
 
 
 class NewChange(Body):
-    type: str = Field(examples=["normal"])
+    type: str = _one_of(ChangeType, examples=["normal"])
     category: str = Field(examples=["deployment"])
-    title: str = Field(examples=["Deploy new feature X"])
-    description: str = ""
-    impact: str = "medium"
-    urgency: str = "medium"
+    title: str = _text(v.TITLE_MAX, 1, examples=["Deploy new feature X"])
+    description: str = _text(v.DESCRIPTION_MAX, default="")
+    impact: str = _one_of(Level, default="medium")
+    urgency: str = _one_of(Level, default="medium")
     affected_services: list[str] = []
     affected_cis: list[str] = []
     dependencies: list[str] = []
@@ -30,29 +53,247 @@ class NewChange(Body):
     parameters: dict[str, Any] = {}
 
 
+class ChangeUpdate(Body):
+    """Descriptive fields to change before approval; only those given are changed."""
+
+    title: str | None = _text(v.TITLE_MAX, 1, default=None)
+    description: str | None = _text(v.DESCRIPTION_MAX, default=None)
+    impact: str | None = _one_of(Level, default=None)
+    urgency: str | None = _one_of(Level, default=None)
+    affected_services: list[str] | None = None
+    affected_cis: list[str] | None = None
+    dependencies: list[str] | None = None
+    implementation_plan: dict[str, Any] | None = None
+    rollback_plan: dict[str, Any] | None = None
+    test_plan: dict[str, Any] | None = None
+    environment: str | None = None
+    tested_in_staging: str | None = None
+
+
+class Identity(BaseModel):
+    name: str
+
+
 class Assess(Body):
     reassess: bool = False
 
 
 class Decide(Body):
-    reason: str = Field(examples=["Approved for deployment"])
-    role: str | None = None
+    reason: str = _text(v.REASON_MAX, examples=["Approved for deployment"])
+    role: str | None = Field(None, description="the role to count this vote under (cab, ciso, cto, …)")
 
 
 class Close(Body):
-    status: str = Field(examples=["successful"])
-    notes: str = ""
+    status: str = _one_of(ClosureStatus, examples=["successful"])
+    notes: str = _text(v.DESCRIPTION_MAX, default="")
 
 
 class Cancel(Body):
-    reason: str = ""
+    reason: str = _text(v.REASON_MAX, default="")
 
 
 class Review(Body):
-    outcome: str = Field(examples=["accepted"])
-    notes: str = ""
+    outcome: str = _one_of(ReviewOutcome, examples=["accepted"])
+    notes: str = _text(v.DESCRIPTION_MAX, default="")
 
 
 class Integrate(Body):
     details: str | dict[str, Any] | None = None
     args: list[str] = []
+
+
+# --- responses: what the routes answer (documented; the routes build the documents) -------------
+
+
+class Out(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Problem(Out):
+    """RFC 9457 problem details; `detail` has the CLI's wording."""
+
+    type: str = Field(examples=["https://cortex-change.dev/problems/invalid-transition"])
+    title: str
+    status: int
+    detail: str
+    instance: str
+
+
+class RiskComponent(Out):
+    points: int | float
+    reason: str
+
+
+class Assessment(Out):
+    score: int | float
+    level: str = _one_of(Level)
+    priority: str
+    route: str = _one_of(Route)
+    route_reason: str
+    components: dict[str, RiskComponent]
+    history_used: list[str]
+    testing_required: str
+    assigned_to: str
+    assessed_at: str
+    staging_evidence: str | None
+
+
+class Approval(Out):
+    approver: str
+    role: str
+    decision: str = _one_of(Decision)
+    reason: str
+    at: str
+    active: bool
+
+
+class ReviewRecord(Out):
+    due_at: str | None
+    reviewed_at: str | None
+    reviewer: str | None
+    outcome: str | None
+    notes: str | None
+
+
+class Timeline(Out):
+    created_at: str
+    assessed_at: str | None
+    approved_at: str | None
+    implementation_started_at: str | None
+    implemented_at: str | None
+    closed_at: str | None
+    mtta_seconds: int | float | None
+    mtti_seconds: int | float | None
+
+
+class Control(Out):
+    control: str
+    status: str
+    reason: str
+
+
+class AuditEvent(Out):
+    seq: int
+    timestamp: str
+    action: str
+    actor: str
+    details: dict[str, Any]
+    hash: str
+
+
+class ChangeDocument(Out):
+    """SPEC §1's document: exactly what `cortex-change show ID` prints."""
+
+    change_id: str
+    type: str = _one_of(ChangeType)
+    category: str
+    title: str
+    description: str
+    requested_by: str
+    impact: str = _one_of(Level)
+    urgency: str = _one_of(Level)
+    implementation_plan: dict[str, Any] | None
+    rollback_plan: dict[str, Any] | None
+    test_plan: dict[str, Any] | None
+    affected_services: list[str]
+    affected_cis: list[str]
+    dependencies: list[str]
+    environment: str | None
+    tested_in_staging: str | None
+    priority: str | None
+    risk_score: int | float | None
+    risk_level: str | None
+    approval_required: str | None
+    assigned_to: str | None
+    assessment: Assessment | None
+    state: str = _one_of(State)
+    closure_status: str | None
+    closure_notes: str | None
+    approvals: list[Approval]
+    review: ReviewRecord | None
+    reclassified_from: str | None
+    standard_model: str | None
+    parameters: dict[str, Any]
+    metrics: Timeline
+    version: int
+    compliance: dict[str, list[Control]]
+    audit_trail: list[AuditEvent]
+
+
+class ChangeSummary(Out):
+    change_id: str
+    state: str = _one_of(State)
+    type: str = _one_of(ChangeType)
+    category: str
+    risk_level: str | None
+    risk_score: int | float | None
+    title: str
+    created_at: str
+
+
+class ChangePage(Out):
+    items: list[ChangeSummary]
+    next: str | None = Field(description="pass as `before` for the next page; null on the last page")
+
+
+class Health(Out):
+    status: str
+
+
+class Ready(Out):
+    status: str
+    schema_version: int
+
+
+class ModelCondition(Out):
+    kind: str
+    field: str
+    limit: int | None
+    window_seconds: int | None
+    min: int | float | None
+    max: int | float | str | None
+    absolute: bool
+    scale: list[str]
+
+
+class StandardModel(Out):
+    name: str
+    description: str
+    enabled: bool
+    rule: str
+    condition: ModelCondition
+    otherwise: str = _one_of(ChangeType)
+
+
+class Verdict(Out):
+    ok: bool
+    checked: int
+    head_hash: str | None
+    problem: str | None
+    first_bad_seq: int | None
+
+
+class Kpi(Out):
+    key: str
+    name: str
+    value: int | float | None
+    unit: str
+    target: str
+    met: bool | None
+    note: str
+
+
+class Period(Out):
+    label: str
+    start: str
+    end: str
+
+
+class MetricsReport(Out):
+    period: Period
+    changes_created: int
+    changes_by_state: dict[str, int]
+    changes_by_type: dict[str, int]
+    closures: dict[str, int]
+    kpis: list[Kpi]
+    dora: list[Kpi]

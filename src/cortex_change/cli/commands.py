@@ -5,18 +5,20 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from typing import TYPE_CHECKING
 
-from ..domain.errors import NotFound, ValidationError
-from ..services.context import Context
+from ..domain.errors import ValidationError
 from . import inputs, render
 from .exits import EXIT_OK, EXIT_REFUSED
+from .gateway import Gateway, Verdict, model_document
+
+if TYPE_CHECKING:
+    from ..services.context import Context
 
 
-def cmd_create(ctx: Context, a: argparse.Namespace) -> int:
-    from ..services.changes import create_change
-
+def cmd_create(gw: Gateway, a: argparse.Namespace) -> int:
     details = inputs.details(a.details)
-    requester = inputs.who(a, a.requester_pos or a.requester, "requested_by", True)
+    requester = gw.who(a, a.requester_pos or a.requester, "requested_by", True)
     plans = {
         k: inputs.json_arg(k, v)
         for k, v in (
@@ -48,14 +50,15 @@ def cmd_create(ctx: Context, a: argparse.Namespace) -> int:
         fields["standard_model"] = a.model
     if a.param:
         fields["parameters"] = inputs.params(a.param)
-    change = create_change(
-        ctx,
-        type=a.type,
-        category=a.category,
-        title=a.title,
-        description=a.description or "",
-        requested_by=requester,
-        **fields,
+    change = gw.create(
+        requester,
+        {
+            "type": a.type,
+            "category": a.category,
+            "title": a.title,
+            "description": a.description or "",
+            **fields,
+        },
     )
     print(
         f"created {change.change_id}: {change.type.value} {change.category}, "
@@ -66,9 +69,7 @@ def cmd_create(ctx: Context, a: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_update(ctx: Context, a: argparse.Namespace) -> int:
-    from ..services.changes import update_change
-
+def cmd_update(gw: Gateway, a: argparse.Namespace) -> int:
     fields = inputs.details(a.details)
     for key in ("title", "description", "impact", "urgency", "environment", "tested_in_staging"):
         if getattr(a, key) is not None:
@@ -89,49 +90,37 @@ def cmd_update(ctx: Context, a: argparse.Namespace) -> int:
             fields[key] = values
     if not fields:
         raise ValidationError("update", "name at least one field to change (see update --help)")
-    change = update_change(
-        ctx, change_id=a.change_id, actor=inputs.who(a, None, "actor", True), fields=fields
-    )
+    change = gw.update(a.change_id, gw.who(a, None, "actor", True), fields)
     print(f"{change.change_id} updated; state {change.state.value}")
     if change.assessment and change.timeline.assessed_at:
-        print(render.assessment(change, ctx.policy))
+        print(render.assessment(change, gw.policy))
     return EXIT_OK
 
 
-def cmd_assess(ctx: Context, a: argparse.Namespace) -> int:
-    from ..services.changes import assess_change
-
-    change = assess_change(ctx, change_id=a.change_id, reassess=a.reassess)
-    print(render.assessment(change, ctx.policy))
+def cmd_assess(gw: Gateway, a: argparse.Namespace) -> int:
+    change = gw.assess(a.change_id, a.reassess)
+    print(render.assessment(change, gw.policy))
     return EXIT_OK
 
 
-def cmd_approve(ctx: Context, a: argparse.Namespace) -> int:
-    from ..services.changes import approve_change
-
-    approver, (reason,) = inputs.person_and_text(a, "approver", 1)
-    change, warnings = approve_change(
-        ctx, change_id=a.change_id, approver=approver, reason=reason, role=a.role
-    )
+def cmd_approve(gw: Gateway, a: argparse.Namespace) -> int:
+    approver, (reason,) = inputs.person_and_text(a, "approver", 1, gw.who)
+    change, warnings = gw.approve(a.change_id, approver, reason, a.role)
     for warning in warnings:
         print(f"warning: {warning}", file=sys.stderr)
-    print(render.vote(change, approver, ctx.policy))
+    print(render.vote(change, approver or change.approvals[-1].approver, gw.policy))
     return EXIT_OK
 
 
-def cmd_reject(ctx: Context, a: argparse.Namespace) -> int:
-    from ..services.changes import reject_change
-
-    rejector, (reason,) = inputs.person_and_text(a, "rejector", 1)
-    change = reject_change(ctx, change_id=a.change_id, rejector=rejector, reason=reason)
-    print(render.vote(change, rejector, ctx.policy))
+def cmd_reject(gw: Gateway, a: argparse.Namespace) -> int:
+    rejector, (reason,) = inputs.person_and_text(a, "rejector", 1, gw.who)
+    change = gw.reject(a.change_id, rejector, reason)
+    print(render.vote(change, rejector or change.approvals[-1].approver, gw.policy))
     return EXIT_OK
 
 
-def cmd_implement(ctx: Context, a: argparse.Namespace) -> int:
-    from ..services.changes import implement_change
-
-    change = implement_change(ctx, change_id=a.change_id, actor=inputs.who(a, None, "actor", True))
+def cmd_implement(gw: Gateway, a: argparse.Namespace) -> int:
+    change = gw.implement(a.change_id, gw.who(a, None, "actor", True))
     steps = (change.implementation_plan or {}).get("steps", [])
     print(
         f"{change.change_id} implementation recorded ({len(steps)} plan step(s)); "
@@ -140,53 +129,36 @@ def cmd_implement(ctx: Context, a: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_close(ctx: Context, a: argparse.Namespace) -> int:
-    from ..services.changes import close_change
-
-    change = close_change(
-        ctx,
-        change_id=a.change_id,
-        status=a.status,
-        notes=a.notes or "",
-        actor=inputs.who(a, None, "actor", True),
-    )
+def cmd_close(gw: Gateway, a: argparse.Namespace) -> int:
+    change = gw.close(a.change_id, a.status, a.notes or "", gw.who(a, None, "actor", True))
     print(f"{change.change_id} closed {change.closure_status.value if change.closure_status else ''}")
     return EXIT_OK
 
 
-def cmd_cancel(ctx: Context, a: argparse.Namespace) -> int:
-    from ..services.changes import cancel_change
-
-    change = cancel_change(
-        ctx, change_id=a.change_id, actor=inputs.who(a, None, "actor", True), reason=a.reason or ""
-    )
+def cmd_cancel(gw: Gateway, a: argparse.Namespace) -> int:
+    change = gw.cancel(a.change_id, gw.who(a, None, "actor", True), a.reason or "")
     print(f"{change.change_id} cancelled")
     return EXIT_OK
 
 
-def cmd_review(ctx: Context, a: argparse.Namespace) -> int:
-    from ..services.changes import review_change
-
-    reviewer, (outcome, notes) = inputs.person_and_text(a, "reviewer", 2)
-    change = review_change(ctx, change_id=a.change_id, reviewer=reviewer, outcome=outcome, notes=notes)
+def cmd_review(gw: Gateway, a: argparse.Namespace) -> int:
+    reviewer, (outcome, notes) = inputs.person_and_text(a, "reviewer", 2, gw.who)
+    change = gw.review(a.change_id, reviewer, outcome, notes)
     r = change.review
     assert r is not None and r.outcome is not None
+    reviewer = reviewer or r.reviewer
     late = " (after the due time)" if r.reviewed_at and r.reviewed_at > r.due_at else ""
     print(f"{change.change_id} review recorded: {r.outcome.value} by {reviewer}{late}")
     return EXIT_OK
 
 
-def cmd_show(ctx: Context, a: argparse.Namespace) -> int:
-    from ..services.changes import get_change
-
-    print(render.as_json(get_change(ctx, change_id=a.change_id)))
+def cmd_show(gw: Gateway, a: argparse.Namespace) -> int:
+    print(render.as_json(gw.show(a.change_id)))
     return EXIT_OK
 
 
-def cmd_list(ctx: Context, a: argparse.Namespace) -> int:
-    from ..services.changes import list_changes
-
-    rows = list_changes(ctx, state=a.state, limit=a.limit, before=a.before)
+def cmd_list(gw: Gateway, a: argparse.Namespace) -> int:
+    rows = gw.listing(a.state, a.limit, a.before)
     if a.json:
         print(render.as_json(rows))
     else:
@@ -194,22 +166,21 @@ def cmd_list(ctx: Context, a: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_metrics(ctx: Context, a: argparse.Namespace) -> int:
-    from ..services.reports import metrics_report
-
-    report = metrics_report(ctx, period_text=a.period)
+def cmd_metrics(gw: Gateway, a: argparse.Namespace) -> int:
+    report = gw.metrics(a.period)
     print(render.as_json(report) if a.json else render.metrics(report))
     return EXIT_OK
 
 
-def cmd_audit_verify(ctx: Context | None, a: argparse.Namespace) -> int:
-    from ..services import audit
-
+def cmd_audit_verify(gw: Gateway | None, a: argparse.Namespace) -> int:
     if a.export:
-        verdict = audit.verify_export(a.export)
+        from ..services import audit
+
+        v = audit.verify_export(a.export)
+        verdict = Verdict(v.ok, v.checked, v.head_hash, v.problem)
     else:
-        assert ctx is not None
-        verdict = audit.verify(ctx)
+        assert gw is not None
+        verdict = gw.audit_verify()
     if verdict.ok:
         print(f"audit chain intact: {verdict.checked} events verified; head {verdict.head_hash}")
         return EXIT_OK
@@ -241,33 +212,17 @@ def cmd_config_show(ctx: Context | None, a: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_integrate(ctx: Context, a: argparse.Namespace) -> int:
-    from ..services.integrations import integrate
-
-    outcome = integrate(ctx, component=a.component, action=a.action, args=a.rest, actor=a.as_)
+def cmd_integrate(gw: Gateway, a: argparse.Namespace) -> int:
+    actor = gw.who(a, None, "actor", False) if a.as_ else None
+    outcome = gw.integrate(a.component, a.action, a.rest, actor)
     for step in outcome.steps:
         print(step, file=sys.stderr)
     print(outcome.change_id)
     return EXIT_OK
 
 
-def cmd_integrations(ctx: Context, a: argparse.Namespace) -> int:
-    from ..catalog.loader import load_catalog
-
-    catalog = load_catalog(ctx.settings)
-    rows = [
-        {
-            "component": c,
-            "action": name,
-            "summary": t.summary,
-            "type": t.type if not t.operation else None,
-            "category": t.category if not t.operation else None,
-            "model": t.model,
-            "operation": t.operation,
-        }
-        for c, actions in sorted(catalog.templates.items())
-        for name, t in sorted(actions.items())
-    ]
+def cmd_integrations(gw: Gateway, a: argparse.Namespace) -> int:
+    rows = gw.integrations()
     if a.json:
         print(render.as_json(rows))
     else:
@@ -280,11 +235,8 @@ def cmd_integrations(ctx: Context, a: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_models_list(ctx: Context, a: argparse.Namespace) -> int:
-    from ..catalog.loader import load_catalog
-
-    models = load_catalog(ctx.settings).models
-    rows = [m.document() for _, m in sorted(models.items())]
+def cmd_models_list(gw: Gateway, a: argparse.Namespace) -> int:
+    rows = [m for _, m in sorted(gw.models().items())]
     if a.json:
         print(render.as_json(rows))
     else:
@@ -294,13 +246,8 @@ def cmd_models_list(ctx: Context, a: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_models_show(ctx: Context, a: argparse.Namespace) -> int:
-    from ..catalog.loader import load_catalog
-
-    models = load_catalog(ctx.settings).models
-    if a.name not in models:
-        raise NotFound(f"no standard model {a.name!r}; known: {', '.join(sorted(models))}")
-    print(render.as_json(models[a.name].document()))
+def cmd_models_show(gw: Gateway, a: argparse.Namespace) -> int:
+    print(render.as_json(model_document(gw.models(), a.name)))
     return EXIT_OK
 
 
@@ -355,3 +302,10 @@ def cmd_serve(ctx: Context | None, a: argparse.Namespace) -> int:
         access_log=a.access_log,
     )
     return EXIT_OK
+
+
+# Handlers take a Gateway (the local store or the server) except these, which work on the local
+# store whatever CORTEX_CHANGE_URL says (tokens, the server itself, the trail's files on this host),
+# and those that need no store at all.
+LOCAL_ONLY = (cmd_audit_log, cmd_audit_export, cmd_token_create, cmd_token_list, cmd_token_revoke)
+NO_STORE = (cmd_config_show, cmd_serve)

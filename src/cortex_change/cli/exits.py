@@ -7,23 +7,25 @@ from ..domain.errors import Conflict, CortexError, NotFound, Refused, Validation
 EXIT_OK, EXIT_REFUSED, EXIT_BAD_INPUT, EXIT_NOT_FOUND, EXIT_CONFLICT, EXIT_STORE = 0, 1, 2, 3, 4, 5
 EXIT_CODES = """exit codes:
   0  ok
-  1  refused by a rule (state, role, segregation of duties, documentation)
+  1  refused by a rule (state, role, segregation of duties, documentation) or the token refused
   2  bad input (unknown type, category, state; empty or over-long fields; bad JSON)
   3  not found (unknown change id)
   4  conflict (another writer changed the change first; nothing was written)
-  5  the database or the output could not be used (I/O error)"""
+  5  the database, the server (CORTEX_CHANGE_URL) or the output could not be used"""
 
 
 def for_error(exc: CortexError) -> int:
-    from ..store.db import StoreError
+    from .remote import ServerUnavailable
 
     for kind, code in (
         (ValidationError, EXIT_BAD_INPUT),
         (NotFound, EXIT_NOT_FOUND),
         (Conflict, EXIT_CONFLICT),
         (Refused, EXIT_REFUSED),
-        (StoreError, EXIT_STORE),
+        (ServerUnavailable, EXIT_STORE),
     ):
         if isinstance(exc, kind):
             return code
-    return EXIT_REFUSED
+    from ..store.db import StoreError  # not imported before: the client path has no store
+
+    return EXIT_STORE if isinstance(exc, StoreError) else EXIT_REFUSED

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+from collections.abc import Callable
 from typing import Any
 
 from ..domain.errors import ValidationError
@@ -93,8 +94,17 @@ def who(args: argparse.Namespace, named: str | None, field: str, default_os: boo
     return who
 
 
-def person_and_text(args: argparse.Namespace, field: str, n: int) -> tuple[str, list[str]]:
-    """Split `[PERSON] TEXT...` where the person may come from --as instead."""
+Who = Callable[[argparse.Namespace, str | None, str, bool], str | None]
+
+
+def person_and_text(
+    args: argparse.Namespace, field: str, n: int, who: Who = who
+) -> tuple[str | None, list[str]]:
+    """Split `[PERSON] TEXT...` where the person may come from --as instead.
+
+    `who` resolves the identity (the local rules by default; the server's gateway checks the name
+    against the token's identity and answers None for "the token's").
+    """
     rest: list[str] = args.rest
     if len(rest) == n + 1:
         return who(args, rest[0], field, False), rest[1:]

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from ..domain.errors import CortexError
-from ..services.context import Context, open_context
-from .commands import cmd_audit_verify, cmd_config_show, cmd_serve
+from .commands import LOCAL_ONLY, NO_STORE, cmd_audit_verify
 from .exits import EXIT_OK, EXIT_STORE, for_error
 from .parser import build_parser, command_word
+
+if TYPE_CHECKING:
+    from ..services.context import Context
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -23,13 +27,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.env = env
     ctx: Context | None = None
     try:
-        # `config show` and offline `audit verify --export` must work without a reachable store
-        no_store = args.handler in (cmd_config_show, cmd_serve) or (
-            args.handler is cmd_audit_verify and args.export
-        )
-        if not no_store:
-            ctx = open_context(env)
-        code: int = args.handler(ctx, args)
+        target, ctx = _target(args, env)
+        code: int = args.handler(target, args)
         return code
     except CortexError as exc:
         message = " ".join(str(exc).split("\n"))
@@ -44,6 +43,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         if ctx is not None:
             ctx.close()
+
+
+def _target(args: argparse.Namespace, env: dict[str, str]) -> tuple[Any, Context | None]:
+    """What the handler works on: nothing, the local store, or a gateway (local or the server).
+
+    `config show`, `serve` and offline `audit verify --export` need no store; tokens and the
+    trail's files stay local. Every other command goes to the server when CORTEX_CHANGE_URL is
+    set, unless `--db` names a local store on the command line.
+    """
+    if args.handler in NO_STORE or (args.handler is cmd_audit_verify and args.export):
+        return None, None
+    if args.handler not in LOCAL_ONLY:
+        from .gateway import from_environment
+
+        remote = None if args.db else from_environment(env)
+        if remote is not None:
+            return remote, None
+    from ..services.context import open_context
+
+    ctx = open_context(env)
+    if args.handler in LOCAL_ONLY:
+        return ctx, ctx
+    from .gateway import Local
+
+    return Local(ctx), ctx
 
 
 if __name__ == "__main__":

@@ -7,7 +7,6 @@ from collections.abc import Callable, Sequence
 from typing import Any, NoReturn, cast
 
 from ..domain.errors import ValidationError
-from ..services.context import Context
 from . import commands
 from .exits import EXIT_BAD_INPUT, EXIT_CODES
 
@@ -292,5 +291,5 @@ def _admin_commands(add: Adder) -> None:
     p.set_defaults(handler=commands.cmd_config_show)
 
 
-def _missing_sub(ctx: Context, a: argparse.Namespace) -> int:  # pragma: no cover
+def _missing_sub(ctx: Any, a: argparse.Namespace) -> int:  # pragma: no cover
     raise ValidationError("command", "an action is required")

@@ -45,9 +45,10 @@ def text(field: str, value: str, *, max_len: int, min_len: int = 0) -> str:
 
 
 def title(value: str) -> str:
+    text("title", value, max_len=TITLE_MAX)  # a string first: JSON input may hold anything
     if not value.strip():
         raise ValidationError("title", f"must not be empty (1–{TITLE_MAX} characters)")
-    return text("title", value, max_len=TITLE_MAX, min_len=1)
+    return value
 
 
 def description(value: str) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -424,10 +424,10 @@ def _clean_update(fields: dict[str, Any]) -> dict[str, Any]:
             clean[key] = validation.names(key, value)
         elif key in ("implementation_plan", "rollback_plan", "test_plan"):
             clean[key] = validation.plan(key, value)
-        elif key == "environment":
-            clean[key] = validation.name(key, value)
+        elif key == "environment":  # null clears it
+            clean[key] = None if value is None else validation.name(key, value)
         elif key == "tested_in_staging":
-            clean[key] = validation.change_id(value)
+            clean[key] = None if value is None else validation.change_id(value)
         else:
             raise ValidationError(key, f"cannot be updated; updatable: {', '.join(workflow.UPDATABLE)}")
     return clean
@@ -455,10 +455,17 @@ def get_change(ctx: Context, *, change_id: str) -> dict[str, Any]:
 
 
 def list_changes(
-    ctx: Context, *, state: str | None = None, limit: int = 50, before: str | None = None
+    ctx: Context,
+    *,
+    state: str | None = None,
+    limit: int = 50,
+    before: str | None = None,
+    filters: Mapping[str, str] | None = None,
 ) -> list[dict[str, Any]]:
-    """Newest first, optionally filtered by a state or a seed folder name."""
+    """Newest first, optionally filtered by a state or a seed folder name, and by `filters`:
+    type, category, risk_level, requested_by, service, created_from, created_to (ISO 8601, UTC)."""
     states = states_for(state) if state else None
+    where = _list_filters(filters or {})
     if not 1 <= limit <= 1000:
         raise ValidationError("limit", f"{limit} is out of range (1–1000)")
     if before is not None:
@@ -466,7 +473,7 @@ def list_changes(
     with ctx.db.read() as tx:
         if before is not None and not changes.exists(tx, before):  # else: silently an empty page
             raise NotFound(f"no change {before!r} (--before names the last change of the previous page)")
-        rows = changes.listing(tx, states, limit, before)
+        rows = changes.listing(tx, states, limit, before, where)
     out = []
     for change_id, st, typ, category, level, score, created, title in rows:
         out.append(
@@ -482,6 +489,35 @@ def list_changes(
             }
         )
     return out
+
+
+def _list_filters(filters: Mapping[str, str]) -> dict[str, Any]:
+    """Validate listing filters (the CLI's wording) into store values."""
+    out: dict[str, Any] = {}
+    for key, value in filters.items():
+        if key == "type":
+            out[key] = validation.choice(key, value, ChangeType).value
+        elif key == "risk_level":
+            out[key] = validation.choice(key, value, Level).value
+        elif key in ("category", "service"):
+            out[key] = validation.name(key, value)
+        elif key == "requested_by":
+            out[key] = validation.identity(key, value)
+        elif key in ("created_from", "created_to"):
+            out[key] = _instant(key, value).timestamp()
+        else:
+            raise ValidationError(key, "is not a filter; filters: " + ", ".join(sorted(changes.FILTERS)))
+    return out
+
+
+def _instant(field: str, value: str) -> datetime:
+    try:
+        when = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise ValidationError(
+            field, f"{value!r} is not an ISO 8601 date or time (2026-01-31 or 2026-01-31T12:00:00Z)"
+        ) from None
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when
 
 
 def state_names() -> list[str]:

@@ -33,9 +33,18 @@ def resolve(
 
 
 def integrate(
-    ctx: Context, *, component: str, action: str, args: Sequence[str], actor: str | None = None
+    ctx: Context,
+    *,
+    component: str,
+    action: str,
+    args: Sequence[str],
+    actor: str | None = None,
+    requester: str | None = None,
 ) -> Outcome:
-    """Create (and carry as far as the rules allow) a change, or act on an existing one."""
+    """Create (and carry as far as the rules allow) a change, or act on an existing one.
+
+    `requester` (the API's authenticated identity) replaces the template's requester.
+    """
     catalog = load_catalog(ctx.settings)
     template, named, rest = resolve(catalog, component, action, args)
     who = named or actor or template.who
@@ -45,6 +54,8 @@ def integrate(
         raise ValidationError("details", f"{component} {action} needs DETAILS (free text or a JSON object)")
     params = parse_details(" ".join(rest), template.text_field)
     request = render(template, params)
+    if requester is not None:
+        request.fields["requested_by"] = requester
     change = svc.create_change(
         ctx, **request.fields, standard_model=template.model, parameters=request.parameters
     )

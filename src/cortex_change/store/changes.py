@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -60,7 +60,8 @@ def _row(change: Change, compliant: bool) -> tuple[Any, ...]:
         _epoch(t.implemented_at),
         _epoch(t.closed_at),
         int(compliant),
-        change.title,
+        # The column is the list's copy (PostgreSQL text cannot hold NUL); the document is exact.
+        change.title.replace("\x00", "\u2400"),
         change.standard_model,
         doc,
     )
@@ -150,20 +151,41 @@ def history(
 LIST_COLUMNS = "change_id, state, type, category, risk_level, risk_score, created_at, title"
 
 
-def listing(tx: Tx, states: Collection[State] | None, limit: int, before: str | None) -> list[Row]:
-    """Newest first; `before` is the last change id of the previous page.
+# Optional listing filters: key -> SQL condition with one parameter.
+FILTERS = {
+    "type": " AND type=?",
+    "category": " AND category=?",
+    "risk_level": " AND risk_level=?",
+    "requested_by": " AND requested_by=?",
+    "service": " AND change_id IN (SELECT change_id FROM change_services WHERE service=?)",
+    "created_from": " AND created_at >= ?",  # epoch seconds
+    "created_to": " AND created_at < ?",
+}
+
+
+def listing(
+    tx: Tx,
+    states: Collection[State] | None,
+    limit: int,
+    before: str | None,
+    filters: Mapping[str, Any] | None = None,
+) -> list[Row]:
+    """Newest first; `before` is the last change id of the previous page; `filters` keys: FILTERS.
 
     A group of states is one index range per state, merged: `state IN (...)` would sort every
     matching row before taking the first page.
     """
     cursor = ""
     params: list[Any] = []
+    for key, value in sorted((filters or {}).items()):
+        cursor += FILTERS[key]
+        params.append(value)
     if before:
         row = tx.one("SELECT created_at, change_id FROM changes WHERE change_id=?", (before,))
         if row is None:
             return []
-        cursor = " AND (created_at, change_id) < (?, ?)"
-        params = [row[0], row[1]]
+        cursor += " AND (created_at, change_id) < (?, ?)"
+        params += [row[0], row[1]]
     order = "ORDER BY created_at DESC, change_id DESC LIMIT ?"
     if not states:
         where = f"WHERE 1=1{cursor}"

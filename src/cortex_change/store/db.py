@@ -69,6 +69,12 @@ class Store(Protocol):
     def close(self) -> None: ...
 
 
+def current_version(tx: Tx) -> int:
+    """The schema version a store has reached."""
+    row = tx.one("SELECT max(version) FROM schema_version")
+    return int(row[0]) if row and row[0] else 0
+
+
 def open_store(location: str) -> Store:
     """A file path opens the embedded SQLite store; a postgresql:// URL opens PostgreSQL."""
     if location.startswith(("postgresql://", "postgres://")):

@@ -1,0 +1,378 @@
+"""Where a command's work is done: the local services on a store, or the server over HTTP.
+
+`main.py` picks one per run (`CORTEX_CHANGE_URL` and `CORTEX_CHANGE_TOKEN`: the server); both
+answer with the same values (a `Change`, SPEC §1 documents, rows), so the handlers render
+exactly the same text either way.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+from ..domain.errors import NotFound, ValidationError
+from . import inputs
+
+if TYPE_CHECKING:
+    from ..domain.model import Change
+    from ..domain.policy import Policy
+    from ..services.context import Context
+    from .remote import Client
+
+URL_VAR, TOKEN_VAR = "CORTEX_CHANGE_URL", "CORTEX_CHANGE_TOKEN"
+
+
+@dataclass
+class Verdict:
+    ok: bool
+    checked: int
+    head_hash: str
+    problem: str = ""
+
+
+@dataclass
+class Integrated:
+    change_id: str
+    steps: list[str] = field(default_factory=list)
+
+
+class Gateway(Protocol):
+    """The operations the CLI's lifecycle and query commands need."""
+
+    @property
+    def policy(self) -> Policy: ...
+
+    def who(self, args: argparse.Namespace, named: str | None, field: str, default_os: bool) -> str | None:
+        """The identity acting; None means "the token's" (the server decides)."""
+        ...
+
+    def create(self, requested_by: str | None, fields: dict[str, Any]) -> Change: ...
+    def update(self, change_id: str, actor: str | None, fields: dict[str, Any]) -> Change: ...
+    def assess(self, change_id: str, reassess: bool) -> Change: ...
+    def approve(
+        self, change_id: str, approver: str | None, reason: str, role: str | None
+    ) -> tuple[Change, list[str]]: ...
+    def reject(self, change_id: str, rejector: str | None, reason: str) -> Change: ...
+    def implement(self, change_id: str, actor: str | None) -> Change: ...
+    def close(self, change_id: str, status: str, notes: str, actor: str | None) -> Change: ...
+    def cancel(self, change_id: str, actor: str | None, reason: str) -> Change: ...
+    def review(self, change_id: str, reviewer: str | None, outcome: str, notes: str) -> Change: ...
+    def show(self, change_id: str) -> dict[str, Any]: ...
+    def listing(self, state: str | None, limit: int, before: str | None) -> list[dict[str, Any]]: ...
+    def metrics(self, period: str) -> dict[str, Any]: ...
+    def integrate(
+        self, component: str, action: str, args: Sequence[str], actor: str | None
+    ) -> Integrated: ...
+    def integrations(self) -> list[dict[str, Any]]: ...
+    def models(self) -> dict[str, dict[str, Any]]: ...
+    def audit_verify(self) -> Verdict: ...
+
+
+def _need(actor: str | None) -> str:
+    assert actor is not None  # Local.who never answers None
+    return actor
+
+
+def catalog_rows(settings: Any) -> list[dict[str, Any]]:
+    """The integration catalog as `integrations` lists it."""
+    from ..catalog.loader import load_catalog
+
+    catalog = load_catalog(settings)
+    return [
+        {
+            "component": c,
+            "action": name,
+            "summary": t.summary,
+            "type": t.type if not t.operation else None,
+            "category": t.category if not t.operation else None,
+            "model": t.model,
+            "operation": t.operation,
+        }
+        for c, actions in sorted(catalog.templates.items())
+        for name, t in sorted(actions.items())
+    ]
+
+
+class Local:
+    """The services on the local store (the CLI's behaviour without a server)."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+
+    @property
+    def policy(self) -> Policy:
+        return self.ctx.policy
+
+    def who(self, args: argparse.Namespace, named: str | None, field: str, default_os: bool) -> str:
+        return inputs.who(args, named, field, default_os)
+
+    def create(self, requested_by: str | None, fields: dict[str, Any]) -> Change:
+        from ..services.changes import create_change
+
+        return create_change(self.ctx, requested_by=_need(requested_by), **fields)
+
+    def update(self, change_id: str, actor: str | None, fields: dict[str, Any]) -> Change:
+        from ..services.changes import update_change
+
+        return update_change(self.ctx, change_id=change_id, actor=_need(actor), fields=fields)
+
+    def assess(self, change_id: str, reassess: bool) -> Change:
+        from ..services.changes import assess_change
+
+        return assess_change(self.ctx, change_id=change_id, reassess=reassess)
+
+    def approve(
+        self, change_id: str, approver: str | None, reason: str, role: str | None
+    ) -> tuple[Change, list[str]]:
+        from ..services.changes import approve_change
+
+        return approve_change(
+            self.ctx, change_id=change_id, approver=_need(approver), reason=reason, role=role
+        )
+
+    def reject(self, change_id: str, rejector: str | None, reason: str) -> Change:
+        from ..services.changes import reject_change
+
+        return reject_change(self.ctx, change_id=change_id, rejector=_need(rejector), reason=reason)
+
+    def implement(self, change_id: str, actor: str | None) -> Change:
+        from ..services.changes import implement_change
+
+        return implement_change(self.ctx, change_id=change_id, actor=_need(actor))
+
+    def close(self, change_id: str, status: str, notes: str, actor: str | None) -> Change:
+        from ..services.changes import close_change
+
+        return close_change(self.ctx, change_id=change_id, status=status, notes=notes, actor=_need(actor))
+
+    def cancel(self, change_id: str, actor: str | None, reason: str) -> Change:
+        from ..services.changes import cancel_change
+
+        return cancel_change(self.ctx, change_id=change_id, actor=_need(actor), reason=reason)
+
+    def review(self, change_id: str, reviewer: str | None, outcome: str, notes: str) -> Change:
+        from ..services.changes import review_change
+
+        return review_change(
+            self.ctx, change_id=change_id, reviewer=_need(reviewer), outcome=outcome, notes=notes
+        )
+
+    def show(self, change_id: str) -> dict[str, Any]:
+        from ..services.changes import get_change
+
+        return get_change(self.ctx, change_id=change_id)
+
+    def listing(self, state: str | None, limit: int, before: str | None) -> list[dict[str, Any]]:
+        from ..services.changes import list_changes
+
+        return list_changes(self.ctx, state=state, limit=limit, before=before)
+
+    def metrics(self, period: str) -> dict[str, Any]:
+        from ..services.reports import metrics_report
+
+        return metrics_report(self.ctx, period_text=period)
+
+    def integrate(self, component: str, action: str, args: Sequence[str], actor: str | None) -> Integrated:
+        from ..services.integrations import integrate
+
+        outcome = integrate(self.ctx, component=component, action=action, args=args, actor=actor)
+        return Integrated(outcome.change_id, outcome.steps)
+
+    def integrations(self) -> list[dict[str, Any]]:
+        return catalog_rows(self.ctx.settings)
+
+    def models(self) -> dict[str, dict[str, Any]]:
+        from ..catalog.loader import load_catalog
+
+        return {name: m.document() for name, m in load_catalog(self.ctx.settings).models.items()}
+
+    def audit_verify(self) -> Verdict:
+        from ..services import audit
+
+        v = audit.verify(self.ctx)
+        return Verdict(v.ok, v.checked, v.head_hash, v.problem)
+
+
+class Remote:
+    """The server's REST API, as the token's identity (`CORTEX_CHANGE_URL`, `CORTEX_CHANGE_TOKEN`)."""
+
+    def __init__(self, client: Client, env: Mapping[str, str]) -> None:
+        self.client = client
+        self.env = env
+        self._identity: str | None = None
+
+    @property
+    def policy(self) -> Policy:
+        """The local configuration's policy: only `needs` lines read it (the CAB quorum)."""
+        from ..config import load
+
+        return load(self.env).policy()
+
+    def identity(self) -> str:
+        """The token's identity, asked of the server once (only when a name must be checked)."""
+        from .remote import MissingRoute
+
+        if self._identity is None:
+            try:
+                self._identity = str(self.client.get("/whoami")["name"])
+            except (MissingRoute, NotFound):  # no path parameter: a 404 means an API without it
+                self._identity = ""
+        return self._identity
+
+    def who(self, args: argparse.Namespace, named: str | None, field: str, default_os: bool) -> str | None:
+        """A name given on the command line (positional or --as) must be the token's identity.
+
+        CORTEX_CHANGE_USER and the OS user are not consulted: the server acts as the token's
+        identity whatever they say.
+        """
+        flag = getattr(args, "as_", None)
+        if named and flag and named != flag:
+            raise ValidationError(field, f"named twice, as {named!r} and --as {flag!r}")
+        claimed = named or flag
+        if not claimed:
+            return None
+        identity = self.identity()
+        if not identity:
+            raise ValidationError(
+                field,
+                f"cannot check {claimed!r} against the token's identity (the server at {self.client.url} "
+                "has no /api/v1/whoami); the server acts as the token's identity: leave the name out",
+            )
+        if claimed != identity:
+            raise ValidationError(
+                field,
+                f"{claimed!r} is not the identity of CORTEX_CHANGE_TOKEN ({identity!r}): the server at "
+                f"{self.client.url} acts as the token's identity; name {identity!r} or leave the name out",
+            )
+        return claimed
+
+    def _change(self, doc: Any) -> Change:
+        from ..domain.codec import from_document
+
+        change: Change = from_document(doc)
+        return change
+
+    def _transition(self, change_id: str, verb: str, body: dict[str, Any] | None = None) -> Change:
+        from .remote import segment
+
+        return self._change(self.client.post(f"/changes/{segment(change_id)}/{verb}", body))
+
+    def create(self, requested_by: str | None, fields: dict[str, Any]) -> Change:
+        return self._change(self.client.post("/changes", fields))
+
+    def update(self, change_id: str, actor: str | None, fields: dict[str, Any]) -> Change:
+        from .remote import segment
+
+        doc, _ = self.client.call("PATCH", f"/changes/{segment(change_id)}", body=fields)
+        return self._change(doc)
+
+    def assess(self, change_id: str, reassess: bool) -> Change:
+        return self._transition(change_id, "assess", {"reassess": reassess})
+
+    def approve(
+        self, change_id: str, approver: str | None, reason: str, role: str | None
+    ) -> tuple[Change, list[str]]:
+        from ..domain.workflow import documentation_warnings
+
+        change = self._transition(change_id, "approve", {"reason": reason, "role": role})
+        return change, documentation_warnings(change)
+
+    def reject(self, change_id: str, rejector: str | None, reason: str) -> Change:
+        return self._transition(change_id, "reject", {"reason": reason})
+
+    def implement(self, change_id: str, actor: str | None) -> Change:
+        return self._transition(change_id, "implement")
+
+    def close(self, change_id: str, status: str, notes: str, actor: str | None) -> Change:
+        return self._transition(change_id, "close", {"status": status, "notes": notes})
+
+    def cancel(self, change_id: str, actor: str | None, reason: str) -> Change:
+        return self._transition(change_id, "cancel", {"reason": reason})
+
+    def review(self, change_id: str, reviewer: str | None, outcome: str, notes: str) -> Change:
+        return self._transition(change_id, "review", {"outcome": outcome, "notes": notes})
+
+    def show(self, change_id: str) -> dict[str, Any]:
+        from .remote import segment
+
+        doc: dict[str, Any] = self.client.get(f"/changes/{segment(change_id)}")
+        return doc
+
+    def listing(self, state: str | None, limit: int, before: str | None) -> list[dict[str, Any]]:
+        if not 1 <= limit <= 1000:  # the local wording; the server's would name the query parameter
+            raise ValidationError("limit", f"{limit} is out of range (1–1000)")
+        page: list[dict[str, Any]] = self.client.get("/changes", state=state, limit=limit, before=before)[
+            "items"
+        ]
+        return page
+
+    def metrics(self, period: str) -> dict[str, Any]:
+        report: dict[str, Any] = self.client.get("/metrics/report", period=period)
+        return report
+
+    def integrate(self, component: str, action: str, args: Sequence[str], actor: str | None) -> Integrated:
+        from .remote import segment
+
+        path = f"/integrations/{segment(component)}/{segment(action)}"
+        doc, headers = self.client.call("POST", path, body={"args": list(args)})
+        return Integrated(doc["change_id"], _steps(self._change(doc), headers))
+
+    def integrations(self) -> list[dict[str, Any]]:
+        """The API has no catalog listing: the local configuration's catalog (see the README)."""
+        from ..config import load
+
+        return catalog_rows(load(self.env))
+
+    def models(self) -> dict[str, dict[str, Any]]:
+        return {m["name"]: m for m in self.client.get("/models")}
+
+    def audit_verify(self) -> Verdict:
+        v = self.client.get("/audit/verify")
+        return Verdict(
+            bool(v["ok"]), int(v["checked"]), str(v.get("head_hash") or ""), str(v.get("problem") or "")
+        )
+
+
+def _steps(change: Change, headers: Mapping[str, str]) -> list[str]:
+    """What the server did, told from the record (the API sends only the number of steps)."""
+    count = next((int(v) for k, v in headers.items() if k.lower() == "x-cortex-steps"), 0)
+    a = change.assessment
+    if count <= 1 or a is None:  # an operation on an existing change
+        return [f"{change.change_id}: state {change.state.value}"]
+    moved = f" (reclassified from {change.reclassified_from.value})" if change.reclassified_from else ""
+    closed = count > 2 and change.closure_status is not None  # carried on after it was approved
+    assessed_state = "approved" if closed else change.state.value
+    steps = [
+        f"created {change.change_id}: {(change.reclassified_from or change.type).value} {change.category} "
+        f"'{change.title}' requested by {change.requested_by}",
+        f"assessed: {change.type.value}{moved}, risk {a.score} ({a.level.value}), route {a.route.value}: "
+        f"{a.route_reason}; state {assessed_state}",
+    ]
+    if closed and change.closure_status is not None:
+        steps.append(f"implemented and closed {change.closure_status.value} ({change.closure_notes})")
+    return steps
+
+
+def from_environment(env: Mapping[str, str]) -> Remote | None:
+    """The server named by CORTEX_CHANGE_URL (with CORTEX_CHANGE_TOKEN), or None: work locally."""
+    url = env.get(URL_VAR, "").strip()
+    if not url:
+        return None
+    token = env.get(TOKEN_VAR, "").strip()
+    if not token:
+        raise ValidationError(
+            TOKEN_VAR,
+            f"not set; {URL_VAR} names a server, which needs a token (cortex-change token create NAME, "
+            "run where the server's store is)",
+        )
+    from .remote import Client
+
+    return Remote(Client(url, token), env)
+
+
+def model_document(models: dict[str, dict[str, Any]], name: str) -> dict[str, Any]:
+    if name not in models:
+        raise NotFound(f"no standard model {name!r}; known: {', '.join(sorted(models))}")
+    return models[name]
