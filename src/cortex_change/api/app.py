@@ -17,6 +17,8 @@ from ..domain.errors import CortexError
 from ..services.context import Context, open_context
 from . import problems, routes
 
+lock = threading.Lock()
+
 
 class Contexts(threading.local):
     """One store connection per worker thread (SQLite connections stay in their thread)."""
@@ -33,10 +35,23 @@ def create_app(env: Mapping[str, str] | None = None) -> FastAPI:
         description="ITIL 4 change management: requests for change, risk, approvals, audit.",
     )
     local = Contexts()
+    shared: list[Context] = []
 
     def context() -> Context:
+        """PostgreSQL: one connection pool for every thread; SQLite: a connection per thread."""
+        if shared:
+            return shared[0]
         if local.ctx is None:
-            local.ctx = open_context(env)
+            ctx = open_context(env, pooled=True)
+            if not ctx.db.thread_safe:
+                local.ctx = ctx
+                return ctx
+            with lock:
+                if shared:
+                    ctx.close()
+                else:
+                    shared.append(ctx)
+            return shared[0]
         return local.ctx
 
     app.state.context = context

@@ -33,7 +33,9 @@ class Context:
         self.db.close()
 
 
-def open_context(env: Mapping[str, str] | None = None, clock: Clock = system_clock) -> Context:
-    """Load settings, open (and if need be create) the store."""
+def open_context(
+    env: Mapping[str, str] | None = None, clock: Clock = system_clock, pooled: bool = False
+) -> Context:
+    """Load settings, open (and if need be create) the store (`pooled`: shareable by threads)."""
     settings = load(env)
-    return Context(settings, open_store(settings.database()), clock)
+    return Context(settings, open_store(settings.database(), pooled), clock)

@@ -7,7 +7,10 @@ import sqlite3
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    import threading
 
 from ..domain.errors import Conflict, CortexError
 
@@ -61,6 +64,7 @@ class Store(Protocol):
     """What services need of a database, whichever engine holds it."""
 
     path: str
+    thread_safe: bool  # may threads share it (a pool), or does each need its own
 
     def read(self) -> AbstractContextManager[Tx]: ...
 
@@ -75,17 +79,20 @@ def current_version(tx: Tx) -> int:
     return int(row[0]) if row and row[0] else 0
 
 
-def open_store(location: str) -> Store:
-    """A file path opens the embedded SQLite store; a postgresql:// URL opens PostgreSQL."""
+def open_store(location: str, pooled: bool = False) -> Store:
+    """A file path opens the embedded SQLite store; a postgresql:// URL opens PostgreSQL
+    (`pooled`: a connection pool that threads may share, for the server)."""
     if location.startswith(("postgresql://", "postgres://")):
-        from .postgres import PostgresDatabase  # psycopg only when it is used
+        from .postgres import PooledPostgresDatabase, PostgresDatabase  # psycopg only when used
 
-        return PostgresDatabase(location)
+        return PooledPostgresDatabase(location) if pooled else PostgresDatabase(location)
     return Database(location)
 
 
 class Database:
     """The embedded SQLite store (WAL): reads need no lock, writes take it for one transaction."""
+
+    thread_safe = False
 
     def __init__(self, path: str) -> None:
         self.path = path
@@ -112,23 +119,37 @@ class Database:
     @contextmanager
     def transaction(self) -> Iterator[Tx]:
         """Everything inside commits together or not at all."""
-        try:
-            self.conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as exc:  # the lock stayed busy past the timeout
-            raise Conflict(f"the database is busy; nothing was written ({exc})") from None
-        try:
-            yield Tx(self.conn)
-        except BaseException:
-            self.conn.execute("ROLLBACK")
-            raise
-        try:
-            self.conn.execute("COMMIT")
-        except sqlite3.Error as exc:
-            self.conn.execute("ROLLBACK")
-            raise Conflict(f"commit failed; nothing was written ({exc})") from None
+        # Writers of one process queue here rather than in SQLite's busy handler, which sleeps
+        # up to 100 ms between retries (the server's tail latency); other processes still wait
+        # on the file lock.
+        with _writer_lock(self.path):
+            try:
+                self.conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:  # the lock stayed busy past the timeout
+                raise Conflict(f"the database is busy; nothing was written ({exc})") from None
+            try:
+                yield Tx(self.conn)
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+            try:
+                self.conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                self.conn.execute("ROLLBACK")
+                raise Conflict(f"commit failed; nothing was written ({exc})") from None
 
     def close(self) -> None:
         self.conn.close()
+
+
+_WRITERS: dict[str, threading.Lock] = {}
+
+
+def _writer_lock(path: str) -> threading.Lock:
+    """One lock per database file in this process (threading is imported only when writing)."""
+    import threading
+
+    return _WRITERS.setdefault(os.path.abspath(path), threading.Lock())
 
 
 def _enable_wal(conn: sqlite3.Connection) -> None:

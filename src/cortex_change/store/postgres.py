@@ -16,6 +16,7 @@ from typing import Any
 
 import psycopg
 from psycopg import errors as pg_errors
+from psycopg_pool import PoolTimeout
 
 from ..domain.errors import Conflict
 from .db import LATEST_VERSION, Row, StoreError, Tx
@@ -56,7 +57,9 @@ def _redact(url: str) -> str:
 
 
 class PostgresDatabase:
-    """One connection; transactions are explicit (autocommit outside them)."""
+    """One connection (a CLI run); transactions are explicit (autocommit outside them)."""
+
+    thread_safe = False
 
     def __init__(self, url: str) -> None:
         self.path = _redact(url)
@@ -69,9 +72,8 @@ class PostgresDatabase:
     @contextmanager
     def read(self) -> Iterator[Tx]:
         """A consistent snapshot for reading."""
-        with _errors(), self.conn.transaction():
-            self.conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            yield PgTx(self.conn)
+        with _errors(), _snapshot(self.conn) as tx:
+            yield tx
 
     @contextmanager
     def transaction(self) -> Iterator[Tx]:
@@ -81,6 +83,45 @@ class PostgresDatabase:
 
     def close(self) -> None:
         self.conn.close()
+
+
+class PooledPostgresDatabase:
+    """A connection pool shared by a server's threads: each read or transaction borrows one."""
+
+    thread_safe = True
+
+    def __init__(self, url: str, max_size: int = 16) -> None:
+        from psycopg_pool import ConnectionPool
+
+        self.path = _redact(url)
+        try:
+            with psycopg.connect(url, autocommit=True) as conn:
+                migrate(conn)
+            self.pool = ConnectionPool(
+                url, min_size=1, max_size=max_size, kwargs={"autocommit": True}, open=True, timeout=10
+            )
+        except psycopg.Error as exc:
+            raise StoreError(f"cannot open the database {self.path}: {_first_line(exc)}") from None
+
+    @contextmanager
+    def read(self) -> Iterator[Tx]:
+        with _errors(), self.pool.connection() as conn, _snapshot(conn) as tx:
+            yield tx
+
+    @contextmanager
+    def transaction(self) -> Iterator[Tx]:
+        with _errors(), self.pool.connection() as conn, conn.transaction():
+            yield PgTx(conn)
+
+    def close(self) -> None:
+        self.pool.close()
+
+
+@contextmanager
+def _snapshot(conn: psycopg.Connection[Any]) -> Iterator[Tx]:
+    with conn.transaction():
+        conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        yield PgTx(conn)
 
 
 def _first_line(exc: BaseException) -> str:
@@ -93,7 +134,7 @@ def _errors() -> Iterator[None]:
         yield
     except RETRYABLE as exc:
         raise Conflict(f"another writer got there first; nothing was written ({_first_line(exc)})") from None
-    except psycopg.OperationalError as exc:
+    except (psycopg.OperationalError, PoolTimeout) as exc:
         raise StoreError(f"the database is unavailable: {_first_line(exc)}") from None
 
 
