@@ -30,9 +30,11 @@ TABLES = {"schema_version", "changes", "change_services", "audit_events", "audit
 AUDIT_TRIGGERS = {"audit_events_no_update", "audit_events_no_delete", "audit_head_forward_only"}
 
 
-def _migration_files() -> list[str]:
-    folder = resources.files("cortex_change.store") / "migrations" / "sqlite"
-    return sorted(e.name for e in folder.iterdir() if e.name.endswith(".sql"))
+def _migration_files(dialect: str = "sqlite") -> list[str]:
+    root = resources.files("cortex_change.store") / "migrations"
+    return sorted(
+        e.name for d in (dialect, "common") for e in (root / d).iterdir() if e.name.endswith(".sql")
+    )
 
 
 def _schema(path: Path) -> list[tuple[str, str, str]]:
@@ -68,6 +70,12 @@ def test_latest_version_is_the_newest_migration_file() -> None:
         numbers.append(int(m.group(1)))
     assert numbers == list(range(1, len(numbers) + 1)), "migrations are numbered 1, 2, 3, ... without gaps"
     assert max(numbers) == LATEST_VERSION
+
+
+def test_postgres_numbering_matches_too() -> None:
+    matches = [MIGRATION_NAME.match(n) for n in _migration_files("postgres")]
+    assert all(matches)
+    assert [int(m.group(1)) for m in matches if m] == list(range(1, LATEST_VERSION + 1))
 
 
 def test_new_database_gets_every_migration(db_path: Path) -> None:

@@ -168,15 +168,22 @@ def _enable_wal(conn: sqlite3.Connection) -> None:
             time.sleep(0.005)
 
 
-def _migrations() -> list[tuple[int, str]]:
+def migration_scripts(dialect: str) -> list[tuple[int, str]]:
+    """(version, SQL) in order: the dialect's own files plus those both engines share."""
     from importlib import resources  # only when the schema is behind: keeps start-up lean
 
-    folder = resources.files("cortex_change.store") / "migrations" / "sqlite"
-    found = []
-    for entry in folder.iterdir():
-        if entry.name.endswith(".sql"):
-            found.append((int(entry.name.split("_", 1)[0]), entry.read_text("utf-8")))
+    root = resources.files("cortex_change.store") / "migrations"
+    found = [
+        (int(entry.name.split("_", 1)[0]), entry.read_text("utf-8"))
+        for folder in (root / dialect, root / "common")
+        for entry in folder.iterdir()
+        if entry.name.endswith(".sql")
+    ]
     return sorted(found)
+
+
+def _migrations() -> list[tuple[int, str]]:
+    return migration_scripts("sqlite")
 
 
 LATEST_VERSION = 6  # kept in step with the newest file in migrations/ (checked by a test)

@@ -11,7 +11,6 @@ import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from importlib import resources
 from typing import Any
 
 import psycopg
@@ -19,7 +18,7 @@ from psycopg import errors as pg_errors
 from psycopg_pool import PoolTimeout
 
 from ..domain.errors import Conflict
-from .db import LATEST_VERSION, Row, StoreError, Tx
+from .db import LATEST_VERSION, Row, StoreError, Tx, migration_scripts
 
 MIGRATION_LOCK = 0x636F727465  # "corte": one migrator at a time, across hosts
 PLACEHOLDER = re.compile(r"\?")
@@ -138,16 +137,6 @@ def _errors() -> Iterator[None]:
         raise StoreError(f"the database is unavailable: {_first_line(exc)}") from None
 
 
-def _migrations() -> list[tuple[int, str]]:
-    folder = resources.files("cortex_change.store") / "migrations" / "postgres"
-    found = [
-        (int(entry.name.split("_", 1)[0]), entry.read_text("utf-8"))
-        for entry in folder.iterdir()
-        if entry.name.endswith(".sql")
-    ]
-    return sorted(found)
-
-
 def _current(conn: psycopg.Connection[Any]) -> int:
     row = conn.execute("SELECT to_regclass('schema_version') IS NOT NULL").fetchone()
     if not row or not row[0]:
@@ -172,7 +161,7 @@ def migrate(conn: psycopg.Connection[Any]) -> None:
                 f"the database schema is version {current}, newer than this program knows "
                 f"({LATEST_VERSION}): upgrade cortex-change"
             )
-        for version, sql in _migrations():
+        for version, sql in migration_scripts("postgres"):
             if version <= current:
                 continue
             conn.execute(sql.encode("utf-8"))
