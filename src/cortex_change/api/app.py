@@ -6,7 +6,7 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from starlette.exceptions import HTTPException
@@ -97,8 +97,3 @@ def _problem_media_type(schema: dict[str, Any]) -> dict[str, Any]:
                         "WWW-Authenticate": {"description": "Bearer", "schema": {"type": "string"}}
                     }
     return schema
-
-
-def context_of(request: Request) -> Context:
-    ctx: Context = request.app.state.context()
-    return ctx

@@ -518,7 +518,3 @@ def _instant(field: str, value: str) -> datetime:
             field, f"{value!r} is not an ISO 8601 date or time (2026-01-31 or 2026-01-31T12:00:00Z)"
         ) from None
     return when.replace(tzinfo=UTC) if when.tzinfo is None else when
-
-
-def state_names() -> list[str]:
-    return [s.value for s in State]
