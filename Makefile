@@ -4,7 +4,7 @@ VENV ?= .venv
 DEMO_VENV ?= .venv-demo
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint typecheck unit bench clean
+.PHONY: demo test lint typecheck unit pushgateway bench clean
 
 # Byte code is compiled at install (as a wheel install would): start-up then never compiles
 # sources, even where PYTHONDONTWRITEBYTECODE is set.
@@ -17,7 +17,7 @@ $(DEMO_VENV)/.installed: pyproject.toml
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --disable-pip-version-check -e '.[dev,server,postgres]'
+	$(BIN)/pip install -q --disable-pip-version-check -e '.[dev,server,postgres,worker]'
 	$(BIN)/python -m compileall -q src >/dev/null
 	touch $@
 
@@ -31,7 +31,15 @@ lint: $(VENV)/.installed
 typecheck: $(VENV)/.installed
 	$(BIN)/mypy
 
-unit: $(VENV)/.installed
+# The Pushgateway the `metrics push` tests push to (Debian's package), installed only when
+# missing and never fatal: without it those tests skip, saying why.
+pushgateway:
+	@command -v prometheus-pushgateway >/dev/null 2>&1 || { export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get install -y -q prometheus-pushgateway >/dev/null 2>&1 || { apt-get update -q >/dev/null 2>&1 \
+	  && apt-get install -y -q prometheus-pushgateway >/dev/null 2>&1; }; } \
+	  || echo "prometheus-pushgateway not installable: the metrics push tests will skip"
+
+unit: $(VENV)/.installed pushgateway
 	$(BIN)/pytest -q
 
 test: lint typecheck unit

@@ -85,14 +85,12 @@ class Key:
 
 HOURS = 3600
 NOT_YET = "accepted and validated; the feature is not built yet"
-NOTIFY = "notifications are not built yet"
-RUNNER = "the implementation runner is not built yet"
 
 KEYS: list[Key] = [
     Key("CHANGE_MGMT_ENABLED", "true", _bool, NOT_YET),
     Key("REQUIRE_CHANGE_APPROVAL", "true", _bool),
     Key("AUTO_APPROVE_LOW_RISK", "true", _bool),
-    Key("CAB_MEETING_SCHEDULE", "0 14 * * 4", _cron, "CAB meeting timers are not built yet"),
+    Key("CAB_MEETING_SCHEDULE", "0 14 * * 4", _cron),
     Key("CAB_MEMBERS", "tech-lead,security-lead,ops-lead,product-lead", _names),
     Key("CAB_MIN_APPROVALS", "2", _int(1, 50)),
     Key("ECAB_MEMBERS", "tech-lead-oncall,security-oncall", _names),
@@ -105,42 +103,51 @@ KEYS: list[Key] = [
     Key("AUTO_APPROVE_THRESHOLD", "25", _int(0, 100)),
     Key("HISTORY_WINDOW_DAYS", "90", _int(1, 3650)),
     Key("HISTORY_MIN_SAMPLES", "5", _int(1, 10_000)),
-    Key(
-        "TECH_LEAD_APPROVAL_TIMEOUT", "14400", _int(1, 365 * 24 * HOURS), "approval timers are not built yet"
-    ),
-    Key("CAB_APPROVAL_TIMEOUT", "604800", _int(1, 365 * 24 * HOURS), "approval timers are not built yet"),
-    Key("AUTO_REJECT_ON_TIMEOUT", "false", _bool, "approval timers are not built yet"),
-    Key("AUTO_IMPLEMENT", "true", _bool, RUNNER),
-    Key("IMPLEMENTATION_DELAY", "300", _int(0, 30 * 24 * HOURS), RUNNER),
-    Key("AUTO_ROLLBACK_ENABLED", "true", _bool, RUNNER),
-    Key("ROLLBACK_TIMEOUT", "300", _int(1, 24 * HOURS), RUNNER),
-    Key("VALIDATION_PERIOD", "1800", _int(0, 30 * 24 * HOURS), RUNNER),
-    Key("HEALTH_CHECK_INTERVAL", "60", _int(1, 24 * HOURS), RUNNER),
-    Key("ERROR_RATE_THRESHOLD", "5", _int(0, 100), RUNNER),
-    Key("LATENCY_THRESHOLD", "200", _int(1, 10_000), RUNNER),
+    Key("TECH_LEAD_APPROVAL_TIMEOUT", "14400", _int(1, 365 * 24 * HOURS)),
+    Key("CAB_APPROVAL_TIMEOUT", "604800", _int(1, 365 * 24 * HOURS)),
+    Key("AUTO_REJECT_ON_TIMEOUT", "false", _bool),
+    Key("AUTO_IMPLEMENT", "true", _bool),
+    Key("IMPLEMENTATION_DELAY", "300", _int(0, 30 * 24 * HOURS)),
+    Key("AUTO_ROLLBACK_ENABLED", "true", _bool),
+    Key("ROLLBACK_TIMEOUT", "300", _int(1, 24 * HOURS)),
+    Key("VALIDATION_PERIOD", "1800", _int(0, 30 * 24 * HOURS)),
+    Key("HEALTH_CHECK_INTERVAL", "60", _int(1, 24 * HOURS)),
+    Key("ERROR_RATE_THRESHOLD", "5", _int(0, 100)),
+    Key("LATENCY_THRESHOLD", "200", _int(1, 10_000)),
+    Key("VALIDATION_FAILURES_TO_TRIP", "3", _int(1, 1000)),
+    Key("PROMETHEUS_URL", "", _url),
+    Key("LEASE_TTL", "60", _int(5, 24 * HOURS)),
+    Key("WORKER_POLL_INTERVAL", "5", _int(1, HOURS)),
     Key("SOC2_COMPLIANCE", "true", _bool),
     Key("HIPAA_COMPLIANCE", "false", _bool),
     Key("ISO27001_COMPLIANCE", "false", _bool),
     Key("SEGREGATION_OF_DUTIES", "true", _bool),
+    Key("PHI_SERVICES", "", _names),
+    Key("PHI_CIS", "", _names),
     Key("REQUIRE_DOCUMENTATION", "true", _bool),
     Key("REQUIRE_ROLLBACK_PLAN", "true", _bool),
-    Key("SLACK_NOTIFICATIONS", "false", _bool, NOTIFY),
-    Key("SLACK_WEBHOOK_URL", "", _url, NOTIFY),
-    Key("SLACK_CHANNEL", "#cortex-changes", _text, NOTIFY),
-    Key("EMAIL_NOTIFICATIONS", "false", _bool, NOTIFY),
-    Key("EMAIL_SMTP_SERVER", "", _url, NOTIFY),
-    Key("EMAIL_FROM", "cortex-change-mgmt@example.com", _text, NOTIFY),
-    Key("EMAIL_DOMAIN", "", _text, NOTIFY),
-    Key("PAGERDUTY_ENABLED", "false", _bool, NOTIFY),
-    Key("PAGERDUTY_API_KEY", "", _text, NOTIFY),
-    Key("PAGERDUTY_EVENTS_URL", "https://events.pagerduty.com/v2/enqueue", _url, NOTIFY),
-    Key("WEBHOOK_URL", "", _url, NOTIFY),
-    Key("WEBHOOK_SECRET", "", _text, NOTIFY),
+    Key("SLACK_NOTIFICATIONS", "false", _bool),
+    Key("SLACK_WEBHOOK_URL", "", _url),
+    Key("SLACK_CHANNEL", "#cortex-changes", _text),
+    Key("EMAIL_NOTIFICATIONS", "false", _bool),
+    Key("EMAIL_SMTP_SERVER", "", _url),
+    Key("EMAIL_FROM", "cortex-change-mgmt@example.com", _text),
+    Key("EMAIL_DOMAIN", "", _text),
+    Key("EMAIL_SMTP_STARTTLS", "false", _bool),
+    Key("EMAIL_SMTP_USER", "", _text),
+    Key("EMAIL_SMTP_PASSWORD", "", _text),
+    Key("PAGERDUTY_ENABLED", "false", _bool),
+    Key("PAGERDUTY_API_KEY", "", _text),
+    Key("PAGERDUTY_EVENTS_URL", "https://events.pagerduty.com/v2/enqueue", _url),
+    Key("WEBHOOK_URL", "", _url),
+    Key("WEBHOOK_SECRET", "", _text),
+    Key("OUTBOX_MAX_ATTEMPTS", "8", _int(1, 100)),
+    Key("OUTBOX_RETRY_BASE", "30", _int(1, 24 * HOURS)),
+    Key("CAB_AGENDA_LEAD", "86400", _int(0, 30 * 24 * HOURS)),
     Key("METRICS_ENABLED", "true", _bool),
-    Key("METRICS_BACKEND", "prometheus", _choice("prometheus", "none"), "metrics push is not built yet"),
-    Key(
-        "PROMETHEUS_PUSHGATEWAY", "http://prometheus-pushgateway:9091", _url, "metrics push is not built yet"
-    ),
+    Key("METRICS_BACKEND", "prometheus", _choice("prometheus", "none")),
+    Key("PROMETHEUS_PUSHGATEWAY", "http://prometheus-pushgateway:9091", _url),
+    Key("METRICS_PUSH_INTERVAL", "60", _int(5, 24 * HOURS)),
     Key("AUDIT_LOGGING", "true", _bool),
     Key("AUDIT_RETENTION_DAYS", "90", _int(1, 36500)),
     Key("STD_WORKER_RESTART_ENABLED", "true", _bool),
@@ -177,9 +184,13 @@ KEYS_BY_NAME = {k.name: k for k in KEYS}
 NOTES = {
     "AUDIT_LOGGING": "the audit trail is always written; false is recorded but cannot disable it",
     "CHANGE_MGMT_ENABLED": NOT_YET,
+    "PHI_SERVICES": "a change touching one is PHI-affecting (compliance report --framework hipaa)",
+    "PHI_CIS": "a change touching one is PHI-affecting (compliance report --framework hipaa)",
 }
-DATA_TABLES = ("models", "integrations")
-SECRET_KEYS = {"PAGERDUTY_API_KEY", "WEBHOOK_SECRET", "SLACK_WEBHOOK_URL"}
+# Tables of the TOML file that are data, not keys: standard models, integration templates,
+# services (validation health checks), addresses (identity -> e-mail address).
+DATA_TABLES = ("models", "integrations", "services", "addresses")
+SECRET_KEYS = {"PAGERDUTY_API_KEY", "WEBHOOK_SECRET", "SLACK_WEBHOOK_URL", "EMAIL_SMTP_PASSWORD"}
 
 
 @dataclass(frozen=True)
@@ -291,7 +302,7 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
                 continue
             if key in DATA_TABLES:
                 if not isinstance(value, dict):
-                    raise ConfigError(key, f"must be a table of tables (in {path})")
+                    raise ConfigError(key, f"must be a TOML table (in {path})")
                 extra[key] = value
                 continue
             if key.upper() not in KEYS_BY_NAME:
@@ -348,11 +359,33 @@ def describe(settings: Settings) -> list[dict[str, Any]]:
     return rows
 
 
+# How the machinery runs, not what the rules decide: where messages go, how often workers poll.
+OPERATIONAL_KEYS = {
+    "CORTEX_CHANGE_DB",
+    "WORKER_POLL_INTERVAL",
+    "LEASE_TTL",
+    "METRICS_PUSH_INTERVAL",
+    "PROMETHEUS_PUSHGATEWAY",
+    "PROMETHEUS_URL",
+    "OUTBOX_MAX_ATTEMPTS",
+    "OUTBOX_RETRY_BASE",
+    "SLACK_WEBHOOK_URL",
+    "SLACK_CHANNEL",
+    "EMAIL_SMTP_SERVER",
+    "EMAIL_FROM",
+    "EMAIL_DOMAIN",
+    "EMAIL_SMTP_STARTTLS",
+    "EMAIL_SMTP_USER",
+    "PAGERDUTY_EVENTS_URL",
+    "WEBHOOK_URL",
+}
+
+
 def rules_snapshot(settings: Settings) -> dict[str, Any]:
     """The in-effect, non-secret values that decide outcomes (audited when they change)."""
     out: dict[str, Any] = {}
     for key in KEYS:
-        if key.pending is None and key.name not in SECRET_KEYS and key.name != "CORTEX_CHANGE_DB":
+        if key.pending is None and key.name not in SECRET_KEYS | OPERATIONAL_KEYS:
             value = settings[key.name]
             out[key.name] = list(value) if isinstance(value, tuple) else value
     out["categories"] = dict(settings.category_weights)

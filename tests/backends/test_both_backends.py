@@ -18,9 +18,9 @@ from cortex_change.services.changes import (
     assess_change,
     create_change,
     get_change,
-    implement_change,
 )
 from cortex_change.services.context import open_context
+from cortex_change.services.implementation import implement_change
 from cortex_change.store import changes as repo
 
 BIN = Path(sys.executable).parent / "cortex-change"

@@ -14,9 +14,10 @@ BIN = Path(sys.executable).parent
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _run(args: list[str], db: Path, cwd: Path) -> subprocess.CompletedProcess[str]:
+def _run(args: list[str], db: Path, cwd: Path, **extra: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k != "CORTEX_CHANGE_USER"}
     env["CORTEX_CHANGE_DB"] = str(db)
+    env.update(extra)
     return subprocess.run(
         [str(BIN / "cortex-change"), *args],
         capture_output=True,
@@ -34,10 +35,36 @@ def test_restart_pod_one_shot_prints_the_id_last(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     change_id = done.stdout.strip().splitlines()[-1]
     assert done.stdout == change_id + "\n"
+    assert "implementation scheduled in 300s" in done.stderr
     shown = json.loads(_run(["show", change_id], db, tmp_path).stdout)
-    assert (shown["type"], shown["state"], shown["closure_status"]) == ("standard", "closed", "successful")
+    assert (shown["type"], shown["state"]) == ("standard", "approved")
     actions = [e["action"] for e in shown["audit_trail"]]
-    assert actions == ["created", "assessed", "approved", "implementation_started", "implemented", "closed"]
+    assert actions == ["created", "assessed", "approved"]
+
+
+def test_restart_pod_with_no_delay_runs_its_plan_at_once(tmp_path: Path) -> None:
+    """IMPLEMENTATION_DELAY=0: integrate carries the change out itself (a user plan that runs)."""
+    (tmp_path / "cortex-change.toml").write_text(
+        """
+[integrations.kubernetes.restart_pod]
+summary = "Restart a pod (here: record it in a file)"
+type = "standard"
+category = "infrastructure"
+model = "worker-restart"
+text_field = "target"
+title = "Restart {target}"
+implementation_plan = { steps = [{ run = ["sh", "-c", "echo restarted >> restarts.log"] }] }
+""",
+        "utf-8",
+    )
+    db = tmp_path / "c.db"
+    done = _run(
+        ["integrate", "kubernetes", "restart_pod", "worker-001"], db, tmp_path, IMPLEMENTATION_DELAY="0"
+    )
+    assert done.returncode == 0, done.stderr
+    shown = json.loads(_run(["show", done.stdout.strip()], db, tmp_path).stdout)
+    assert (shown["state"], shown["closure_status"]) == ("closed", "successful")
+    assert (tmp_path / "restarts.log").read_text("utf-8") == "restarted\n"
 
 
 @pytest.mark.parametrize(
@@ -86,5 +113,11 @@ def test_youtube_bugfix_demo_runs_end_to_end(tmp_path: Path) -> None:
     out = done.stdout
     assert "review recorded: accepted by security-lead" in out
     assert '"approval_required": "emergency-cab"' in out
+    # The plan really ran: the failed release candidate was rolled back to the previous version,
+    # then the corrected release went out.
+    assert "closed rolled_back (step 3/3 (./smoke-test.sh service) failed: exit code 1" in done.stderr
+    assert "restored the previous version\n  service/VERSION = 2.3.0;" in out
+    assert "service/VERSION = 2.3.1; service/transcript.txt = Never gonna give you up" in out
+    assert "pods/youtube-worker-001 generation = 1" in out  # the standard change's plan ran
     assert "audit chain intact" in out
     assert "\033[" not in out  # no colours when not on a terminal

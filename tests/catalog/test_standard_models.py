@@ -33,7 +33,7 @@ def _reclassify_reason(doc: dict[str, Any]) -> str:
 def test_autoscale_bounds(ctx: Context, replicas: Any, standard: bool) -> None:
     doc = _scale(ctx, replicas)
     assert doc["type"] == ("standard" if standard else "normal")
-    assert doc["state"] == ("closed" if standard else "pending_approval")
+    assert doc["state"] == ("approved" if standard else "pending_approval")
     if not standard:
         assert doc["reclassified_from"] == "standard"
         assert "autoscale" in _reclassify_reason(doc)
@@ -59,7 +59,7 @@ def test_worker_restart_limit_per_worker_per_hour(ctx: Context, clock: Any) -> N
 
     for n in range(3):
         doc = restart("worker-001")
-        assert (doc["type"], doc["state"]) == ("standard", "closed"), n
+        assert (doc["type"], doc["state"]) == ("standard", "approved"), n
         clock.advance(minutes=10)
     fourth = restart("worker-001")
     assert (fourth["type"], fourth["state"], fourth["approval_required"]) == (
@@ -81,9 +81,9 @@ def test_worker_restart_limit_per_worker_per_hour(ctx: Context, clock: Any) -> N
 @pytest.mark.parametrize(
     ("severity", "type_", "state"),
     [
-        ("low", "standard", "closed"),
-        ("medium", "standard", "closed"),
-        ("high", "standard", "closed"),
+        ("low", "standard", "approved"),
+        ("medium", "standard", "approved"),
+        ("high", "standard", "approved"),
         ("critical", "emergency", "approved"),
         ("apocalyptic", "normal", "pending_approval"),
     ],

@@ -87,7 +87,7 @@ def _check_single_implementation(
 ) -> None:
     assert codes[0] == 1, codes
     version, _ = cli.record(change_id)
-    assert version == before[0] + 1  # one transition, one write
+    assert version == before[0] + 2  # the winner's two transitions: implementing, then implemented
     actions = Counter(e["action"] for e in cli.events(change_id))
     assert actions["implementation_started"] == 1
     assert actions["implemented"] == 1

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from cortex_change.services import changes
+from cortex_change.services import changes, implementation
 from cortex_change.services.context import Context, open_context
 
 if TYPE_CHECKING:
@@ -79,7 +79,7 @@ def test_metrics_for_a_date_range(cli: Cli, ctx: Context, clock: FakeClock) -> N
             changes.approve_change(ctx, change_id=c.change_id, approver="tech-lead", reason="ok")
         if status:
             clock.advance(minutes=10)
-            changes.implement_change(ctx, change_id=c.change_id, actor="ops")
+            implementation.implement_change(ctx, change_id=c.change_id, actor="ops")
             changes.close_change(ctx, change_id=c.change_id, status=status, notes="", actor="ops")
 
     clock.set(datetime(2026, 1, 10, 9, 0, tzinfo=UTC))

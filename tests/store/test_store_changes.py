@@ -11,6 +11,7 @@ import pytest
 from cortex_change.domain.errors import Conflict, InvalidTransition, NotFound
 from cortex_change.domain.events import Event
 from cortex_change.services import changes as service
+from cortex_change.services import implementation
 from cortex_change.services.context import Context
 from cortex_change.store import audit, changes
 from cortex_change.store.db import Database, Tx
@@ -95,11 +96,11 @@ def test_service_refusal_after_a_concurrent_write(ctx: Context, db_path: Path) -
     service.assess_change(ctx, change_id=c.change_id)  # auto-approved
     other = Context(ctx.settings, Database(str(db_path)), ctx.clock)
     try:
-        service.implement_change(other, change_id=c.change_id, actor="ops")
+        implementation.implement_change(other, change_id=c.change_id, actor="ops")
     finally:
         other.close()
     with pytest.raises(InvalidTransition, match="implemented"):
-        service.implement_change(ctx, change_id=c.change_id, actor="ops-2")
+        implementation.implement_change(ctx, change_id=c.change_id, actor="ops-2")
     doc = service.get_change(ctx, change_id=c.change_id)
     assert [e["action"] for e in doc["audit_trail"]].count("implementation_started") == 1
 

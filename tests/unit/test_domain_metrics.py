@@ -140,7 +140,7 @@ EMPTY_NOTES = {
     "mtti": "no change implemented",
     "rollback_rate": "no change closed",
     "emergency_change_rate": "no change created",
-    "change_induced_incidents": "incidents",
+    "change_induced_incidents": "no change closed",
     "audit_compliance": "no change closed",
     "risk_prediction_accuracy": "no risk predictions",
     "false_positive_rate": "no risk predictions",
@@ -153,6 +153,13 @@ def test_without_data_a_kpi_is_none_and_says_why(key: str, note: str) -> None:
     assert kpi.value is None
     assert kpi.met is None
     assert note in kpi.note
+
+
+@pytest.mark.parametrize(("incidents", "value", "met"), [(0, 0.0, True), (1, 1.0, True), (2, 2.0, False)])
+def test_change_induced_incidents_per_finished_change(incidents: int, value: float, met: bool) -> None:
+    figures = Figures(days=1, closures={"successful": 95, "failed": 5, "cancelled": 7}, incidents=incidents)
+    kpi = _by_key(figures)["change_induced_incidents"]
+    assert (kpi.value, kpi.met) == (value, met)  # out of 100 finished changes (cancelled ones are not)
 
 
 def test_unauthorized_changes_are_always_counted() -> None:

@@ -396,7 +396,6 @@ def test_close_with_cancelled_is_refused(kit: Kit) -> None:
         State.REJECTED,
         State.CLOSED,
         State.CANCELLED,
-        State.ROLLING_BACK,
     ],
 )
 def test_close_from_a_state_that_is_not_in_flight_is_refused(kit: Kit, state: State) -> None:

@@ -11,11 +11,14 @@ from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from ..catalog.loader import load_catalog
-from ..domain.errors import PreconditionFailed, Refused
+from ..domain.compliance_report import FRAMEWORKS
+from ..domain.errors import NotFound, PreconditionFailed, Refused
 from ..domain.lifecycle import GROUPS, State
 from ..domain.model import ChangeType, Level
 from ..services import audit as audit_service
 from ..services import changes as svc
+from ..services import telemetry
+from ..services.compliance import compliance_report
 from ..services.context import Context
 from ..services.health import schema_version
 from ..services.integrations import integrate, resolve
@@ -97,6 +100,26 @@ def healthz() -> dict[str, str]:
 )
 def readyz(request: Request) -> dict[str, Any]:
     return {"status": "ready", "schema_version": schema_version(_ctx(request))}
+
+
+@health.get(
+    "/metrics",
+    summary="Prometheus metrics computed from the store at scrape time (docs/metrics.md)",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "the Prometheus text exposition format",
+            "content": {"text/plain": {"schema": {"type": "string"}}},
+        },
+        404: {"model": schemas.Problem, "description": "METRICS_ENABLED is false"},
+        **_problems(503),
+    },
+)
+def prometheus_metrics(request: Request) -> Response:
+    ctx = _ctx(request)
+    if not ctx.settings["METRICS_ENABLED"]:
+        raise NotFound("metrics are disabled (METRICS_ENABLED=false)")
+    return Response(telemetry.exposition(ctx), media_type=telemetry.CONTENT_TYPE)
 
 
 @api.get(
@@ -287,7 +310,9 @@ def implement(
 ) -> JSONResponse:
     ctx = _ctx(request)
     who = _who(ctx, credentials)
-    svc.implement_change(ctx, change_id=change_id, actor=who, if_version=_version(if_match))
+    from ..services.implementation import implement_change
+
+    implement_change(ctx, change_id=change_id, actor=who, if_version=_version(if_match))
     return _record(ctx, change_id)
 
 
@@ -364,7 +389,10 @@ def review(
             "description": "the change the request created or moved",
             "headers": {
                 **ETAG,
-                "X-Cortex-Steps": {"description": "steps carried out", "schema": {"type": "string"}},
+                "X-Cortex-Steps": {
+                    "description": "what was done, one line per step: a JSON list of strings (ASCII)",
+                    "schema": {"type": "string"},
+                },
             },
         },
         **_problems(*MOVE),
@@ -384,7 +412,7 @@ def integration(
         raise Refused(f"{who} may not act as {named}: the API acts as the token's identity")
     outcome = integrate(ctx, component=component, action=action, args=args, actor=who, requester=who)
     response = _record(ctx, outcome.change_id)
-    response.headers["X-Cortex-Steps"] = str(len(outcome.steps))
+    response.headers["X-Cortex-Steps"] = json.dumps([line[:1000] for line in outcome.steps])
     return response
 
 
@@ -414,6 +442,23 @@ def metrics(
     ctx = _ctx(request)
     _who(ctx, credentials)
     return metrics_report(ctx, period_text=period)
+
+
+@api.get(
+    "/compliance/report",
+    summary="a framework's controls over the changes created in a period, with audit evidence",
+    response_model=schemas.ComplianceReport,
+    responses=_problems(*AUTHED),
+)
+def compliance(
+    request: Request,
+    credentials: Credentials,
+    framework: str = Query(json_schema_extra={"enum": list(FRAMEWORKS)}),
+    period: str = Query(description='today, week, month, or "2025-12-01 to 2025-12-31"'),
+) -> dict[str, Any]:
+    ctx = _ctx(request)
+    _who(ctx, credentials)
+    return compliance_report(ctx, framework=framework, period_text=period)
 
 
 @api.get(

@@ -47,6 +47,7 @@ class NewChange(Body):
     implementation_plan: dict[str, Any] | None = None
     rollback_plan: dict[str, Any] | None = None
     test_plan: dict[str, Any] | None = None
+    validation: dict[str, Any] | None = None
     environment: str | None = None
     tested_in_staging: str | None = None
     standard_model: str | None = None
@@ -66,6 +67,7 @@ class ChangeUpdate(Body):
     implementation_plan: dict[str, Any] | None = None
     rollback_plan: dict[str, Any] | None = None
     test_plan: dict[str, Any] | None = None
+    validation: dict[str, Any] | None = None
     environment: str | None = None
     tested_in_staging: str | None = None
 
@@ -195,6 +197,7 @@ class ChangeDocument(Out):
     implementation_plan: dict[str, Any] | None
     rollback_plan: dict[str, Any] | None
     test_plan: dict[str, Any] | None
+    validation: dict[str, Any] | None
     affected_services: list[str]
     affected_cis: list[str]
     dependencies: list[str]
@@ -297,3 +300,73 @@ class MetricsReport(Out):
     closures: dict[str, int]
     kpis: list[Kpi]
     dora: list[Kpi]
+
+
+class ChainVerdict(Out):
+    ok: bool
+    checked: int
+    head_hash: str
+    first_broken: int | None
+    problem: str | None
+
+
+class ControlCounts(Out):
+    control: str
+    title: str
+    reference: str
+    passed: int = Field(alias="pass")
+    fail: int
+    pending: int
+    not_applicable: int
+
+
+class NotAssessed(Out):
+    control: str
+    title: str
+    reference: str
+    why: str
+
+
+class EvidenceEvent(Out):
+    seq: int
+    action: str
+    hash: str
+
+
+class Finding(Control):
+    evidence: list[EvidenceEvent]
+
+
+class Approver(Out):
+    approver: str
+    role: str
+    decision: str = _one_of(Decision)
+    at: str
+
+
+class ChangeFindings(Out):
+    change_id: str
+    title: str
+    type: str = _one_of(ChangeType)
+    state: str = _one_of(State)
+    closure_status: str | None
+    risk_level: str | None
+    requested_by: str
+    created_at: str
+    phi: list[str]
+    incidents: list[str]
+    approvers: list[Approver]
+    last_hash: str | None
+    controls: list[Finding]
+
+
+class ComplianceReport(Out):
+    framework: str
+    framework_name: str
+    period: Period
+    generated_at: str
+    audit_chain: ChainVerdict
+    notes: list[str]
+    controls: list[ControlCounts]
+    not_assessed: list[NotAssessed]
+    changes: list[ChangeFindings]

@@ -9,7 +9,7 @@ from typing import Any
 
 from ..config import Settings
 from ..domain.errors import ConfigError
-from ..domain.integration import OPERATIONS, Rule, Template
+from ..domain.integration import OPERATIONS, PLACEHOLDER, Rule, Template
 from ..domain.model import ChangeType
 from ..domain.standard import KINDS, Condition, StandardModel
 
@@ -30,6 +30,7 @@ TEMPLATE_KEYS = {
     "rules",
     "implementation_plan",
     "rollback_plan",
+    "validation",
     "operation",
     "actor",
 }
@@ -135,6 +136,8 @@ def _template(component: str, action: str, raw: dict[str, Any], models: dict[str
         raise ConfigError(
             f"{where}.model", f"unknown model {raw['model']!r}; known: {', '.join(sorted(models))}"
         )
+    for key in ("implementation_plan", "rollback_plan"):
+        _no_placeholders_in_shell(f"{where}.{key}", raw.get(key))
     rules = tuple(
         Rule(
             {k: str(v) for k, v in r.get("when", {}).items()},
@@ -146,6 +149,21 @@ def _template(component: str, action: str, raw: dict[str, Any], models: dict[str
     return Template(
         component=component, action=action, services=tuple(raw.get("services", ())), rules=rules, **plain
     )
+
+
+def _no_placeholders_in_shell(where: str, plan: Any) -> None:
+    """DETAILS fill {placeholders}: in a shell line they could inject commands, so refuse them there.
+
+    An argument list (no shell) takes a filled value as one argument, whatever it contains.
+    """
+    for i, step in enumerate((plan or {}).get("steps", []) if isinstance(plan, dict) else [], 1):
+        command = step.get("run") if isinstance(step, dict) else None
+        if isinstance(command, str) and PLACEHOLDER.search(command) and (step.get("shell") or " " in command):
+            raise ConfigError(
+                f"{where} step {i}",
+                "a command line with {placeholders} could be injected through DETAILS; "
+                'write it as an argument list: run = ["prog", "{value}"]',
+            )
 
 
 def load_catalog(settings: Settings) -> Catalog:

@@ -8,11 +8,12 @@ import sys
 from typing import TYPE_CHECKING
 
 from ..domain.errors import ValidationError
-from . import inputs, render
+from . import inputs, operations, render
 from .exits import EXIT_OK, EXIT_REFUSED
 from .gateway import Gateway, Verdict, model_document
 
 if TYPE_CHECKING:
+    from ..domain.model import Change
     from ..services.context import Context
 
 
@@ -25,6 +26,7 @@ def cmd_create(gw: Gateway, a: argparse.Namespace) -> int:
             ("implementation_plan", a.implementation_plan),
             ("rollback_plan", a.rollback_plan),
             ("test_plan", a.test_plan),
+            ("validation", a.validation),
         )
         if v is not None
     }
@@ -78,6 +80,7 @@ def cmd_update(gw: Gateway, a: argparse.Namespace) -> int:
         ("implementation_plan", a.implementation_plan),
         ("rollback_plan", a.rollback_plan),
         ("test_plan", a.test_plan),
+        ("validation", a.validation),
     ):
         if opt is not None:
             fields[key] = inputs.json_arg(key, opt)
@@ -120,13 +123,38 @@ def cmd_reject(gw: Gateway, a: argparse.Namespace) -> int:
 
 
 def cmd_implement(gw: Gateway, a: argparse.Namespace) -> int:
-    change = gw.implement(a.change_id, gw.who(a, None, "actor", True))
-    steps = (change.implementation_plan or {}).get("steps", [])
-    print(
-        f"{change.change_id} implementation recorded ({len(steps)} plan step(s)); "
-        f"state {change.state.value}; report the outcome with: close {change.change_id} STATUS NOTES"
-    )
+    progress = _progress if sys.stderr.isatty() else None
+    change = gw.implement(a.change_id, gw.who(a, None, "actor", True), a.wait, a.resume, progress)
+    print(f"{change.change_id}: {implement_outcome(change)}")
+    from ..domain.model import ClosureStatus
+
+    failed = change.closure_status in (ClosureStatus.FAILED, ClosureStatus.ROLLED_BACK)
+    if failed or (a.wait and change.closure_status is not ClosureStatus.SUCCESSFUL):
+        return EXIT_REFUSED
     return EXIT_OK
+
+
+def _progress(n: int, total: int, what: str, elapsed: float) -> None:
+    print(f"[{n}/{total} +{elapsed:.1f}s] {' '.join(what.split())[:100]}", file=sys.stderr, flush=True)
+
+
+def implement_outcome(change: Change) -> str:
+    """One line on where the implementation left the change and what is asked next."""
+    from ..domain.lifecycle import State
+
+    if change.state is State.CLOSED and change.closure_status is not None:
+        return f"closed {change.closure_status.value}: {change.closure_notes}"
+    if change.state is State.IMPLEMENTED:
+        return f"implemented; {_next_step(change)}"
+    return f"state {change.state.value}"
+
+
+def _next_step(change: Change) -> str:
+    from ..domain import plan
+
+    if plan.is_automated(plan.steps("implementation_plan", change.implementation_plan)):
+        return "validation runs in the worker (worker run), or use implement --wait"
+    return f"report the outcome with: close {change.change_id} STATUS NOTES"
 
 
 def cmd_close(gw: Gateway, a: argparse.Namespace) -> int:
@@ -167,8 +195,45 @@ def cmd_list(gw: Gateway, a: argparse.Namespace) -> int:
 
 
 def cmd_metrics(gw: Gateway, a: argparse.Namespace) -> int:
+    if a.period == "push":
+        return _metrics_push(gw)
     report = gw.metrics(a.period)
     print(render.as_json(report) if a.json else render.metrics(report))
+    return EXIT_OK
+
+
+def _metrics_push(gw: Gateway) -> int:
+    """`metrics push`: the store's figures and today's KPIs to the Pushgateway (local store only)."""
+    from .gateway import URL_VAR, Local
+
+    if not isinstance(gw, Local):
+        raise ValidationError(
+            URL_VAR, "metrics push reads the store itself: run it where the store is (--db or unset it)"
+        )
+    try:
+        from ..services import telemetry
+    except ImportError:
+        raise ValidationError(
+            "metrics push", "needs the 'worker' extra: pip install 'cortex-change[worker]'"
+        ) from None
+    print(telemetry.push(gw.ctx))
+    return EXIT_OK
+
+
+def cmd_compliance_report(gw: Gateway, a: argparse.Namespace) -> int:
+    """Exit 0 whenever the report is produced: failing controls are its content, not an error."""
+    from . import render_compliance
+
+    report = gw.compliance_report(a.framework, a.period)
+    if a.format == "text":
+        print(render_compliance.text(report))
+        return EXIT_OK
+    if not report["audit_chain"]["ok"]:
+        print(f"cortex-change: warning: {render_compliance.chain_line(report)}", file=sys.stderr)
+    if a.format == "json":
+        print(render.as_json(report))
+    else:
+        sys.stdout.write(render_compliance.as_csv(report))
     return EXIT_OK
 
 
@@ -307,5 +372,12 @@ def cmd_serve(ctx: Context | None, a: argparse.Namespace) -> int:
 # Handlers take a Gateway (the local store or the server) except these, which work on the local
 # store whatever CORTEX_CHANGE_URL says (tokens, the server itself, the trail's files on this host),
 # and those that need no store at all.
-LOCAL_ONLY = (cmd_audit_log, cmd_audit_export, cmd_token_create, cmd_token_list, cmd_token_revoke)
+LOCAL_ONLY = (
+    cmd_audit_log,
+    cmd_audit_export,
+    cmd_token_create,
+    cmd_token_list,
+    cmd_token_revoke,
+    *operations.LOCAL_ONLY,
+)
 NO_STORE = (cmd_config_show, cmd_serve)

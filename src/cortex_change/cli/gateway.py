@@ -8,6 +8,7 @@ exactly the same text either way.
 from __future__ import annotations
 
 import argparse
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
     from ..domain.model import Change
     from ..domain.policy import Policy
     from ..services.context import Context
+    from ..services.implementation import Progress
     from .remote import Client
 
 URL_VAR, TOKEN_VAR = "CORTEX_CHANGE_URL", "CORTEX_CHANGE_TOKEN"
@@ -55,13 +57,16 @@ class Gateway(Protocol):
         self, change_id: str, approver: str | None, reason: str, role: str | None
     ) -> tuple[Change, list[str]]: ...
     def reject(self, change_id: str, rejector: str | None, reason: str) -> Change: ...
-    def implement(self, change_id: str, actor: str | None) -> Change: ...
+    def implement(
+        self, change_id: str, actor: str | None, wait: bool, resume: bool, progress: Progress | None
+    ) -> Change: ...
     def close(self, change_id: str, status: str, notes: str, actor: str | None) -> Change: ...
     def cancel(self, change_id: str, actor: str | None, reason: str) -> Change: ...
     def review(self, change_id: str, reviewer: str | None, outcome: str, notes: str) -> Change: ...
     def show(self, change_id: str) -> dict[str, Any]: ...
     def listing(self, state: str | None, limit: int, before: str | None) -> list[dict[str, Any]]: ...
     def metrics(self, period: str) -> dict[str, Any]: ...
+    def compliance_report(self, framework: str, period: str) -> dict[str, Any]: ...
     def integrate(
         self, component: str, action: str, args: Sequence[str], actor: str | None
     ) -> Integrated: ...
@@ -137,10 +142,14 @@ class Local:
 
         return reject_change(self.ctx, change_id=change_id, rejector=_need(rejector), reason=reason)
 
-    def implement(self, change_id: str, actor: str | None) -> Change:
-        from ..services.changes import implement_change
+    def implement(
+        self, change_id: str, actor: str | None, wait: bool, resume: bool, progress: Progress | None
+    ) -> Change:
+        from ..services.implementation import implement_change
 
-        return implement_change(self.ctx, change_id=change_id, actor=_need(actor))
+        return implement_change(
+            self.ctx, change_id=change_id, actor=_need(actor), wait=wait, resume=resume, progress=progress
+        )
 
     def close(self, change_id: str, status: str, notes: str, actor: str | None) -> Change:
         from ..services.changes import close_change
@@ -173,6 +182,11 @@ class Local:
         from ..services.reports import metrics_report
 
         return metrics_report(self.ctx, period_text=period)
+
+    def compliance_report(self, framework: str, period: str) -> dict[str, Any]:
+        from ..services.compliance import compliance_report
+
+        return compliance_report(self.ctx, framework=framework, period_text=period)
 
     def integrate(self, component: str, action: str, args: Sequence[str], actor: str | None) -> Integrated:
         from ..services.integrations import integrate
@@ -282,7 +296,13 @@ class Remote:
     def reject(self, change_id: str, rejector: str | None, reason: str) -> Change:
         return self._transition(change_id, "reject", {"reason": reason})
 
-    def implement(self, change_id: str, actor: str | None) -> Change:
+    def implement(
+        self, change_id: str, actor: str | None, wait: bool, resume: bool, progress: Progress | None
+    ) -> Change:
+        if wait or resume:
+            raise ValidationError(
+                "implement", "--wait and --resume run here, on the database: unset CORTEX_CHANGE_URL"
+            )
         return self._transition(change_id, "implement")
 
     def close(self, change_id: str, status: str, notes: str, actor: str | None) -> Change:
@@ -312,6 +332,10 @@ class Remote:
         report: dict[str, Any] = self.client.get("/metrics/report", period=period)
         return report
 
+    def compliance_report(self, framework: str, period: str) -> dict[str, Any]:
+        report: dict[str, Any] = self.client.get("/compliance/report", framework=framework, period=period)
+        return report
+
     def integrate(self, component: str, action: str, args: Sequence[str], actor: str | None) -> Integrated:
         from .remote import segment
 
@@ -336,23 +360,15 @@ class Remote:
 
 
 def _steps(change: Change, headers: Mapping[str, str]) -> list[str]:
-    """What the server did, told from the record (the API sends only the number of steps)."""
-    count = next((int(v) for k, v in headers.items() if k.lower() == "x-cortex-steps"), 0)
-    a = change.assessment
-    if count <= 1 or a is None:  # an operation on an existing change
+    """What the server did: its lines in X-Cortex-Steps (a JSON list, ASCII-escaped)."""
+    raw = next((v for k, v in headers.items() if k.lower() == "x-cortex-steps"), "")
+    try:
+        lines = json.loads(raw)
+    except ValueError:
+        lines = None
+    if not isinstance(lines, list) or not lines:
         return [f"{change.change_id}: state {change.state.value}"]
-    moved = f" (reclassified from {change.reclassified_from.value})" if change.reclassified_from else ""
-    closed = count > 2 and change.closure_status is not None  # carried on after it was approved
-    assessed_state = "approved" if closed else change.state.value
-    steps = [
-        f"created {change.change_id}: {(change.reclassified_from or change.type).value} {change.category} "
-        f"'{change.title}' requested by {change.requested_by}",
-        f"assessed: {change.type.value}{moved}, risk {a.score} ({a.level.value}), route {a.route.value}: "
-        f"{a.route_reason}; state {assessed_state}",
-    ]
-    if closed and change.closure_status is not None:
-        steps.append(f"implemented and closed {change.closure_status.value} ({change.closure_notes})")
-    return steps
+    return [str(line) for line in lines]
 
 
 def from_environment(env: Mapping[str, str]) -> Remote | None:

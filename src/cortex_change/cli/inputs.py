@@ -37,6 +37,7 @@ DETAIL_KEYS = {
     "implementation_plan",
     "rollback_plan",
     "test_plan",
+    "validation",
     "affected_services",
     "affected_cis",
     "dependencies",

@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, NoReturn, cast
 
 from ..domain.errors import ValidationError
-from . import commands
+from . import commands, operations
 from .exits import EXIT_BAD_INPUT, EXIT_CODES
 
 
@@ -40,6 +40,9 @@ def _fields(p: argparse.ArgumentParser, update: bool) -> None:
     p.add_argument("--implementation-plan", metavar="JSON|@FILE")
     p.add_argument("--rollback-plan", metavar="JSON|@FILE")
     p.add_argument("--test-plan", metavar="JSON|@FILE")
+    p.add_argument(
+        "--validation", metavar="JSON|@FILE", help="post-change checks: health_checks, period, interval, ..."
+    )
     p.add_argument("--environment", metavar="NAME", help="e.g. staging, production")
     p.add_argument("--tested-in-staging", metavar="CHANGE_ID")
     p.add_argument(
@@ -69,12 +72,14 @@ COMMANDS = (
     "approve",
     "reject",
     "implement",
+    "rollback",
     "close",
     "cancel",
     "review",
     "show",
     "list",
     "metrics",
+    "compliance",
     "integrate",
     "integrations",
     "models",
@@ -82,6 +87,10 @@ COMMANDS = (
     "config",
     "token",
     "serve",
+    "worker",
+    "incidents",
+    "outbox",
+    "cab",
 )
 
 
@@ -127,8 +136,10 @@ def build_parser(only: str | None = None) -> Parser:
 
     _lifecycle_commands(add)
     _query_commands(add)
+    _compliance_commands(add)
     _integration_commands(add)
     _admin_commands(add)
+    _operations_commands(add)
     return root
 
 
@@ -167,8 +178,25 @@ def _lifecycle_commands(add: Adder) -> None:
             p.add_argument("--role", help="count this approval under one role (cab, ciso, cto, ...)")
         _common(p)
 
-    p = add("implement", commands.cmd_implement, "record the implementation of an approved change")
+    p = add(
+        "implement",
+        commands.cmd_implement,
+        "carry out an approved change's plan: executable steps run, text steps wait for people",
+    )
     p.add_argument("change_id", metavar="ID")
+    p.add_argument(
+        "--wait",
+        action="store_true",
+        help="validate in the foreground too; exit 0 only if it closed successful",
+    )
+    p.add_argument(
+        "--resume", action="store_true", help="take over an implementing change whose lease expired"
+    )
+    _common(p)
+
+    p = add("rollback", operations.cmd_rollback, "roll back an implementing or implemented change now")
+    p.add_argument("change_id", metavar="ID")
+    p.add_argument("reason", metavar="REASON")
     _common(p)
 
     p = add("close", commands.cmd_close, "close an implemented change: successful | failed | rolled_back")
@@ -207,13 +235,17 @@ def _query_commands(add: Adder) -> None:
     p.add_argument("--before", metavar="ID", help="the page after this change id")
     p.add_argument("--json", action="store_true")
 
-    p = add("metrics", commands.cmd_metrics, "KPIs beside their targets for a period")
+    p = add(
+        "metrics",
+        commands.cmd_metrics,
+        "KPIs beside their targets for a period; `metrics push` sends them to the Pushgateway",
+    )
     p.add_argument(
         "period",
         metavar="PERIOD",
         nargs="?",
         default="today",
-        help="today | week | month | 'YYYY-MM-DD to YYYY-MM-DD'",
+        help="today | week | month | 'YYYY-MM-DD to YYYY-MM-DD'; or push (PROMETHEUS_PUSHGATEWAY)",
     )
     p.add_argument("--json", action="store_true")
 
@@ -289,6 +321,100 @@ def _admin_commands(add: Adder) -> None:
     p = cfg_sub.add_parser("show", help="every key: value, where it came from, in effect or not")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=commands.cmd_config_show)
+
+
+def _period(text: str) -> str:
+    """A reporting period, checked before any store is opened (bad input writes nothing)."""
+    from datetime import UTC, datetime
+
+    from ..domain.period import parse
+
+    try:
+        parse(text, datetime.now(UTC))
+    except ValidationError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix(f"{exc.field}: ")) from None
+    return text
+
+
+def _compliance_commands(add: Adder) -> None:
+    compliance = add("compliance", _missing_sub, "compliance reports: every control with its evidence")
+    if isinstance(compliance, _Unused):  # another command runs: spare the import below
+        return
+    from ..domain.compliance_report import FRAMEWORKS
+
+    compliance_sub = compliance.add_subparsers(
+        dest="compliance_command", metavar="ACTION", required=True, parser_class=Parser
+    )
+    about = (
+        "a framework's controls over the changes created in a period, with audit evidence; "
+        "exit 0 whenever the report is produced, even when controls fail or the audit chain is "
+        "broken (the report says so first); see docs/compliance.md"
+    )
+    p = compliance_sub.add_parser("report", help=about, description=about)
+    p.add_argument("--framework", required=True, choices=list(FRAMEWORKS))
+    p.add_argument(
+        "--period", required=True, type=_period, help="today | week | month | 'YYYY-MM-DD to YYYY-MM-DD'"
+    )
+    p.add_argument("--format", default="text", choices=["text", "json", "csv"])
+    p.set_defaults(handler=commands.cmd_compliance_report)
+
+
+def _operations_commands(add: Adder) -> None:
+    w = add("worker", _missing_sub, "the worker: run it, or speak the seed's worker protocol")
+    sub = w.add_subparsers(dest="worker_command", metavar="ACTION", required=True, parser_class=Parser)
+    p = sub.add_parser(
+        "run", help="fire timers, deliver notifications, implement and validate; until stopped"
+    )
+    p.add_argument("--once", action="store_true", help="one pass, then exit")
+    p.add_argument("--name", metavar="NAME", help="this worker's name (default host:pid)")
+    p.set_defaults(handler=operations.cmd_worker_run)
+    p = sub.add_parser("execute", help="take the lease on an approved change; print its plan as JSON")
+    p.add_argument("worker", metavar="WORKER")
+    p.add_argument("change_id", metavar="ID")
+    p.set_defaults(handler=operations.cmd_worker_execute)
+    p = sub.add_parser("heartbeat", help="renew WORKER's lease on ID")
+    p.add_argument("worker", metavar="WORKER")
+    p.add_argument("change_id", metavar="ID")
+    p.set_defaults(handler=operations.cmd_worker_heartbeat)
+    for verb in ("report_success", "report_failure"):
+        p = sub.add_parser(verb, help=f"{verb.replace('_', ' ')}: WORKER ID NOTES")
+        p.add_argument("worker", metavar="WORKER")
+        p.add_argument("change_id", metavar="ID")
+        p.add_argument("notes", metavar="REASON" if verb == "report_failure" else "NOTES", nargs="?")
+        p.set_defaults(handler=operations.cmd_worker_report, success=verb == "report_success")
+    p = sub.add_parser("leases", help="who carries out which change, until when")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=operations.cmd_worker_leases)
+
+    inc = add(
+        "incidents", operations.cmd_incidents_list, "incidents opened by failed rollbacks: list | show ID"
+    )
+    sub = inc.add_subparsers(dest="incidents_command", metavar="ACTION", parser_class=Parser)
+    p = sub.add_parser("list", help="newest first")
+    p.add_argument("--change", metavar="ID", help="only this change's")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=operations.cmd_incidents_list)
+    p = sub.add_parser("show", help="one incident as JSON")
+    p.add_argument("incident_id", metavar="ID")
+    p.set_defaults(handler=operations.cmd_incidents_show)
+    inc.set_defaults(change=None, json=False)
+
+    out = add("outbox", _missing_sub, "notifications waiting, delivered or dead-lettered")
+    sub = out.add_subparsers(dest="outbox_command", metavar="ACTION", required=True, parser_class=Parser)
+    p = sub.add_parser("list", help="newest first")
+    p.add_argument("--failed", action="store_true", help="only the dead letters")
+    p.add_argument("--state", choices=["pending", "delivered", "dead"])
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=operations.cmd_outbox_list)
+    p = sub.add_parser("retry", help="queue a dead letter again")
+    p.add_argument("message_id", metavar="ID")
+    p.set_defaults(handler=operations.cmd_outbox_retry)
+
+    cab = add("cab", _missing_sub, "the CAB's next meeting and agenda")
+    sub = cab.add_subparsers(dest="cab_command", metavar="ACTION", required=True, parser_class=Parser)
+    p = sub.add_parser("agenda", help="changes waiting for the CAB, highest risk first")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=operations.cmd_cab_agenda)
 
 
 def _missing_sub(ctx: Any, a: argparse.Namespace) -> int:  # pragma: no cover

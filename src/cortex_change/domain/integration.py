@@ -47,6 +47,7 @@ class Template:
     rules: tuple[Rule, ...] = ()
     implementation_plan: dict[str, Any] | None = None
     rollback_plan: dict[str, Any] | None = None
+    validation: dict[str, Any] | None = None
     operation: str | None = None  # set for entries that act on an existing change
     actor: str = ""
 
@@ -150,5 +151,7 @@ def render(t: Template, params: dict[str, Any]) -> Request:
         fields["implementation_plan"] = _fill_any(t.implementation_plan, params)
     if t.rollback_plan is not None:
         fields["rollback_plan"] = _fill_any(t.rollback_plan, params)
+    if t.validation is not None:
+        fields["validation"] = _fill_any(t.validation, params)
     extra = {k: v for k, v in params.items() if k not in (*RECORD_FIELDS, *SERVICE_KEYS, "text")}
     return Request(fields, extra)

@@ -67,8 +67,9 @@ TRANSITIONS: dict[Action, Transition] = {
     Action.UPDATE: _t(NOT_YET_APPROVED, *NOT_YET_APPROVED),
     Action.IMPLEMENT: _t({S.APPROVED}, S.IMPLEMENTING),
     Action.FINISH: _t({S.IMPLEMENTING}, S.IMPLEMENTED),
-    Action.CLOSE: _t(IN_FLIGHT, S.CLOSED),
-    Action.ROLLBACK: _t(IN_FLIGHT, S.ROLLING_BACK),
+    # A rollback whose runner died can be run again, or closed by hand with its outcome.
+    Action.CLOSE: _t(IN_FLIGHT | {S.ROLLING_BACK}, S.CLOSED),
+    Action.ROLLBACK: _t(IN_FLIGHT | {S.ROLLING_BACK}, S.ROLLING_BACK),
     Action.ROLLBACK_DONE: _t({S.ROLLING_BACK}, S.CLOSED),
     Action.CANCEL: _t(NOT_YET_APPROVED | {S.APPROVED}, S.CANCELLED),
     # A retrospective review annotates; it never moves the change.

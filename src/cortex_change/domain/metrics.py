@@ -24,6 +24,7 @@ class Figures:
     lead_time_seconds: float | None = None
     restore_seconds: float | None = None
     unauthorized: int = 0
+    incidents: int = 0  # changes with an incident opened in the period (a failed rollback)
 
     @property
     def finished(self) -> int:
@@ -132,11 +133,11 @@ def kpis(f: Figures) -> list[Kpi]:
         _kpi(
             "change_induced_incidents",
             "Change-induced incidents",
-            None,
+            _pct(f.incidents, f.finished),
             "%",
             "< 2%",
-            None,
-            "incidents are recorded once the implementation runner exists",
+            lambda v: v < 2,
+            no_closed,
         ),
         _kpi(
             "unauthorized_changes",

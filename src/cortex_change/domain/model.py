@@ -135,6 +135,8 @@ class Change:
     implementation_plan: Plan | None = None
     rollback_plan: Plan | None = None
     test_plan: Plan | None = None
+    # Post-change validation: health checks, period, interval, Prometheus queries (SPEC §7).
+    validation: dict[str, Any] | None = None
     affected_services: list[str] = field(default_factory=list)
     affected_cis: list[str] = field(default_factory=list)
     dependencies: list[str] = field(default_factory=list)

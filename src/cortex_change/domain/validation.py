@@ -123,6 +123,11 @@ def plan(field: str, value: Any) -> Plan | None:
             text(f"{field} step {i}", step, max_len=REASON_MAX, min_len=1)
         elif not isinstance(step, dict):
             raise ValidationError(field, f"step {i} must be text or an object")
+    from . import plan as plans
+
+    plans.steps(field, value)  # executable steps must parse now, not fail at run time
+    if "max_duration" in value:
+        plans.duration(f"{field} max_duration", value["max_duration"])
     return dict(value)
 
 

@@ -38,11 +38,13 @@ UPDATABLE = (
     "implementation_plan",
     "rollback_plan",
     "test_plan",
+    "validation",
     "environment",
     "tested_in_staging",
 )
 CLOSE_STATUSES = (ClosureStatus.SUCCESSFUL, ClosureStatus.FAILED, ClosureStatus.ROLLED_BACK)
 RISK_ENGINE = "risk-engine"
+CHANGE_MANAGER = "change-manager"
 # The assessment lists the most recent comparable changes it used; its reason gives the count.
 HISTORY_LISTED = 50
 
@@ -155,7 +157,7 @@ def _route(change: Change, policy: Policy, now: datetime, decision: StandardDeci
         return [
             Event(
                 "approval_requested",
-                "change-manager",
+                CHANGE_MANAGER,
                 {
                     "approval_required": route.value,
                     "state": target.value,
@@ -285,6 +287,36 @@ def finish_implementation(change: Change, actor: str, now: datetime, summary: st
     change.state = advance(change.change_id, Action.FINISH, change.state, State.IMPLEMENTED)
     change.timeline.implemented_at = now
     return [Event("implemented", actor, {"summary": summary})]
+
+
+def fail(change: Change, reason: str, actor: str, now: datetime, *, auto_rollback: bool) -> list[Event]:
+    """A step, a check or a worker failed: start the rollback, or close failed when it is off."""
+    if auto_rollback:
+        change.state = advance(change.change_id, Action.ROLLBACK, change.state, State.ROLLING_BACK)
+        return [Event("rollback_started", actor, {"reason": reason})]
+    check(change.change_id, Action.CLOSE, change.state)
+    notes = f"{reason}; rollback skipped (AUTO_ROLLBACK_ENABLED=false)"
+    skipped = Event("rollback_skipped", actor, {"reason": reason, "why": "AUTO_ROLLBACK_ENABLED=false"})
+    return [skipped, *close(change, ClosureStatus.FAILED, notes, actor, now)]
+
+
+def rollback_finished(change: Change, ok: bool, notes: str, actor: str, now: datetime) -> list[Event]:
+    """The rollback plan ran: closed rolled_back, or failed when the rollback itself failed."""
+    change.state = advance(change.change_id, Action.ROLLBACK_DONE, change.state, State.CLOSED)
+    status = ClosureStatus.ROLLED_BACK if ok else ClosureStatus.FAILED
+    change.closure_status, change.closure_notes = status, notes
+    if change.timeline.implemented_at is None:
+        change.timeline.implemented_at = now
+    change.timeline.closed_at = now
+    outcome = Event("rolled_back" if ok else "rollback_failed", actor, {"notes": notes})
+    return [outcome, Event("closed", actor, {"closure_status": status.value, "notes": notes})]
+
+
+def expire_approval(change: Change, reason: str, now: datetime) -> list[Event]:
+    """AUTO_REJECT_ON_TIMEOUT: nobody decided in time, so the change manager rejects it."""
+    change.state = advance(change.change_id, Action.REJECT, change.state, State.REJECTED)
+    change.approvals.append(Approval(CHANGE_MANAGER, "timeout", Decision.REJECTED, reason, now))
+    return [Event("rejected", CHANGE_MANAGER, {"role": "timeout", "reason": reason, "timeout": True})]
 
 
 def close(change: Change, status: ClosureStatus, notes: str, actor: str, now: datetime) -> list[Event]:

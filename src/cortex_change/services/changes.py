@@ -9,16 +9,18 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ..config import rules_snapshot
-from ..domain import compliance, staging, validation, workflow
+from ..domain import compliance, staging, workflow
+from ..domain import validation as v
 from ..domain.codec import fmt_time, to_document
 from ..domain.errors import InvalidTransition, NotFound, PreconditionFailed, Refused, ValidationError
 from ..domain.events import Event
-from ..domain.lifecycle import State, states_for
+from ..domain.lifecycle import states_for
 from ..domain.model import Change, ChangeType, ClosureStatus, Level, ReviewOutcome, Timeline
 from ..domain.risk import PastChange
 from ..domain.standard import NO_MODEL, StandardDecision
 from ..store import audit, changes, tokens
 from ..store.db import Tx
+from . import followups
 from .context import Context
 
 Operation = Callable[[Change], list[Event]]
@@ -44,6 +46,7 @@ def create_change(
     implementation_plan: Any = None,
     rollback_plan: Any = None,
     test_plan: Any = None,
+    validation: Any = None,
     environment: str | None = None,
     tested_in_staging: str | None = None,
     standard_model: str | None = None,
@@ -58,13 +61,13 @@ def create_change(
     now = ctx.clock()
     change = Change(
         change_id=new_change_id(now),
-        type=validation.choice("type", type, ChangeType),
+        type=v.choice("type", type, ChangeType),
         category=category,
-        title=validation.title(title),
-        description=validation.description(description),
-        requested_by=validation.identity("requested_by", requested_by),
-        impact=validation.choice("impact", impact, Level),
-        urgency=validation.choice("urgency", urgency, Level),
+        title=v.title(title),
+        description=v.description(description),
+        requested_by=v.identity("requested_by", requested_by),
+        impact=v.choice("impact", impact, Level),
+        urgency=v.choice("urgency", urgency, Level),
         timeline=Timeline(created_at=now),
         **_descriptive(
             affected_services,
@@ -77,8 +80,12 @@ def create_change(
             tested_in_staging,
         ),
     )
+    if validation is not None:
+        from ..domain.plan import check_validation
+
+        change.validation = check_validation(validation)
     change.standard_model = _model_name(ctx, change, standard_model)
-    change.parameters = validation.parameters(parameters or {})
+    change.parameters = v.parameters(parameters or {})
     events = workflow.created(change, ctx.policy)
     _staging_evidence(ctx, change)
     with ctx.db.transaction() as tx:
@@ -93,7 +100,8 @@ def create_change(
             change.change_id = new_change_id(now)
         _audit_config(tx, ctx, now)
         changes.insert(tx, change)
-        audit.append(tx, change.change_id, events, now)
+        ids = audit.append(tx, change.change_id, events, now)
+        followups.after(tx, ctx, change, list(zip(ids, events, strict=True)), now)
         if idempotency is not None:
             tokens.remember(
                 tx,
@@ -126,14 +134,14 @@ def _descriptive(
     staging: str | None,
 ) -> dict[str, Any]:
     return {
-        "affected_services": validation.names("affected_services", services),
-        "affected_cis": validation.names("affected_cis", cis),
-        "dependencies": validation.names("dependencies", deps),
-        "implementation_plan": validation.plan("implementation_plan", impl),
-        "rollback_plan": validation.plan("rollback_plan", rollback),
-        "test_plan": validation.plan("test_plan", test),
-        "environment": None if environment is None else validation.name("environment", environment),
-        "tested_in_staging": None if staging is None else validation.change_id(staging),
+        "affected_services": v.names("affected_services", services),
+        "affected_cis": v.names("affected_cis", cis),
+        "dependencies": v.names("dependencies", deps),
+        "implementation_plan": v.plan("implementation_plan", impl),
+        "rollback_plan": v.plan("rollback_plan", rollback),
+        "test_plan": v.plan("test_plan", test),
+        "environment": None if environment is None else v.name("environment", environment),
+        "tested_in_staging": None if staging is None else v.change_id(staging),
     }
 
 
@@ -197,7 +205,7 @@ def _standard_decision(ctx: Context, change: Change, now: datetime) -> StandardD
 
 
 def _load(ctx: Context, change_id: str) -> Change:
-    validation.change_id(change_id)
+    v.change_id(change_id)
     with ctx.db.read() as tx:
         return changes.get(tx, change_id)
 
@@ -230,8 +238,19 @@ def _compliant(tx: Tx, ctx: Context, change: Change, events: list[Event], now: d
     return compliance.complete(results)
 
 
-def _apply(ctx: Context, change_id: str, actor: str, op: Operation, if_version: int | None = None) -> Change:
-    """Load, let the domain decide, then commit record and events together (or record a refusal)."""
+def _apply(
+    ctx: Context,
+    change_id: str,
+    actor: str,
+    op: Operation,
+    if_version: int | None = None,
+    extra: Callable[[Tx, Change], list[Event]] | None = None,
+) -> Change:
+    """Load, let the domain decide, then commit record, events, timers and outbox together.
+
+    A refusal is recorded instead. `extra` does more in the same transaction (a lease, an
+    incident) and may add events.
+    """
     change = _load(ctx, change_id)
     if if_version is not None and change.version != if_version:
         raise PreconditionFailed(
@@ -249,8 +268,11 @@ def _apply(ctx: Context, change_id: str, actor: str, op: Operation, if_version: 
         raise
     with ctx.db.transaction() as tx:
         _audit_config(tx, ctx, now)
+        if extra is not None:
+            events = events + extra(tx, change)
         changes.save(tx, change, version, _compliant(tx, ctx, change, events, now))
-        audit.append(tx, change_id, events, now)
+        ids = audit.append(tx, change_id, events, now)
+        followups.after(tx, ctx, change, list(zip(ids, events, strict=True)), now)
     return change
 
 
@@ -284,8 +306,8 @@ def approve_change(
     if_version: int | None = None,
 ) -> tuple[Change, list[str]]:
     """Record an approval; returns the change and any documentation warnings."""
-    validation.identity("approver", approver)
-    validation.text("reason", reason, max_len=validation.REASON_MAX)
+    v.identity("approver", approver)
+    v.text("reason", reason, max_len=v.REASON_MAX)
     now = ctx.clock()
     change = _apply(
         ctx,
@@ -300,8 +322,8 @@ def approve_change(
 def reject_change(
     ctx: Context, *, change_id: str, rejector: str, reason: str, if_version: int | None = None
 ) -> Change:
-    validation.identity("rejector", rejector)
-    validation.text("reason", reason, max_len=validation.REASON_MAX)
+    v.identity("rejector", rejector)
+    v.text("reason", reason, max_len=v.REASON_MAX)
     now = ctx.clock()
     return _apply(
         ctx,
@@ -312,52 +334,12 @@ def reject_change(
     )
 
 
-def implement_change(ctx: Context, *, change_id: str, actor: str, if_version: int | None = None) -> Change:
-    """Start the implementation; plan steps are carried out by people, who then close it."""
-    validation.identity("actor", actor)
-    now = ctx.clock()
-
-    def op(change: Change) -> list[Event]:
-        events = workflow.start_implementation(change, actor, now)
-        summary = "plan steps are carried out by people; report the outcome with close"
-        return events + workflow.finish_implementation(change, actor, now, summary)
-
-    return _apply(ctx, change_id, actor, op, if_version=if_version)
-
-
-def start_change(ctx: Context, *, change_id: str, actor: str, if_version: int | None = None) -> Change:
-    """A worker takes an approved change: implementing, until it reports."""
-    validation.identity("actor", actor)
-    now = ctx.clock()
-    return _apply(
-        ctx, change_id, actor, lambda c: workflow.start_implementation(c, actor, now), if_version=if_version
-    )
-
-
-def report_outcome(
-    ctx: Context, *, change_id: str, actor: str, success: bool, notes: str, if_version: int | None = None
-) -> Change:
-    """A worker reports: the implementation ends and the change closes with the outcome."""
-    validation.identity("actor", actor)
-    validation.text("notes", notes, max_len=validation.DESCRIPTION_MAX)
-    now = ctx.clock()
-    status = ClosureStatus.SUCCESSFUL if success else ClosureStatus.FAILED
-
-    def op(change: Change) -> list[Event]:
-        events: list[Event] = []
-        if change.state is State.IMPLEMENTING:
-            events += workflow.finish_implementation(change, actor, now, notes)
-        return events + workflow.close(change, status, notes, actor, now)
-
-    return _apply(ctx, change_id, actor, op, if_version=if_version)
-
-
 def close_change(
     ctx: Context, *, change_id: str, status: str, notes: str, actor: str, if_version: int | None = None
 ) -> Change:
-    validation.identity("actor", actor)
-    closure = validation.choice("status", status, ClosureStatus)
-    validation.text("notes", notes, max_len=validation.DESCRIPTION_MAX)
+    v.identity("actor", actor)
+    closure = v.choice("status", status, ClosureStatus)
+    v.text("notes", notes, max_len=v.DESCRIPTION_MAX)
     now = ctx.clock()
     return _apply(
         ctx, change_id, actor, lambda c: workflow.close(c, closure, notes, actor, now), if_version=if_version
@@ -367,8 +349,8 @@ def close_change(
 def cancel_change(
     ctx: Context, *, change_id: str, actor: str, reason: str, if_version: int | None = None
 ) -> Change:
-    validation.identity("actor", actor)
-    validation.text("reason", reason, max_len=validation.REASON_MAX)
+    v.identity("actor", actor)
+    v.text("reason", reason, max_len=v.REASON_MAX)
     now = ctx.clock()
     return _apply(
         ctx, change_id, actor, lambda c: workflow.cancel(c, actor, reason, now), if_version=if_version
@@ -379,9 +361,9 @@ def review_change(
     ctx: Context, *, change_id: str, reviewer: str, outcome: str, notes: str, if_version: int | None = None
 ) -> Change:
     """Record the retrospective CAB review of an emergency change."""
-    validation.identity("reviewer", reviewer)
-    result = validation.choice("outcome", outcome, ReviewOutcome)
-    validation.text("notes", notes, max_len=validation.DESCRIPTION_MAX)
+    v.identity("reviewer", reviewer)
+    result = v.choice("outcome", outcome, ReviewOutcome)
+    v.text("notes", notes, max_len=v.DESCRIPTION_MAX)
     now = ctx.clock()
     return _apply(
         ctx,
@@ -396,7 +378,7 @@ def update_change(
     ctx: Context, *, change_id: str, actor: str, fields: dict[str, Any], if_version: int | None = None
 ) -> Change:
     """Change descriptive fields before approval (re-assessing an assessed change)."""
-    validation.identity("actor", actor)
+    v.identity("actor", actor)
     clean = _clean_update(fields)
     preview = dataclasses.replace(_load(ctx, change_id), **clean)
     now = ctx.clock()
@@ -415,19 +397,23 @@ def _clean_update(fields: dict[str, Any]) -> dict[str, Any]:
     clean: dict[str, Any] = {}
     for key, value in fields.items():
         if key == "title":
-            clean[key] = validation.title(value)
+            clean[key] = v.title(value)
         elif key == "description":
-            clean[key] = validation.description(value)
+            clean[key] = v.description(value)
         elif key in ("impact", "urgency"):
-            clean[key] = validation.choice(key, value, Level)
+            clean[key] = v.choice(key, value, Level)
         elif key in ("affected_services", "affected_cis", "dependencies"):
-            clean[key] = validation.names(key, value)
+            clean[key] = v.names(key, value)
         elif key in ("implementation_plan", "rollback_plan", "test_plan"):
-            clean[key] = validation.plan(key, value)
+            clean[key] = v.plan(key, value)
+        elif key == "validation":
+            from ..domain.plan import check_validation
+
+            clean[key] = check_validation(value)
         elif key == "environment":  # null clears it
-            clean[key] = None if value is None else validation.name(key, value)
+            clean[key] = None if value is None else v.name(key, value)
         elif key == "tested_in_staging":
-            clean[key] = None if value is None else validation.change_id(value)
+            clean[key] = None if value is None else v.change_id(value)
         else:
             raise ValidationError(key, f"cannot be updated; updatable: {', '.join(workflow.UPDATABLE)}")
     return clean
@@ -435,7 +421,7 @@ def _clean_update(fields: dict[str, Any]) -> dict[str, Any]:
 
 def get_change(ctx: Context, *, change_id: str) -> dict[str, Any]:
     """The full record as SPEC §1's JSON document, with audit trail and compliance."""
-    validation.change_id(change_id)
+    v.change_id(change_id)
     with ctx.db.read() as tx:
         change = changes.get(tx, change_id)
         trail = audit.for_change(tx, change_id)
@@ -469,7 +455,7 @@ def list_changes(
     if not 1 <= limit <= 1000:
         raise ValidationError("limit", f"{limit} is out of range (1–1000)")
     if before is not None:
-        validation.change_id(before)
+        v.change_id(before)
     with ctx.db.read() as tx:
         if before is not None and not changes.exists(tx, before):  # else: silently an empty page
             raise NotFound(f"no change {before!r} (--before names the last change of the previous page)")
@@ -496,13 +482,13 @@ def _list_filters(filters: Mapping[str, str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in filters.items():
         if key == "type":
-            out[key] = validation.choice(key, value, ChangeType).value
+            out[key] = v.choice(key, value, ChangeType).value
         elif key == "risk_level":
-            out[key] = validation.choice(key, value, Level).value
+            out[key] = v.choice(key, value, Level).value
         elif key in ("category", "service"):
-            out[key] = validation.name(key, value)
+            out[key] = v.name(key, value)
         elif key == "requested_by":
-            out[key] = validation.identity(key, value)
+            out[key] = v.identity(key, value)
         elif key in ("created_from", "created_to"):
             out[key] = _instant(key, value).timestamp()
         else:

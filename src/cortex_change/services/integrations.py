@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -12,8 +13,6 @@ from ..domain.lifecycle import State
 from ..domain.model import Change, ChangeType
 from . import changes as svc
 from .context import Context
-
-STANDARD_CLOSE_NOTES = "pre-approved standard change ({model}): implemented by {who} through the integration"
 
 
 @dataclass
@@ -68,18 +67,24 @@ def integrate(
     )
     change = svc.assess_change(ctx, change_id=change.change_id)
     out.steps.append(_assessed(change))
-    if (
-        change.state is State.APPROVED
-        and change.type is ChangeType.STANDARD
-        and ctx.settings["AUTO_IMPLEMENT"]
-    ):
-        svc.implement_change(ctx, change_id=change.change_id, actor=template.who)
-        notes = STANDARD_CLOSE_NOTES.format(model=change.standard_model, who=template.who)
-        svc.close_change(
-            ctx, change_id=change.change_id, status="successful", notes=notes, actor=template.who
-        )
-        out.steps.append(f"implemented and closed successful ({notes})")
+    out.steps += _carry_on(ctx, change, template.who)
     return out
+
+
+def _carry_on(ctx: Context, change: Change, who: str) -> list[str]:
+    """AUTO_IMPLEMENT: an approved standard or emergency change is implemented after
+    IMPLEMENTATION_DELAY — by the worker, or here and now when the delay is 0."""
+    auto = change.type in (ChangeType.STANDARD, ChangeType.EMERGENCY) and ctx.settings["AUTO_IMPLEMENT"]
+    if change.state is not State.APPROVED or not auto:
+        return []
+    delay = int(ctx.settings["IMPLEMENTATION_DELAY"])
+    if delay > 0:
+        return [f"implementation scheduled in {delay}s (IMPLEMENTATION_DELAY): the worker carries it out"]
+    from .implementation import implement_change
+
+    change = implement_change(ctx, change_id=change.change_id, actor=who)
+    done = f"closed {change.closure_status.value}" if change.closure_status else change.state.value
+    return [f"implemented by {who}: {done}" + (f" ({change.closure_notes})" if change.closure_notes else "")]
 
 
 def _assessed(change: Change) -> str:
@@ -121,9 +126,14 @@ def _operate(ctx: Context, t: Template, who: str, rest: list[str]) -> Outcome:
             ctx, change_id=change_id, reassess=current != State.PENDING_ASSESSMENT.value
         )
     elif op == "execute":
-        change = svc.start_change(ctx, change_id=change_id, actor=who)
+        from .workers import execute
+
+        plan = execute(ctx, change_id=change_id, worker=who)
+        return Outcome(change_id, [json.dumps(plan, ensure_ascii=False)])
     else:
+        from .workers import report
+
         success = op == "report_success"
         notes = text or ("worker reported success" if success else "worker reported failure")
-        change = svc.report_outcome(ctx, change_id=change_id, actor=who, success=success, notes=notes)
+        change = report(ctx, change_id=change_id, worker=who, success=success, notes=notes)
     return Outcome(change_id, [f"{change_id}: {op} by {who}; state {change.state.value}"])

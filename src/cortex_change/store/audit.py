@@ -42,8 +42,8 @@ def event_hash(
     return hashlib.sha256(body.encode("utf-8")).hexdigest()
 
 
-def append(tx: Tx, change_id: str | None, events: Iterable[Event], at: datetime) -> int:
-    """Chain `events` onto the log inside the caller's transaction; returns how many."""
+def append(tx: Tx, change_id: str | None, events: Iterable[Event], at: datetime) -> list[str]:
+    """Chain `events` onto the log inside the caller's transaction; returns their event ids."""
     head = tx.one(f"SELECT seq, hash FROM audit_head WHERE id=1{tx.for_update}")  # serializes appends
     assert head is not None
     seq, prev = int(head[0]), str(head[1])
@@ -59,7 +59,7 @@ def append(tx: Tx, change_id: str | None, events: Iterable[Event], at: datetime)
     if rows:
         tx.many(f"INSERT INTO audit_events ({EVENT_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)", rows)
         tx.run("UPDATE audit_head SET seq=?, hash=? WHERE id=1", (seq, prev))
-    return len(rows)
+    return [row[1] for row in rows]
 
 
 def as_dict(row: Row) -> dict[str, Any]:

@@ -31,6 +31,7 @@ class Tx:
     dialect = "sqlite"
     for_update = ""  # row lock on a read-then-write row; SQLite's write lock already covers it
     ordered_join = "CROSS JOIN"  # SQLite keeps the written join order only for CROSS JOIN
+    skip_locked = ""  # claim rows others are not claiming; SQLite has one writer at a time anyway
 
     def __init__(self, conn: Any) -> None:
         self.conn = conn
@@ -186,7 +187,7 @@ def _migrations() -> list[tuple[int, str]]:
     return migration_scripts("sqlite")
 
 
-LATEST_VERSION = 6  # kept in step with the newest file in migrations/ (checked by a test)
+LATEST_VERSION = 7  # kept in step with the newest file in migrations/ (checked by a test)
 
 
 def _current(conn: sqlite3.Connection) -> int:

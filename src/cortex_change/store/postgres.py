@@ -34,6 +34,7 @@ class PgTx(Tx):
     dialect = "postgres"
     for_update = " FOR UPDATE"
     ordered_join = "JOIN"
+    skip_locked = " FOR UPDATE SKIP LOCKED"
 
     def sql(self, text: str) -> str:
         return PLACEHOLDER.sub("%s", text)

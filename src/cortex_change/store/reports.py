@@ -6,6 +6,7 @@ from typing import Any
 
 from ..domain.metrics import Figures
 from ..domain.period import Period
+from . import incidents
 from .db import Tx
 
 
@@ -57,4 +58,5 @@ def figures(tx: Tx, p: Period) -> Figures:
             "AND closure_status IN ('failed', 'rolled_back')",
         ),
         unauthorized=int(unauthorized[0]) if unauthorized else 0,
+        incidents=incidents.count_between(tx, *span),
     )

@@ -1,0 +1,88 @@
+"""Who hears what: the notification routing table (docs/notifications.md shows it)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from . import routing
+from .events import Event
+from .model import Change, ChangeType
+from .policy import Policy
+
+
+@dataclass(frozen=True)
+class Rule:
+    kind: str
+    audiences: tuple[str, ...]  # requester | approvers | cab | ecab | oncall
+    ask: str
+    headline: str
+
+
+# Audit action -> the notification it causes. `oncall` is ECAB_MEMBERS (the on-call leads).
+ROUTES: dict[str, Rule] = {
+    "approval_requested": Rule(
+        "approval_requested", ("approvers",), "approve or reject this change", "Approval requested"
+    ),
+    "approved": Rule("decision", ("requester",), "", "Approved"),
+    "rejected": Rule("decision", ("requester",), "", "Rejected"),
+    "rollback_started": Rule(
+        "failure", ("requester", "oncall"), "watch the automated rollback", "Failed: rolling back"
+    ),
+    "rollback_skipped": Rule(
+        "failure", ("requester", "oncall"), "roll back by hand (automated rollback is off)", "Failed"
+    ),
+    "rolled_back": Rule("rollback", ("requester", "oncall"), "", "Rolled back"),
+    "rollback_failed": Rule(
+        "rollback_failed",
+        ("requester", "oncall", "cab"),
+        "handle the incident: the rollback failed",
+        "Rollback FAILED",
+    ),
+    "lease_expired": Rule(
+        "lease_expired",
+        ("requester", "oncall"),
+        "resume (implement ID --resume) or roll back (rollback ID)",
+        "Stuck: worker lease expired",
+    ),
+    "approval_escalated": Rule(
+        "approval_timeout", ("cab", "approvers"), "decide: the approval timed out", "Approval overdue"
+    ),
+    "review_due": Rule("review_due", ("cab", "ecab"), "record the retrospective review", "Review due"),
+    "review_overdue": Rule(
+        "review_overdue", ("cab", "ecab"), "record the retrospective review (SLA missed)", "Review OVERDUE"
+    ),
+    "closed": Rule("closed", ("requester",), "", "Closed"),
+}
+EMERGENCY = Rule("emergency", ("ecab",), "review within EMERGENCY_CAB_REVIEW_SLA", "EMERGENCY change")
+# The kinds PagerDuty hears (all others go to chat, mail and webhook only).
+PAGED_KINDS = frozenset({"emergency", "rollback_failed", "lease_expired"})
+
+
+def rules_for(change: Change, event: Event) -> list[Rule]:
+    """The notifications one event causes."""
+    out = [ROUTES[event.action]] if event.action in ROUTES else []
+    if change.type is ChangeType.EMERGENCY and event.action in ("assessed", "reassessed"):
+        out.append(EMERGENCY)
+    return out
+
+
+def recipients(rule: Rule, change: Change, policy: Policy) -> tuple[str, ...]:
+    """The identities a rule's audiences name for this change (requester first, no repeats)."""
+    seen: dict[str, None] = {}
+    for audience in rule.audiences:
+        for who in _audience(audience, change, policy):
+            seen.setdefault(who, None)
+    return tuple(seen)
+
+
+def _audience(name: str, change: Change, policy: Policy) -> list[str]:
+    if name == "requester":
+        return [change.requested_by]
+    if name == "cab":
+        return sorted(policy.cab_members)
+    if name in ("ecab", "oncall"):
+        return sorted(policy.ecab_members)
+    if change.assessment is None:
+        return []
+    reqs = routing.requirements(change.assessment.route, policy)
+    return sorted({m for r in reqs for m in r.members})

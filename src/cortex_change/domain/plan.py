@@ -1,0 +1,277 @@
+"""Plan steps and validation specs (SPEC §7), parsed from the record's JSON into value types."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import ValidationError
+
+DEFAULT_RUN_TIMEOUT = 600.0  # a command with no timeout of its own
+DEFAULT_HTTP_TIMEOUT = 30.0
+MAX_TIMEOUT = 24 * 3600.0
+HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)?")
+# `${env:NAME}`: resolved when the step runs, never stored resolved.
+SECRET_REF = re.compile(r"\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+@dataclass(frozen=True)
+class TextStep:
+    """A step a person carries out and then reports."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class RunStep:
+    """A command: argv (no shell) or one shell line when `shell` is set."""
+
+    command: str | tuple[str, ...]
+    shell: bool = False
+    timeout: float = DEFAULT_RUN_TIMEOUT
+
+    def describe(self) -> str:
+        return self.command if isinstance(self.command, str) else " ".join(self.command)
+
+
+@dataclass(frozen=True)
+class HttpStep:
+    method: str
+    url: str
+    expect_status: tuple[int, ...] = (200,)
+    timeout: float = DEFAULT_HTTP_TIMEOUT
+    headers: tuple[tuple[str, str], ...] = ()
+    body: str | None = None
+
+    def describe(self) -> str:
+        return f"{self.method} {self.url}"
+
+
+Step = TextStep | RunStep | HttpStep
+
+
+@dataclass(frozen=True)
+class HealthCheck:
+    url: str
+    expect_status: tuple[int, ...] = (200,)
+    timeout: float = 10.0
+
+
+@dataclass(frozen=True)
+class PrometheusSpec:
+    url: str
+    error_rate_query: str | None = None
+    latency_query: str | None = None
+
+
+@dataclass(frozen=True)
+class ValidationSpec:
+    """What post-change validation checks, how long, how often, and how many failures trip it."""
+
+    health_checks: tuple[HealthCheck, ...] = ()
+    period: float = 1800.0
+    interval: float = 60.0
+    failures_to_trip: int = 3
+    prometheus: PrometheusSpec | None = None
+    error_rate_threshold: float = 5.0  # %
+    latency_threshold: float = 200.0  # % of baseline
+
+    @property
+    def has_checks(self) -> bool:
+        return bool(self.health_checks) or self.prometheus is not None
+
+
+@dataclass(frozen=True)
+class Defaults:
+    """Configuration that fills what a change's validation leaves out (SPEC §9)."""
+
+    period: float = 1800.0
+    interval: float = 60.0
+    failures_to_trip: int = 3
+    error_rate_threshold: float = 5.0
+    latency_threshold: float = 200.0
+    prometheus_url: str = ""
+    health_checks: tuple[HealthCheck, ...] = field(default_factory=tuple)
+
+
+def duration(field_name: str, value: Any) -> float:
+    """Seconds from `30s`, `2m`, `1h`, `500ms` or a number of seconds."""
+    if isinstance(value, bool):
+        raise ValidationError(field_name, f"{value!r} is not a duration (e.g. 30s, 2m, 1h)")
+    if isinstance(value, (int, float)):
+        seconds = float(value)
+    elif isinstance(value, str) and (m := _DURATION.fullmatch(value.strip())):
+        seconds = float(m.group(1)) * _UNITS[m.group(2) or "s"]
+    else:
+        raise ValidationError(field_name, f"{value!r} is not a duration (e.g. 500ms, 30s, 2m, 1h)")
+    if not 0 < seconds <= MAX_TIMEOUT:
+        raise ValidationError(field_name, f"{value!r} is out of range (more than 0, at most 24h)")
+    return seconds
+
+
+def steps(field_name: str, plan: dict[str, Any] | None) -> list[Step]:
+    """The plan's steps as value types; raises naming the first bad step."""
+    if not plan:
+        return []
+    return [_step(f"{field_name} step {i}", raw) for i, raw in enumerate(plan.get("steps", []), 1)]
+
+
+def is_automated(step_list: list[Step]) -> bool:
+    """True when every step can run without a person (and there is at least one)."""
+    return bool(step_list) and not any(isinstance(s, TextStep) for s in step_list)
+
+
+def _step(where: str, raw: Any) -> Step:
+    if isinstance(raw, str):
+        return TextStep(raw)
+    if not isinstance(raw, dict):
+        raise ValidationError(where, "must be text or an object with run or http")
+    kinds = [k for k in ("run", "http") if k in raw]
+    if len(kinds) != 1:
+        raise ValidationError(where, 'must have exactly one of "run" or "http" (or be plain text)')
+    allowed = {"run": {"run", "shell", "timeout", "name"}, "http": {"http", "name"}}[kinds[0]]
+    _known(where, raw, allowed)
+    return _run(where, raw) if kinds[0] == "run" else _http(where, raw["http"])
+
+
+def _run(where: str, raw: dict[str, Any]) -> RunStep:
+    command, shell = raw["run"], raw.get("shell", False)
+    if not isinstance(shell, bool):
+        raise ValidationError(f"{where} shell", "must be true or false")
+    if isinstance(command, list) and not shell:
+        if not command or not all(isinstance(a, str) for a in command):
+            raise ValidationError(f"{where} run", "an argument list must hold at least one text item")
+        parsed: str | tuple[str, ...] = tuple(command)
+    elif isinstance(command, str) and command.strip():
+        parsed = command
+    else:
+        raise ValidationError(f"{where} run", "must be a command line (text) or a list of arguments")
+    if "\x00" in (command if isinstance(command, str) else "".join(command)):
+        raise ValidationError(f"{where} run", "must not contain NUL characters")
+    timeout = duration(f"{where} timeout", raw.get("timeout", DEFAULT_RUN_TIMEOUT))
+    return RunStep(parsed, shell, timeout)
+
+
+def _http(where: str, raw: Any) -> HttpStep:
+    if not isinstance(raw, dict):
+        raise ValidationError(f"{where} http", "must be an object with method and url")
+    allowed = {"method", "url", "expect_status", "timeout", "headers", "body"}
+    _known(f"{where} http", raw, allowed)
+    method = str(raw.get("method", "GET")).upper()
+    if method not in HTTP_METHODS:
+        raise ValidationError(
+            f"{where} http.method", f"{method!r} is not allowed; allowed: {', '.join(HTTP_METHODS)}"
+        )
+    headers = raw.get("headers", {})
+    if not isinstance(headers, dict) or not all(isinstance(v, str) for v in headers.values()):
+        raise ValidationError(f"{where} http.headers", "must map header names to text")
+    body = raw.get("body")
+    if body is not None and not isinstance(body, str):
+        import json
+
+        body = json.dumps(body)
+    return HttpStep(
+        method,
+        url(f"{where} http.url", raw.get("url")),
+        statuses(f"{where} http.expect_status", raw.get("expect_status", 200)),
+        duration(f"{where} http.timeout", raw.get("timeout", DEFAULT_HTTP_TIMEOUT)),
+        tuple((str(k), v) for k, v in headers.items()),
+        body,
+    )
+
+
+def url(field_name: str, value: Any) -> str:
+    """An http(s) URL; `${env:NAME}` references are allowed in it."""
+    if not isinstance(value, str) or not re.fullmatch(r"https?://\S+", value):
+        raise ValidationError(field_name, f"{value!r} is not an http:// or https:// URL")
+    return value
+
+
+def statuses(field_name: str, value: Any) -> tuple[int, ...]:
+    items = value if isinstance(value, list) else [value]
+    if not items or not all(
+        isinstance(v, int) and not isinstance(v, bool) and 100 <= v <= 599 for v in items
+    ):
+        raise ValidationError(field_name, f"{value!r} is not an HTTP status (100–599) or a list of them")
+    return tuple(items)
+
+
+def validation_spec(raw: dict[str, Any] | None, services: list[str], defaults: Defaults) -> ValidationSpec:
+    """The change's validation block over the configured defaults (period, interval, thresholds)."""
+    raw = raw or {}
+    checks = tuple(
+        _check(f"validation health_checks {i}", c) for i, c in enumerate(raw.get("health_checks", []), 1)
+    )
+    prom = raw.get("prometheus")
+    spec = ValidationSpec(
+        health_checks=checks or defaults.health_checks,
+        period=duration("validation period", raw["period"]) if "period" in raw else defaults.period,
+        interval=duration("validation interval", raw["interval"]) if "interval" in raw else defaults.interval,
+        failures_to_trip=_count(
+            "validation failures_to_trip", raw.get("failures_to_trip", defaults.failures_to_trip)
+        ),
+        prometheus=_prometheus(prom, defaults.prometheus_url) if prom is not None else None,
+        error_rate_threshold=defaults.error_rate_threshold,
+        latency_threshold=defaults.latency_threshold,
+    )
+    return spec
+
+
+def check_validation(raw: Any) -> dict[str, Any] | None:
+    """Validate a change's `validation` block as given (None when absent)."""
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise ValidationError("validation", 'must be a JSON object such as {"health_checks": [...]}')
+    allowed = {"health_checks", "period", "interval", "failures_to_trip", "prometheus"}
+    _known("validation", raw, allowed)
+    if not isinstance(raw.get("health_checks", []), list):
+        raise ValidationError("validation health_checks", "must be a list of {url, expect_status}")
+    validation_spec(raw, [], Defaults())
+    return dict(raw)
+
+
+def _check(where: str, raw: Any) -> HealthCheck:
+    if isinstance(raw, str):
+        return HealthCheck(url(where, raw))
+    if not isinstance(raw, dict):
+        raise ValidationError(where, "must be a URL or an object with url and expect_status")
+    _known(where, raw, {"url", "expect_status", "timeout"})
+    return HealthCheck(
+        url(f"{where} url", raw.get("url")),
+        statuses(f"{where} expect_status", raw.get("expect_status", 200)),
+        duration(f"{where} timeout", raw.get("timeout", 10)),
+    )
+
+
+def _known(where: str, raw: dict[str, Any], allowed: set[str]) -> None:
+    unknown = sorted(set(raw) - allowed)
+    if unknown:
+        raise ValidationError(where, f"unknown key {unknown[0]!r}; allowed: {', '.join(sorted(allowed))}")
+
+
+def _count(field_name: str, value: Any) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 1000:
+        raise ValidationError(field_name, f"{value!r} is not a whole number 1–1000")
+    return value
+
+
+def _prometheus(raw: Any, default_url: str) -> PrometheusSpec:
+    if not isinstance(raw, dict):
+        raise ValidationError("validation prometheus", "must be an object with url and queries")
+    _known("validation prometheus", raw, {"url", "error_rate_query", "latency_query"})
+    address = raw.get("url") or default_url
+    queries = {k: raw.get(k) for k in ("error_rate_query", "latency_query")}
+    if not any(queries.values()):
+        raise ValidationError("validation prometheus", "needs error_rate_query or latency_query")
+    for k, q in queries.items():
+        if q is not None and (not isinstance(q, str) or not q.strip()):
+            raise ValidationError(f"validation prometheus {k}", "must be a PromQL expression (text)")
+    if not address:
+        return PrometheusSpec("", queries["error_rate_query"], queries["latency_query"])
+    return PrometheusSpec(
+        url("validation prometheus url", address), queries["error_rate_query"], queries["latency_query"]
+    )

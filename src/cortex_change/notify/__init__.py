@@ -1,0 +1,1 @@
+"""Notification channels: each turns a Message into one delivery over a real protocol."""

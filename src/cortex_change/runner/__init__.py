@@ -1,0 +1,1 @@
+"""The implementation runner: executable steps, post-change checks."""

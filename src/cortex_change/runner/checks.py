@@ -1,0 +1,87 @@
+"""Post-change checks: HTTP health checks and Prometheus queries against a baseline."""
+
+from __future__ import annotations
+
+import json
+import urllib.parse
+from dataclasses import dataclass
+from typing import Any
+
+from ..domain.plan import HealthCheck, PrometheusSpec, ValidationSpec
+from .execute import fetch_url
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    name: str
+    ok: bool
+    detail: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"check": self.name, "ok": self.ok, "detail": self.detail}
+
+
+def health(check: HealthCheck) -> CheckResult:
+    """GET the URL; healthy when the status is one the check expects."""
+    status, _, error = fetch_url(check.url, check.timeout)
+    name = f"GET {check.url}"
+    if error:
+        return CheckResult(name, False, error)
+    if status not in check.expect_status:
+        want = " or ".join(map(str, check.expect_status))
+        return CheckResult(name, False, f"status {status}, expected {want}")
+    return CheckResult(name, True, f"status {status}")
+
+
+def query(base: str, promql: str, timeout: float = 10.0) -> float:
+    """The first sample of an instant query (Prometheus HTTP API); raises ValueError when there is none."""
+    address = f"{base.rstrip('/')}/api/v1/query?{urllib.parse.urlencode({'query': promql})}"
+    status, body, error = fetch_url(address, timeout)
+    if error or status != 200:
+        raise ValueError(error or f"Prometheus answered {status}")
+    try:
+        result = json.loads(body)["data"]["result"]
+        return float(result[0]["value"][1])
+    except (KeyError, IndexError, TypeError, ValueError, json.JSONDecodeError):
+        raise ValueError(f"no sample for {promql!r}") from None
+
+
+def baseline(spec: ValidationSpec) -> dict[str, float]:
+    """Latency measured just before the change, to compare against afterwards ({} when none)."""
+    prom = spec.prometheus
+    if prom is None or not prom.url or not prom.latency_query:
+        return {}
+    try:
+        return {"latency": query(prom.url, prom.latency_query)}
+    except ValueError:
+        return {}
+
+
+def prometheus(spec: ValidationSpec, base: dict[str, float]) -> list[CheckResult]:
+    """Error rate against ERROR_RATE_THRESHOLD %, latency against LATENCY_THRESHOLD % of baseline."""
+    prom: PrometheusSpec | None = spec.prometheus
+    if prom is None:
+        return []
+    if not prom.url:
+        why = "no Prometheus URL (validation.prometheus.url or PROMETHEUS_URL)"
+        return [CheckResult("prometheus", False, why)]
+    out = []
+    if prom.error_rate_query:
+        out.append(_bounded("error rate %", prom.url, prom.error_rate_query, spec.error_rate_threshold))
+    if prom.latency_query and "latency" in base:
+        limit = base["latency"] * spec.latency_threshold / 100
+        out.append(_bounded("latency", prom.url, prom.latency_query, limit))
+    return out
+
+
+def _bounded(name: str, url: str, promql: str, limit: float) -> CheckResult:
+    try:
+        value = query(url, promql)
+    except ValueError as exc:
+        return CheckResult(name, False, str(exc))
+    return CheckResult(name, value <= limit, f"{value:g} (limit {limit:g})")
+
+
+def run_round(spec: ValidationSpec, base: dict[str, float]) -> list[CheckResult]:
+    """Every check of one validation round."""
+    return [health(c) for c in spec.health_checks] + prometheus(spec, base)

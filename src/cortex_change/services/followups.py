@@ -1,0 +1,147 @@
+"""What a committed event sets going, written in the same transaction: timers and outbox messages."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from datetime import datetime
+
+from ..domain import notifications
+from ..domain.codec import fmt_time
+from ..domain.events import Event
+from ..domain.lifecycle import State
+from ..domain.model import Change, ChangeType, ClosureStatus, Route
+from ..notify.message import Message
+from ..store import outbox, timers
+from ..store.db import Tx
+from .context import Context
+
+# Timer kinds (the worker fires them: services/worker.py).
+IMPLEMENT, VALIDATE, APPROVAL_TIMEOUT = "implement", "validate", "approval_timeout"
+REVIEW_DUE, REVIEW_OVERDUE, CAB_AGENDA = "review_due", "review_overdue", "cab_agenda"
+ENDED_BY_CLOSE = (IMPLEMENT, VALIDATE, APPROVAL_TIMEOUT)
+REVIEW_REMINDER = 0.75  # "review due" goes out when three quarters of the SLA have passed
+
+
+def timer_id(kind: str, subject: str, due: float) -> str:
+    return f"{kind}:{subject}:{due:.0f}"
+
+
+def schedule(tx: Tx, kind: str, change_id: str | None, due: float, payload: dict[str, object]) -> str:
+    """Add a timer (idempotent: the same kind, subject and due time is one timer)."""
+    tid = timer_id(kind, change_id or "-", due)
+    timers.schedule(tx, tid, kind, change_id, due, dict(payload))
+    return tid
+
+
+def after(tx: Tx, ctx: Context, change: Change, events: Sequence[tuple[str, Event]], now: datetime) -> None:
+    """Schedule and cancel the change's timers and queue its notifications for these events."""
+    for event_id, event in events:
+        _timers(tx, ctx, change, event, now)
+        enqueue(tx, ctx, change, event_id, event, now)
+
+
+def _timers(tx: Tx, ctx: Context, change: Change, event: Event, now: datetime) -> None:
+    t = now.timestamp()
+    action = event.action
+    if action == "approval_requested" and change.assessment is not None:
+        key = (
+            "TECH_LEAD_APPROVAL_TIMEOUT"
+            if change.assessment.route in (Route.TECHNICAL_LEAD, Route.EMERGENCY_CAB)
+            else "CAB_APPROVAL_TIMEOUT"
+        )
+        timers.cancel(tx, change.change_id, (APPROVAL_TIMEOUT,))  # a new request restarts the clock
+        schedule(tx, APPROVAL_TIMEOUT, change.change_id, t + ctx.settings[key], {"config_key": key})
+    elif action in ("approved", "rejected", "cancelled", "approvals_discarded"):
+        timers.cancel(tx, change.change_id, (APPROVAL_TIMEOUT,))
+    if action == "approved" and change.state is State.APPROVED:
+        _approved(tx, ctx, change, t)
+    elif action == "review_recorded":
+        timers.cancel(tx, change.change_id, (REVIEW_DUE, REVIEW_OVERDUE))
+    elif action in ("closed", "cancelled"):
+        timers.cancel(tx, change.change_id, ENDED_BY_CLOSE)
+
+
+def _approved(tx: Tx, ctx: Context, change: Change, t: float) -> None:
+    auto = change.type in (ChangeType.STANDARD, ChangeType.EMERGENCY) and ctx.settings["AUTO_IMPLEMENT"]
+    if auto:
+        schedule(tx, IMPLEMENT, change.change_id, t + ctx.settings["IMPLEMENTATION_DELAY"], {})
+    if change.review is not None and change.review.reviewed_at is None:
+        due = change.review.due_at.timestamp()
+        schedule(tx, REVIEW_DUE, change.change_id, t + (due - t) * REVIEW_REMINDER, {"due_at": due})
+        schedule(tx, REVIEW_OVERDUE, change.change_id, due, {"due_at": due})
+
+
+def enqueue(tx: Tx, ctx: Context, change: Change, event_id: str, event: Event, now: datetime) -> int:
+    """Queue one outbox row per (notification, enabled channel); returns how many."""
+    count = 0
+    for rule in notifications.rules_for(change, event):
+        message = _message(ctx, change, event_id, event, rule, now)
+        count += queue(tx, ctx, message, now, paged=_paged(rule.kind, change))
+    return count
+
+
+def queue(tx: Tx, ctx: Context, message: Message, now: datetime, paged: bool = False) -> int:
+    """One outbox row per enabled channel (PagerDuty only when `paged`); returns how many."""
+    from ..notify.channels import enabled
+
+    body = json.dumps(message.to_json(), ensure_ascii=False)
+    rows: list[outbox.NewMessage] = [
+        (
+            os.urandom(12).hex(),
+            message.event_id,
+            channel,
+            message.kind,
+            message.change_id,
+            body,
+            now.timestamp(),
+        )
+        for channel in enabled(ctx.settings)
+        if channel != "pagerduty" or paged
+    ]
+    outbox.enqueue(tx, rows)
+    return len(rows)
+
+
+def _paged(kind: str, change: Change) -> bool:
+    """PagerDuty hears emergencies, failed rollbacks and stuck leases, and an emergency's close —
+    unless it closed failed: then its page (a failed rollback's) stays open for the incident."""
+    if kind in notifications.PAGED_KINDS:
+        return True
+    closed_ok = change.closure_status is not ClosureStatus.FAILED
+    return kind == "closed" and change.type is ChangeType.EMERGENCY and closed_ok
+
+
+def _message(
+    ctx: Context, change: Change, event_id: str, event: Event, rule: notifications.Rule, now: datetime
+) -> Message:
+    a = change.assessment
+    summary = {
+        "change_id": change.change_id,
+        "title": change.title,
+        "type": change.type.value,
+        "category": change.category,
+        "state": change.state.value,
+        "requested_by": change.requested_by,
+        "risk_score": a.score if a else None,
+        "risk_level": a.level.value if a else None,
+        "approval_required": a.route.value if a else None,
+        "closure_status": change.closure_status.value if change.closure_status else None,
+        "services": list(change.affected_services),
+    }
+    why = event.details.get("reason") or event.details.get("notes") or ""
+    text = f"{rule.headline}: {change.change_id} '{change.title}' is {change.state.value}."
+    if why:
+        text += f" {why}"
+    return Message(
+        event_id=event_id,
+        kind=rule.kind,
+        change_id=change.change_id,
+        subject=f"[cortex-change] {rule.headline}: {change.change_id} '{change.title}'"[:300],
+        text=text[:4000],
+        ask=rule.ask,
+        recipients=notifications.recipients(rule, change, ctx.policy),
+        change=summary,
+        at=fmt_time(now) or "",
+    )

@@ -1,0 +1,411 @@
+"""Carrying out a change (SPEC §7): run the plan under a lease, validate, roll back on failure."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from ..domain import plan, validation, workflow
+from ..domain.codec import fmt_time
+from ..domain.errors import Conflict, Refused
+from ..domain.events import Event
+from ..domain.lifecycle import State
+from ..domain.model import Change, ClosureStatus
+from ..domain.plan import HttpStep, RunStep, Step, TextStep
+from ..runner import checks
+from ..runner.execute import Secrets, StepResult, http_request, run_command
+from ..store import audit, incidents, leases
+from ..store.db import Tx
+from . import followups
+from .changes import _apply, _load
+from .context import Context
+
+# progress(step number, of, what, elapsed seconds of the plan) — the CLI prints it on a terminal.
+Progress = Callable[[int, int, str, float], None]
+
+
+@dataclass
+class Run:
+    """One carrying-out of a change by one lease holder."""
+
+    ctx: Context
+    change_id: str
+    holder: str
+    env: Mapping[str, str]
+    progress: Progress | None = None
+    cwd: str | None = None
+    _renewed: float = 0.0
+
+    @property
+    def ttl(self) -> int:
+        return int(self.ctx.settings["LEASE_TTL"])
+
+    def heartbeat(self) -> None:
+        """Renew the lease a third of its life at a time (called while steps run)."""
+        if time.monotonic() - self._renewed < self.ttl / 3:
+            return
+        self._renewed = time.monotonic()
+        with self.ctx.db.transaction() as tx:
+            if not leases.renew(tx, self.change_id, self.holder, self.ctx.clock().timestamp(), self.ttl):
+                raise Conflict(f"{self.change_id}: the lease of {self.holder} was lost (expired and flagged)")
+
+    def record(self, events: list[Event]) -> None:
+        """Audit events of the run that move no state (a step's start and result)."""
+        now = self.ctx.clock()
+        with self.ctx.db.transaction() as tx:
+            ids = audit.append(tx, self.change_id, events, now)
+            change = _load_in(tx, self.change_id)
+            followups.after(tx, self.ctx, change, list(zip(ids, events, strict=True)), now)
+
+
+def _load_in(tx: Tx, change_id: str) -> Change:
+    from ..store import changes
+
+    return changes.get(tx, change_id)
+
+
+def _take_lease(run: Run, takeover: bool = False) -> Callable[[Tx, Change], list[Event]]:
+    """Take the lease in the caller's transaction; a live lease of another holder refuses it,
+    unless `takeover` (an operator's resume or rollback, checked before). Taking over from
+    another holder is audited."""
+
+    def take(tx: Tx, change: Change) -> list[Event]:
+        now = run.ctx.clock().timestamp()
+        before = leases.get(tx, run.change_id)
+        other = leases.take(tx, run.change_id, run.holder, now, run.ttl)
+        if other is not None and not takeover:
+            raise Conflict(
+                f"{run.change_id} is being carried out by {other[0]} (lease until {iso(other[1])}); "
+                "nothing was written"
+            )
+        run._renewed = time.monotonic()
+        if before is None or before[0] == run.holder:
+            return []
+        return [Event("lease_taken_over", run.holder, {"from": before[0], "to": run.holder})]
+
+    return take
+
+
+def _release(run: Run) -> Callable[[Tx, Change], list[Event]]:
+    def release(tx: Tx, change: Change) -> list[Event]:
+        leases.release(tx, run.change_id)
+        return []
+
+    return release
+
+
+def begin(
+    run: Run, actor: str, baseline: dict[str, float] | None = None, if_version: int | None = None
+) -> Change:
+    """approved -> implementing, taking the lease in the same transaction (a second taker is refused)."""
+    now = run.ctx.clock()
+
+    def op(change: Change) -> list[Event]:
+        events = workflow.start_implementation(change, actor, now)
+        if baseline:
+            events.append(Event("baseline_measured", actor, {"baseline": baseline}))
+        return events
+
+    return _apply(run.ctx, run.change_id, actor, op, if_version, extra=_take_lease(run))
+
+
+def implement_change(
+    ctx: Context,
+    *,
+    change_id: str,
+    actor: str,
+    wait: bool = False,
+    resume: bool = False,
+    progress: Progress | None = None,
+    env: Mapping[str, str] | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    if_version: int | None = None,
+    holder: str | None = None,
+) -> Change:
+    """Run the implementation plan; then validate (now with `wait`, else in the worker).
+
+    `holder` names the lease holder (default `cli:ACTOR`; the worker passes its own name).
+    """
+    validation.identity("actor", actor)
+    run = Run(ctx, change_id, holder or f"cli:{actor}", os.environ if env is None else env, progress)
+    change = _load(ctx, change_id)
+    steps = plan.steps("implementation_plan", change.implementation_plan)
+    spec = validation_spec(ctx, change)
+    start = 0
+    if resume:
+        change, start = _resume(run, actor)
+    else:
+        change = begin(run, actor, checks.baseline(spec) if spec.has_checks else None, if_version)
+    failure = run_steps(run, steps, actor, start)
+    if failure:
+        return fail_change(ctx, change_id=change_id, actor=actor, reason=failure, run=run)
+    return _finished(run, actor, steps, spec, wait, sleep)
+
+
+def _finished(
+    run: Run,
+    actor: str,
+    steps: list[Step],
+    spec: plan.ValidationSpec,
+    wait: bool,
+    sleep: Callable[[float], None],
+) -> Change:
+    ctx, now = run.ctx, run.ctx.clock()
+    automated = plan.is_automated(steps)
+    summary = (
+        f"{len(steps)} executable step(s) completed"
+        if automated
+        else "plan steps done by people: report the outcome (close, or worker report_success/report_failure)"
+    )
+    change = _apply(
+        ctx,
+        run.change_id,
+        actor,
+        lambda c: workflow.finish_implementation(c, actor, now, summary),
+        extra=_release(run),
+    )
+    if not automated:
+        return change
+    if not spec.has_checks:
+        notes = f"{summary}; no validation checks configured"
+        return _apply(
+            ctx,
+            run.change_id,
+            actor,
+            lambda c: workflow.close(c, ClosureStatus.SUCCESSFUL, notes, actor, now),
+        )
+    state = start_validation(ctx, change, spec)
+    if not wait:
+        with ctx.db.transaction() as tx:
+            followups.schedule(tx, followups.VALIDATE, run.change_id, now.timestamp() + spec.interval, state)
+        return change
+    while True:
+        done, state = validation_round(ctx, run.change_id, state, actor)
+        if done:
+            return _load(ctx, run.change_id)
+        sleep(spec.interval)
+
+
+def run_steps(run: Run, steps: list[Step], actor: str, start: int = 0, deadline: float | None = None) -> str:
+    """Carry out steps[start:] in order; returns why one failed ("" when all succeeded)."""
+    secrets = Secrets(run.env)
+    began = time.monotonic()
+    total = len(steps)
+    for n, step in enumerate(steps[start:], start + 1):
+        what = _describe(step)
+        if run.progress:
+            run.progress(n, total, what, time.monotonic() - began)
+        if isinstance(step, TextStep):
+            run.record([Event("step_manual", actor, {"step": n, "of": total, "text": step.text})])
+            continue
+        run.record([Event("step_started", actor, {"step": n, "of": total, "what": what})])
+        limit = step.timeout if deadline is None else max(0.0, min(step.timeout, deadline - time.monotonic()))
+        result = _execute(run, step, secrets, limit)
+        if not result.ok and deadline is not None and limit < step.timeout and "timed out" in result.error:
+            result = dataclasses.replace(result, error=f"{result.error} (the rollback's time limit ran out)")
+        details = {"step": n, "of": total, "what": what, **result.details()}
+        run.record([Event("step_succeeded" if result.ok else "step_failed", actor, details)])
+        if not result.ok:
+            return f"step {n}/{total} ({what}) failed: {result.error}"
+        run.heartbeat()
+    return ""
+
+
+def _execute(run: Run, step: Step, secrets: Secrets, limit: float) -> StepResult:
+    if limit <= 0:
+        return StepResult(False, 0.0, error="no time left (ROLLBACK_TIMEOUT)")
+    if isinstance(step, RunStep):
+        return run_command(step, secrets, limit, run.cwd, run.heartbeat)
+    assert isinstance(step, HttpStep)
+    run.heartbeat()
+    return http_request(step, secrets, limit)
+
+
+def _describe(step: Step) -> str:
+    return step.text if isinstance(step, TextStep) else step.describe()
+
+
+def fail_change(ctx: Context, *, change_id: str, actor: str, reason: str, run: Run | None = None) -> Change:
+    """The failure path: rollback (AUTO_ROLLBACK_ENABLED) within ROLLBACK_TIMEOUT, else close failed."""
+    run = run or Run(ctx, change_id, f"cli:{actor}", os.environ)
+    now = ctx.clock()
+    auto = bool(ctx.settings["AUTO_ROLLBACK_ENABLED"])
+    change = _apply(
+        ctx,
+        change_id,
+        actor,
+        lambda c: workflow.fail(c, reason, actor, now, auto_rollback=auto),
+        extra=_take_lease(run, takeover=True) if auto else _release(run),
+    )
+    if change.state is not State.ROLLING_BACK:
+        return change
+    return _roll_back(run, change, actor, reason)
+
+
+def _roll_back(run: Run, change: Change, actor: str, reason: str) -> Change:
+    ctx = run.ctx
+    steps = plan.steps("rollback_plan", change.rollback_plan)
+    limit = float(ctx.settings["ROLLBACK_TIMEOUT"])
+    if change.rollback_plan and "max_duration" in change.rollback_plan:
+        limit = min(limit, plan.duration("max_duration", change.rollback_plan["max_duration"]))
+    if not plan.is_automated(steps):
+        why = (
+            "the rollback plan has no executable steps"
+            if not steps
+            else "the rollback plan has steps for people"
+        )
+        failure = f"{why}: roll back by hand"
+    else:
+        failure = run_steps(run, steps, actor, deadline=time.monotonic() + limit)
+    ok = not failure
+    notes = (
+        f"{reason}; rolled back: {len(steps)} rollback step(s) succeeded"
+        if ok
+        else f"{reason}; rollback failed: {failure}"
+    )
+    now = ctx.clock()
+
+    def finish(tx: Tx, c: Change) -> list[Event]:
+        leases.release(tx, run.change_id)
+        if ok:
+            return []
+        incident_id = f"INC-{now:%Y%m%d%H%M%S}-{os.urandom(3).hex()}"
+        title = f"Rollback of {c.change_id} failed: {c.title}"[:300]
+        details = {"reason": reason, "rollback_failure": failure, "services": c.affected_services}
+        incidents.insert(tx, incident_id, c.change_id, now.timestamp(), actor, title, details)
+        return [Event("incident_opened", actor, {"incident_id": incident_id, "title": title})]
+
+    return _apply(
+        ctx,
+        run.change_id,
+        actor,
+        lambda c: workflow.rollback_finished(c, ok, notes, actor, now),
+        extra=finish,
+    )
+
+
+def validation_spec(ctx: Context, change: Change) -> plan.ValidationSpec:
+    """The change's validation over configuration defaults and its services' default health checks."""
+    s = ctx.settings
+    defaults = plan.Defaults(
+        period=float(s["VALIDATION_PERIOD"]),
+        interval=float(s["HEALTH_CHECK_INTERVAL"]),
+        failures_to_trip=int(s["VALIDATION_FAILURES_TO_TRIP"]),
+        error_rate_threshold=float(s["ERROR_RATE_THRESHOLD"]),
+        latency_threshold=float(s["LATENCY_THRESHOLD"]),
+        prometheus_url=s["PROMETHEUS_URL"],
+        health_checks=_service_checks(ctx, change.affected_services),
+    )
+    return plan.validation_spec(change.validation, change.affected_services, defaults)
+
+
+def _service_checks(ctx: Context, services: list[str]) -> tuple[plan.HealthCheck, ...]:
+    """Health checks configured for the change's services ([services.NAME] health_checks in TOML)."""
+    table = ctx.settings.extra.get("services", {})
+    raw: list[Any] = []
+    for name in services:
+        entry = table.get(name)
+        if isinstance(entry, dict):
+            raw += list(entry.get("health_checks", []))
+    if not raw:
+        return ()
+    return plan.validation_spec({"health_checks": raw}, services, plan.Defaults()).health_checks
+
+
+def start_validation(ctx: Context, change: Change, spec: plan.ValidationSpec) -> dict[str, Any]:
+    """The state a validation carries from round to round (stored in its timers)."""
+    baseline: dict[str, float] = {}
+    with ctx.db.read() as tx:
+        for e in audit.for_change(tx, change.change_id):
+            if e["action"] == "baseline_measured":
+                baseline = dict(e["details"]["baseline"])
+    return {
+        "round": 0,
+        "ends_at": ctx.clock().timestamp() + spec.period,
+        "consecutive": 0,
+        "failed_checks": 0,
+        "baseline": baseline,
+    }
+
+
+def validation_round(
+    ctx: Context, change_id: str, state: dict[str, Any], actor: str
+) -> tuple[bool, dict[str, Any]]:
+    """One round of checks; trips the rollback or closes the change when the period is over."""
+    change = _load(ctx, change_id)
+    if change.state is not State.IMPLEMENTED:
+        return True, state  # closed, reported or rolled back meanwhile: nothing left to validate
+    spec = validation_spec(ctx, change)
+    results = checks.run_round(spec, state["baseline"])
+    failed = [r for r in results if not r.ok]
+    state = {
+        **state,
+        "round": state["round"] + 1,
+        "consecutive": state["consecutive"] + 1 if failed else 0,
+        "failed_checks": state["failed_checks"] + len(failed),
+    }
+    details = {
+        "round": state["round"],
+        "results": [r.as_dict() for r in results],
+        "consecutive_failures": state["consecutive"],
+        "failures_to_trip": spec.failures_to_trip,
+    }
+    now = ctx.clock()
+    Run(ctx, change_id, actor, os.environ).record([Event("validation_check", actor, details)])
+    if state["consecutive"] >= spec.failures_to_trip:
+        why = "; ".join(f"{r.name}: {r.detail}" for r in failed)
+        reason = f"validation failed {state['consecutive']} times in a row ({why})"
+        fail_change(ctx, change_id=change_id, actor=actor, reason=reason)
+        return True, state
+    if now.timestamp() >= state["ends_at"]:
+        notes = (
+            f"validation passed: {state['round']} round(s) over {spec.period:g}s, {state['failed_checks']} "
+            f"failed check(s), never {spec.failures_to_trip} in a row"
+        )
+        _apply(
+            ctx, change_id, actor, lambda c: workflow.close(c, ClosureStatus.SUCCESSFUL, notes, actor, now)
+        )
+        return True, state
+    return False, state
+
+
+def _resume(run: Run, actor: str) -> tuple[Change, int]:
+    """Take over an implementing change whose lease expired; continue after its last good step."""
+    now = run.ctx.clock()
+    with run.ctx.db.read() as tx:
+        lease = leases.get(tx, run.change_id)
+        trail = audit.for_change(tx, run.change_id)
+    if (
+        lease is not None
+        and lease[3] is None
+        and float(lease[2]) > now.timestamp()
+        and lease[0] != run.holder
+    ):
+        raise Conflict(f"{run.change_id} is being carried out by {lease[0]}; its lease has not expired")
+    started = max((e["seq"] for e in trail if e["action"] == "implementation_started"), default=0)
+    done = [
+        e["details"]["step"]
+        for e in trail
+        if e["seq"] > started and e["action"] in ("step_succeeded", "step_manual")
+    ]
+    start = max(done, default=0)
+
+    def op(change: Change) -> list[Event]:
+        if change.state is not State.IMPLEMENTING:
+            raise Refused(
+                f"{run.change_id} is {change.state.value}; only an implementing change can be resumed"
+            )
+        return [Event("implementation_resumed", actor, {"from_step": start + 1})]
+
+    change = _apply(run.ctx, run.change_id, actor, op, extra=_take_lease(run, takeover=True))
+    return change, start
+
+
+def iso(epoch: Any) -> str:
+    """An epoch timestamp from the store as ISO 8601 UTC."""
+    return fmt_time(datetime.fromtimestamp(float(epoch), UTC)) or ""

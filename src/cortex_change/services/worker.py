@@ -1,0 +1,214 @@
+"""The worker: flags stuck leases, fires due timers, delivers the outbox, pushes metrics."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..domain import workflow
+from ..domain.errors import CortexError
+from ..domain.events import Event
+from ..domain.lifecycle import AWAITING_APPROVAL, State
+from ..notify.message import DeliveryError, Message
+from ..store import audit, changes, outbox, timers
+from . import followups
+from .changes import _apply, _load
+from .context import Context
+from .implementation import implement_change, validation_round
+from .workers import sweep_leases
+
+log = logging.getLogger("cortex_change.worker")
+TIMER_HOLD = 900.0  # a claimed timer is another worker's again after this long (its worker died)
+MESSAGE_HOLD = 120.0
+MAX_BACKOFF = 6 * 3600.0
+
+
+def default_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+@dataclass
+class Tick:
+    """What one pass of the worker did."""
+
+    flagged: list[str] = field(default_factory=list)
+    fired: list[str] = field(default_factory=list)
+    delivered: int = 0
+    failed: int = 0
+    dead: int = 0
+    pushed: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "flagged_leases": self.flagged,
+            "timers_fired": self.fired,
+            "delivered": self.delivered,
+            "failed": self.failed,
+            "dead_lettered": self.dead,
+            "metrics_pushed": self.pushed,
+        }
+
+
+def tick(ctx: Context, name: str) -> Tick:
+    """One pass: leases, timers, then the outbox (so a timer's messages go out at once)."""
+    t = Tick()
+    t.flagged = sweep_leases(ctx)
+    from .cab import ensure_agenda_timer
+
+    ensure_agenda_timer(ctx)
+    t.fired = fire_timers(ctx, name)
+    deliver(ctx, name, t)
+    return t
+
+
+def run(ctx: Context, name: str, stop: threading.Event, push: Callable[[], bool] | None = None) -> None:
+    """Tick every WORKER_POLL_INTERVAL until `stop` is set; push metrics every METRICS_PUSH_INTERVAL."""
+    poll = float(ctx.settings["WORKER_POLL_INTERVAL"])
+    every = float(ctx.settings["METRICS_PUSH_INTERVAL"])
+    last_push = 0.0
+    while not stop.is_set():
+        try:
+            t = tick(ctx, name)
+            if push is not None and ctx.clock().timestamp() - last_push >= every:
+                last_push = ctx.clock().timestamp()
+                t.pushed = push()
+            if t.flagged or t.fired or t.delivered or t.failed:
+                log.info("worker %s: %s", name, json.dumps(t.as_dict()))
+            if t.fired or t.delivered:
+                continue  # there may be more right behind: look again at once, not after a poll
+        except CortexError as exc:  # a store hiccup: log it and try again next tick
+            log.error("worker %s: %s", name, exc)
+        except Exception:  # anything else is a bug: say so loudly, keep the worker alive
+            log.exception("worker %s: pass failed", name)
+        stop.wait(poll)
+
+
+def fire_timers(ctx: Context, name: str) -> list[str]:
+    """Fire every due timer this worker claims; each fires once whichever worker claims it."""
+    fired: list[str] = []
+    now = ctx.clock().timestamp()  # fixed: timers scheduled while firing wait for the next tick
+    while True:
+        with ctx.db.transaction() as tx:
+            claimed = timers.claim_due(tx, now, name, TIMER_HOLD, limit=10)
+        if not claimed:
+            return fired
+        for timer_id, kind, change_id, _, payload in claimed:
+            try:
+                FIRE[kind](ctx, name, change_id, json.loads(payload))
+            except CortexError as exc:  # the change moved on meanwhile: the timer is spent either way
+                log.warning("timer %s: %s", timer_id, exc)
+            except Exception:  # a bug must not wedge the worker or re-fire forever: log it, move on
+                log.exception("timer %s failed", timer_id)
+            with ctx.db.transaction() as tx:
+                timers.fired(tx, timer_id, name, ctx.clock().timestamp())
+            fired.append(timer_id)
+
+
+def _implement(ctx: Context, name: str, change_id: str | None, payload: dict[str, Any]) -> None:
+    assert change_id is not None
+    if _load(ctx, change_id).state is State.APPROVED:  # else someone implemented or cancelled it already
+        implement_change(ctx, change_id=change_id, actor=f"worker:{name}", holder=name)
+
+
+def _validate(ctx: Context, name: str, change_id: str | None, payload: dict[str, Any]) -> None:
+    assert change_id is not None
+    done, state = validation_round(ctx, change_id, payload, f"worker:{name}")
+    if not done:
+        from .implementation import validation_spec
+
+        interval = validation_spec(ctx, _load(ctx, change_id)).interval
+        with ctx.db.transaction() as tx:
+            followups.schedule(tx, followups.VALIDATE, change_id, ctx.clock().timestamp() + interval, state)
+
+
+def _approval_timeout(ctx: Context, name: str, change_id: str | None, payload: dict[str, Any]) -> None:
+    assert change_id is not None
+    change = _load(ctx, change_id)
+    if change.state not in AWAITING_APPROVAL:
+        return
+    key = payload.get("config_key", "CAB_APPROVAL_TIMEOUT")
+    details = {"config_key": key, "timeout_seconds": ctx.settings[key], "state": change.state.value}
+    _record(ctx, change_id, [Event("approval_escalated", workflow.CHANGE_MANAGER, details)])
+    if ctx.settings["AUTO_REJECT_ON_TIMEOUT"]:
+        reason = f"no decision within {key}={ctx.settings[key]}s (AUTO_REJECT_ON_TIMEOUT=true)"
+        now = ctx.clock()
+        _apply(ctx, change_id, workflow.CHANGE_MANAGER, lambda c: workflow.expire_approval(c, reason, now))
+
+
+def _review(kind: str) -> Callable[[Context, str, str | None, dict[str, Any]], None]:
+    def fire(ctx: Context, name: str, change_id: str | None, payload: dict[str, Any]) -> None:
+        assert change_id is not None
+        change = _load(ctx, change_id)
+        if change.review is None or change.review.reviewed_at is not None:
+            return
+        due = change.review.due_at.strftime("%Y-%m-%dT%H:%M:%SZ")
+        _record(
+            ctx,
+            change_id,
+            [Event(kind, workflow.CHANGE_MANAGER, {"due_at": due, "reason": f"review due {due}"})],
+        )
+
+    return fire
+
+
+def _record(ctx: Context, change_id: str, events: list[Event]) -> None:
+    """Audit events that move no state, with their notifications, in one transaction."""
+    now = ctx.clock()
+    with ctx.db.transaction() as tx:
+        ids = audit.append(tx, change_id, events, now)
+        followups.after(tx, ctx, changes.get(tx, change_id), list(zip(ids, events, strict=True)), now)
+
+
+def _cab_agenda(ctx: Context, name: str, change_id: str | None, payload: dict[str, Any]) -> None:
+    from .cab import send_agenda
+
+    send_agenda(ctx, payload)
+
+
+FIRE: dict[str, Callable[[Context, str, str | None, dict[str, Any]], None]] = {
+    followups.IMPLEMENT: _implement,
+    followups.VALIDATE: _validate,
+    followups.APPROVAL_TIMEOUT: _approval_timeout,
+    followups.REVIEW_DUE: _review("review_due"),
+    followups.REVIEW_OVERDUE: _review("review_overdue"),
+    followups.CAB_AGENDA: _cab_agenda,
+}
+
+
+def deliver(ctx: Context, name: str, t: Tick) -> None:
+    """Deliver due outbox messages; failures back off exponentially, then go to the dead letters."""
+    from ..notify.channels import CHANNELS
+
+    limit = int(ctx.settings["OUTBOX_MAX_ATTEMPTS"])
+    base = float(ctx.settings["OUTBOX_RETRY_BASE"])
+    while True:
+        now = ctx.clock().timestamp()
+        with ctx.db.transaction() as tx:
+            claimed = outbox.claim_due(tx, now, name, MESSAGE_HOLD)
+        if not claimed:
+            return
+        for message_id, _, channel, _, _, payload, attempts, _ in claimed:
+            try:
+                CHANNELS[channel](Message.from_json(json.loads(payload)), ctx.settings)
+            except (DeliveryError, KeyError) as exc:
+                error = str(exc) if isinstance(exc, DeliveryError) else f"no channel {channel!r}"
+                tries = int(attempts) + 1
+                next_at = (
+                    None
+                    if tries >= limit
+                    else ctx.clock().timestamp() + min(base * 2 ** (tries - 1), MAX_BACKOFF)
+                )
+                with ctx.db.transaction() as tx:
+                    outbox.failed(tx, message_id, name, error, next_at)
+                t.failed += 1
+                t.dead += next_at is None
+                continue
+            with ctx.db.transaction() as tx:
+                outbox.delivered(tx, message_id, name, ctx.clock().timestamp())
+            t.delivered += 1

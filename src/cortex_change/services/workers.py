@@ -1,0 +1,159 @@
+"""The worker protocol (seed "Workers"): execute under a lease, heart-beat, report; and stuck leases."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from ..domain import validation, workflow
+from ..domain.errors import Conflict, Refused
+from ..domain.events import Event
+from ..domain.lifecycle import State
+from ..domain.model import Change, ClosureStatus
+from ..runner import checks
+from ..store import audit, changes, leases
+from ..store.db import Tx
+from . import followups
+from .changes import _apply, _load
+from .context import Context
+from .implementation import Run, begin, fail_change, iso, validation_spec
+
+
+def execute(ctx: Context, *, change_id: str, worker: str) -> dict[str, Any]:
+    """Hand an approved change to `worker` (a lease); returns the plan it is to carry out."""
+    validation.identity("worker", worker)
+    change = _load(ctx, validation.change_id(change_id))
+    with ctx.db.read() as tx:
+        lease = leases.get(tx, change_id)
+    if lease is not None and lease[0] != worker and float(lease[2]) > ctx.clock().timestamp():
+        raise Conflict(f"{change_id} is leased to {lease[0]} until {iso(lease[2])}; nothing was written")
+    spec = validation_spec(ctx, change)
+    run = Run(ctx, change_id, worker, os.environ)
+    change = begin(run, worker, checks.baseline(spec) if spec.has_checks else None)
+    with ctx.db.read() as tx:
+        lease = leases.get(tx, change_id)
+    assert lease is not None
+    return {
+        "change_id": change_id,
+        "worker": worker,
+        "state": change.state.value,
+        "lease_expires_at": iso(lease[2]),
+        "lease_ttl_seconds": run.ttl,
+        "implementation_plan": change.implementation_plan,
+        "rollback_plan": change.rollback_plan,
+        "validation": change.validation,
+    }
+
+
+def _holder_check(ctx: Context, change_id: str, worker: str) -> None:
+    with ctx.db.read() as tx:
+        lease = leases.get(tx, change_id)
+    if lease is None:
+        raise Refused(f"{worker} holds no lease on {change_id} (take it with worker execute)")
+    if lease[0] != worker:
+        raise Refused(f"{change_id} is leased to {lease[0]}, not {worker}")
+    if lease[3] is not None:
+        raise Refused(
+            f"the lease of {worker} on {change_id} expired and was flagged; an operator decides now "
+            f"(implement {change_id} --resume, or rollback {change_id} REASON)"
+        )
+
+
+def heartbeat(ctx: Context, *, change_id: str, worker: str) -> str:
+    """Renew the worker's lease; returns when it now expires."""
+    validation.identity("worker", worker)
+    _holder_check(ctx, validation.change_id(change_id), worker)
+    now = ctx.clock().timestamp()
+    ttl = int(ctx.settings["LEASE_TTL"])
+    with ctx.db.transaction() as tx:
+        if not leases.renew(tx, change_id, worker, now, ttl):
+            raise Refused(
+                f"the lease of {worker} on {change_id} expired and was flagged; an operator decides now"
+            )
+    return iso(now + ttl)
+
+
+def report(ctx: Context, *, change_id: str, worker: str, success: bool, notes: str) -> Change:
+    """report_success closes the change successful; report_failure takes the rollback path."""
+    validation.identity("worker", worker)
+    validation.text("notes", notes, max_len=validation.DESCRIPTION_MAX)
+    _holder_check(ctx, validation.change_id(change_id), worker)
+    if not success:
+        return fail_change(
+            ctx, change_id=change_id, actor=worker, reason=notes, run=Run(ctx, change_id, worker, {})
+        )
+    now = ctx.clock()
+
+    def op(change: Change) -> list[Event]:
+        events: list[Event] = []
+        if change.state is State.IMPLEMENTING:
+            events += workflow.finish_implementation(change, worker, now, notes)
+        return events + workflow.close(change, ClosureStatus.SUCCESSFUL, notes, worker, now)
+
+    def release(tx: Tx, change: Change) -> list[Event]:
+        leases.release(tx, change_id)
+        return []
+
+    return _apply(ctx, change_id, worker, op, extra=release)
+
+
+def rollback_change(ctx: Context, *, change_id: str, actor: str, reason: str) -> Change:
+    """An operator rolls back an implementing or implemented change (a live lease of another refuses)."""
+    validation.identity("actor", actor)
+    validation.text("reason", reason, max_len=validation.REASON_MAX, min_len=1)
+    with ctx.db.read() as tx:
+        lease = leases.get(tx, validation.change_id(change_id))
+    now = ctx.clock().timestamp()
+    if lease is not None and lease[3] is None and float(lease[2]) > now and lease[0] != f"cli:{actor}":
+        raise Refused(f"{change_id} is being carried out by {lease[0]} (lease live until {iso(lease[2])})")
+    return fail_change(ctx, change_id=change_id, actor=actor, reason=f"rolled back by {actor}: {reason}")
+
+
+def sweep_leases(ctx: Context) -> list[str]:
+    """Flag expired leases: the change is stuck, so say so (audit, notify); an operator decides."""
+    now = ctx.clock()
+    flagged = []
+    with ctx.db.transaction() as tx:
+        for change_id, holder, expired_at in leases.expired(tx, now.timestamp()):
+            leases.flag(tx, change_id, now.timestamp())
+            change = changes.get(tx, change_id)
+            event = Event(
+                "lease_expired",
+                "worker-supervisor",
+                {
+                    "holder": holder,
+                    "expired_at": iso(expired_at),
+                    "state": change.state.value,
+                    "next": _next_for(change),
+                },
+            )
+            ids = audit.append(tx, change_id, [event], now)
+            followups.after(tx, ctx, change, list(zip(ids, [event], strict=True)), now)
+            flagged.append(change_id)
+    return flagged
+
+
+def _next_for(change: Change) -> str:
+    """What an operator can do with a change whose implementer stopped."""
+    cid = change.change_id
+    if change.state is State.ROLLING_BACK:
+        return (
+            f"rollback {cid} REASON (runs the rollback plan again), or close {cid} failed|rolled_back NOTES"
+        )
+    return f"implement {cid} --resume, or rollback {cid} REASON"
+
+
+def lease_listing(ctx: Context) -> list[dict[str, Any]]:
+    now = ctx.clock().timestamp()
+    with ctx.db.read() as tx:
+        rows = leases.listing(tx)
+    return [
+        {
+            "change_id": c,
+            "holder": h,
+            "taken_at": iso(t),
+            "expires_at": iso(e),
+            "status": "flagged" if f is not None else ("expired" if float(e) < now else "live"),
+        }
+        for c, h, t, e, f in rows
+    ]

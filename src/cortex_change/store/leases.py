@@ -1,0 +1,68 @@
+"""Leases: one holder (a worker or a foreground `implement`) carries out a change at a time."""
+
+from __future__ import annotations
+
+from .db import Row, Tx
+
+
+def take(tx: Tx, change_id: str, holder: str, now: float, ttl: float) -> Row | None:
+    """Take the change's lease; returns the live lease of another holder instead (then nothing changes).
+
+    An expired lease may be taken over (the caller decides whether that is allowed).
+    """
+    row = tx.one(
+        f"SELECT holder, expires_at, flagged_at FROM leases WHERE change_id=?{tx.for_update}", (change_id,)
+    )
+    if row is not None:
+        if row[0] != holder and float(row[1]) > now:
+            return row
+        tx.run(
+            "UPDATE leases SET holder=?, taken_at=?, expires_at=?, flagged_at=NULL WHERE change_id=?",
+            (holder, now, now + ttl, change_id),
+        )
+        return None
+    tx.run(
+        "INSERT INTO leases (change_id, holder, taken_at, expires_at) VALUES (?, ?, ?, ?)",
+        (change_id, holder, now, now + ttl),
+    )
+    return None
+
+
+def get(tx: Tx, change_id: str) -> Row | None:
+    """(holder, taken_at, expires_at, flagged_at) or None."""
+    return tx.one(
+        "SELECT holder, taken_at, expires_at, flagged_at FROM leases WHERE change_id=?", (change_id,)
+    )
+
+
+def renew(tx: Tx, change_id: str, holder: str, now: float, ttl: float) -> bool:
+    """Extend a lease its holder still has (not flagged as expired); False when it was lost."""
+    return (
+        tx.run(
+            "UPDATE leases SET expires_at=? WHERE change_id=? AND holder=? AND flagged_at IS NULL",
+            (now + ttl, change_id, holder),
+        )
+        == 1
+    )
+
+
+def release(tx: Tx, change_id: str) -> None:
+    tx.run("DELETE FROM leases WHERE change_id=?", (change_id,))
+
+
+def expired(tx: Tx, now: float, limit: int = 100) -> list[Row]:
+    """(change_id, holder, expires_at) of expired leases nobody has flagged yet, claimed for this tx."""
+    return tx.all(
+        "SELECT change_id, holder, expires_at FROM leases WHERE expires_at < ? AND flagged_at IS NULL "
+        f"ORDER BY expires_at LIMIT {int(limit)}{tx.skip_locked}",
+        (now,),
+    )
+
+
+def flag(tx: Tx, change_id: str, now: float) -> None:
+    tx.run("UPDATE leases SET flagged_at=? WHERE change_id=?", (now, change_id))
+
+
+def listing(tx: Tx) -> list[Row]:
+    """Every lease: (change_id, holder, taken_at, expires_at, flagged_at)."""
+    return tx.all("SELECT change_id, holder, taken_at, expires_at, flagged_at FROM leases ORDER BY taken_at")
