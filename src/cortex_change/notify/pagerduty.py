@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
+from .http import post
 from .message import DeliveryError
-from .webhook import post
 
 if TYPE_CHECKING:
     from ..config import Settings

@@ -6,8 +6,8 @@ import json
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from .http import post
 from .message import DeliveryError
-from .webhook import post
 
 if TYPE_CHECKING:
     from ..config import Settings
