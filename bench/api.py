@@ -29,30 +29,23 @@ import http.client
 import json
 import multiprocessing as mp
 import os
-import platform
-import signal
 import socket
-import sqlite3
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.parse
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import common
+from common import CLI, DEFAULT_PG, Store, fresh_store, machine_line, percentile, stop
+
 BUDGETS = {"sqlite": 1500.0, "postgres": 1000.0}  # transitions/s, DESIGN.md "Performance budgets"
 P99_BUDGET_MS = 50.0
 KINDS = ("create", "assess", "approve", "implement", "close")
-CLI = [sys.executable, "-m", "cortex_change"]
-DEFAULT_PG = (
-    os.environ.get("CORTEX_BENCH_POSTGRES_URL")
-    or os.environ.get("CORTEX_TEST_POSTGRES_URL")
-    or "postgresql://postgres@127.0.0.1:5432/postgres"
-)
 CREATE_BODY = {
     "type": "normal",
     "category": "deployment",
@@ -170,14 +163,6 @@ def client_process(
 # ----------------------------------------------------------------------------- measurements
 
 
-def percentile(sorted_ms: list[float], p: float) -> float:
-    """Nearest-rank percentile of an ascending list (0 for an empty one)."""
-    if not sorted_ms:
-        return 0.0
-    rank = max(1, -(-len(sorted_ms) * p // 100))
-    return sorted_ms[int(rank) - 1]
-
-
 def latency_row(ms: list[float], seconds: float) -> dict[str, float]:
     ms = sorted(ms)
     return {
@@ -238,32 +223,7 @@ def wait_for_idle(limit_s: float, busy_cores: float = 0.3) -> float:
             return b1 - b0
 
 
-# ----------------------------------------------------------------------------- stores and server
-
-
-@dataclass
-class Store:
-    backend: str
-    location: str  # the SQLite file or the PostgreSQL URL the server uses
-    cleanup: Any = None
-
-
-def fresh_store(backend: str, tmp: str, pg_url: str, label: str) -> Store:
-    if backend == "sqlite":
-        return Store(backend, os.path.join(tmp, f"{label}.db"))
-    import psycopg
-
-    name = f"cortex_bench_{os.getpid()}_{label}"
-    with psycopg.connect(pg_url, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        admin.execute(f'CREATE DATABASE "{name}"')
-    parts = urllib.parse.urlsplit(pg_url)
-
-    def drop() -> None:
-        with psycopg.connect(pg_url, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-    return Store(backend, urllib.parse.urlunsplit(parts._replace(path=f"/{name}")), drop)
+# ----------------------------------------------------------------------------- the CLI and the server
 
 
 def cli(store: Store, *args: str, cwd: str) -> subprocess.CompletedProcess[str]:
@@ -315,14 +275,7 @@ def start_server(store: Store, workers: int, cwd: str) -> tuple[subprocess.Popen
 
 def stop_server(proc: subprocess.Popen[bytes]) -> None:
     """SIGTERM (uvicorn shuts its workers down), then SIGKILL to its own process group."""
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
+    stop([proc], grace=20)
 
 
 # ----------------------------------------------------------------------------- one run
@@ -466,35 +419,13 @@ def _error_class(status: int) -> str:
 
 
 def machine(backends: list[str], pg_url: str) -> dict[str, Any]:
-    cpu = "?"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    info: dict[str, Any] = {
-        "nproc": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
-        "cpu": cpu,
-        "os": f"{platform.system()} {platform.release()}",
-        "python": platform.python_version(),
-        "sqlite": sqlite3.sqlite_version,
-        "loadavg_before": os.getloadavg(),
-        "commit": _commit(),
-    }
+    """common.machine, plus the uvicorn the server runs on."""
+    info = common.machine(backends, pg_url)
     with contextlib.suppress(ImportError):
         import uvicorn
 
         info["uvicorn"] = uvicorn.__version__
         info["uvicorn_loop_http"] = _uvicorn_impl()
-    if "postgres" in backends:
-        import psycopg
-
-        with psycopg.connect(pg_url, autocommit=True) as conn:
-            row = conn.execute("SHOW server_version").fetchone()
-            info["postgresql"] = row[0] if row else "?"
-            row = conn.execute("SHOW synchronous_commit").fetchone()
-            info["postgresql_synchronous_commit"] = row[0] if row else "?"
-        info["postgresql_host"] = urllib.parse.urlsplit(pg_url).hostname
     return info
 
 
@@ -509,30 +440,8 @@ def _uvicorn_impl() -> str:
     return ", ".join(found) or "asyncio + h11 (no uvloop, no httptools)"
 
 
-def _commit() -> str:
-    here = Path(__file__).resolve().parent.parent  # the repository root: `src` is relative to it
-    try:
-        sha = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=here, check=False, capture_output=True, text=True
-        )
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--", "src"],
-            cwd=here,
-            check=False,
-            capture_output=True,
-            text=True,
-        )
-    except OSError:
-        return "?"
-    return sha.stdout.strip() + (" (src/ modified)" if dirty.stdout.strip() else "")
-
-
 def print_machine(info: dict[str, Any]) -> None:
-    pg = f", PostgreSQL {info['postgresql']} on {info['postgresql_host']}" if "postgresql" in info else ""
-    print(
-        f"machine: nproc {info['nproc']}, CPU {info['cpu']!r}, {info['os']}, Python {info['python']}, "
-        f"SQLite {info['sqlite']}{pg}"
-    )
+    print(machine_line(info))
     print(
         f"server: uvicorn {info.get('uvicorn', '?')} ({info.get('uvicorn_loop_http', '?')}); code at "
         f"{info['commit']}; load average before {info['loadavg_before'][0]:.2f}"

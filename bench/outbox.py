@@ -29,30 +29,22 @@ Exit status 2 when a message is missing or delivered twice, else 0.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import multiprocessing as mp
 import os
-import platform
-import signal
 import sqlite3
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.parse
 from dataclasses import asdict, dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-CLI = [sys.executable, "-m", "cortex_change"]
-DEFAULT_PG = (
-    os.environ.get("CORTEX_BENCH_POSTGRES_URL")
-    or os.environ.get("CORTEX_TEST_POSTGRES_URL")
-    or "postgresql://postgres@127.0.0.1:5432/postgres"
-)
+from common import CLI, DEFAULT_PG, Store, fresh_store, machine, machine_line, percentile, stop
+
 # No CAB agenda during the run (29 February, no lead), and no timer firing: only the load's messages.
 QUIET = {"CAB_MEETING_SCHEDULE": "0 0 29 2 *", "CAB_AGENDA_LEAD": "0", "AUTO_IMPLEMENT": "false"}
 
@@ -108,31 +100,6 @@ class Receiver:
 
 
 # ----------------------------------------------------------------------------- stores
-
-
-@dataclass
-class Store:
-    backend: str
-    location: str  # the SQLite file or the PostgreSQL URL
-    cleanup: Any = None
-
-
-def fresh_store(backend: str, tmp: str, pg_url: str) -> Store:
-    if backend == "sqlite":
-        return Store(backend, os.path.join(tmp, "outbox.db"))
-    import psycopg
-
-    name = f"cortex_bench_outbox_{os.getpid()}"
-    with psycopg.connect(pg_url, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.execute(f'CREATE DATABASE "{name}"')
-    parts = urllib.parse.urlsplit(pg_url)
-
-    def drop() -> None:
-        with psycopg.connect(pg_url, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-    return Store(backend, urllib.parse.urlunsplit(parts._replace(path=f"/{name}")), drop)
 
 
 def query(store: Store, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
@@ -219,27 +186,10 @@ def start_workers(
 
 
 def stop_workers(workers: list[tuple[subprocess.Popen[bytes], Path]]) -> None:
-    for proc, _ in workers:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-    for proc, _ in workers:
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
+    stop([proc for proc, _ in workers], grace=30)
 
 
 # ----------------------------------------------------------------------------- measurements
-
-
-def percentile(sorted_ms: list[float], p: float) -> float:
-    """Nearest-rank percentile of an ascending list (0 for an empty one)."""
-    if not sorted_ms:
-        return 0.0
-    rank = max(1, -(-len(sorted_ms) * p // 100))
-    return sorted_ms[int(rank) - 1]
 
 
 @dataclass
@@ -391,7 +341,7 @@ def run_drain(store: Store, receiver: Receiver, tmp: str, messages: int, workers
 
 
 def run_backend(a: argparse.Namespace, backend: str, tmp: str) -> Result:
-    store = fresh_store(backend, tmp, a.pg_url)
+    store = fresh_store(backend, tmp, a.pg_url, "outbox")
     receiver = Receiver()
     try:
         result = Result(backend, run_load(a, store, receiver, tmp))
@@ -413,58 +363,8 @@ def run_backend(a: argparse.Namespace, backend: str, tmp: str) -> Result:
 # ----------------------------------------------------------------------------- report
 
 
-def machine(backends: list[str], pg_url: str) -> dict[str, Any]:
-    cpu = "?"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    info: dict[str, Any] = {
-        "nproc": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
-        "cpu": cpu,
-        "os": f"{platform.system()} {platform.release()}",
-        "python": platform.python_version(),
-        "sqlite": sqlite3.sqlite_version,
-        "loadavg_before": os.getloadavg(),
-        "commit": _commit(),
-    }
-    if "postgres" in backends:
-        import psycopg
-
-        with psycopg.connect(pg_url, autocommit=True) as conn:
-            row = conn.execute("SHOW server_version").fetchone()
-            info["postgresql"] = row[0] if row else "?"
-            row = conn.execute("SHOW synchronous_commit").fetchone()
-            info["postgresql_synchronous_commit"] = row[0] if row else "?"
-        info["postgresql_host"] = urllib.parse.urlsplit(pg_url).hostname
-    return info
-
-
-def _commit() -> str:
-    here = Path(__file__).resolve().parent.parent
-    try:
-        sha = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=here, check=False, capture_output=True, text=True
-        )
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--", "src"],
-            cwd=here,
-            check=False,
-            capture_output=True,
-            text=True,
-        )
-    except OSError:
-        return "?"
-    return sha.stdout.strip() + (" (src/ modified)" if dirty.stdout.strip() else "")
-
-
 def print_machine(info: dict[str, Any]) -> None:
-    pg = f", PostgreSQL {info['postgresql']} on {info['postgresql_host']}" if "postgresql" in info else ""
-    print(
-        f"machine: nproc {info['nproc']}, CPU {info['cpu']!r}, {info['os']}, Python {info['python']}, "
-        f"SQLite {info['sqlite']}{pg}"
-    )
+    print(machine_line(info))
     print(f"code at {info['commit']}; load average before {info['loadavg_before'][0]:.2f}")
     print(
         "note: producers, workers, the receiver (and PostgreSQL, when local) share the cores; "

@@ -1,16 +1,17 @@
-"""Shared fixtures: the real console script as a subprocess, an in-process context, row counts."""
+"""Shared fixtures: the real console script as a subprocess, an in-process context, row counts,
+local servers (tests/support.py)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
-import sqlite3
 import subprocess
 import sys
 import uuid
 from collections.abc import Callable, Iterator, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NamedTuple
 from urllib.parse import urlsplit, urlunsplit
@@ -19,6 +20,7 @@ import pytest
 
 from cortex_change.config import KEYS_BY_NAME
 from cortex_change.services.context import Context, open_context
+from support import FakeClock, Garbage, HttpReceiver, SmtpServer, query
 
 _BIN_DIR = str(Path(sys.executable).parent)
 CLI_PATH = shutil.which("cortex-change", path=_BIN_DIR)
@@ -43,20 +45,6 @@ def clean_env(
     env["XDG_DATA_HOME"] = str((home or Path(db).parent) / "xdg")
     env.update(extra or {})
     return env
-
-
-def query(db: Path | str, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    """Rows straight from the store, bypassing the program: a SQLite file or a PostgreSQL URL."""
-    if str(db).startswith("postgresql://"):
-        import psycopg
-
-        with psycopg.connect(str(db), autocommit=True) as conn:
-            return list(conn.execute(sql.replace("?", "%s"), params).fetchall())
-    conn = sqlite3.connect(db)
-    try:
-        return list(conn.execute(sql, params).fetchall())
-    finally:
-        conn.close()
 
 
 def count_rows(db: Path | str, table: str) -> int:
@@ -180,23 +168,6 @@ def cli_factory() -> Callable[[Path], Cli]:
     return make
 
 
-class FakeClock:
-    """A clock the test moves by hand; UTC, whole seconds."""
-
-    def __init__(self, start: datetime) -> None:
-        self.now = start
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> datetime:
-        self.now += timedelta(**delta)
-        return self.now
-
-    def set(self, when: datetime) -> None:
-        self.now = when
-
-
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock(datetime(2026, 1, 15, 9, 0, 0, tzinfo=UTC))
@@ -211,6 +182,25 @@ def ctx(
     context = open_context(env={"CORTEX_CHANGE_DB": str(db_path)}, clock=clock)
     yield context
     context.close()
+
+
+@pytest.fixture
+def make_ctx(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, clock: Callable[[], datetime], store_url: str
+) -> Iterator[Callable[..., Context]]:
+    """Contexts on one store (each backend in turn), driven by `clock`, with these settings; all
+    closed at teardown."""
+    monkeypatch.chdir(tmp_path)  # no stray cortex-change.toml
+    opened: list[Context] = []
+
+    def make(**env: str) -> Context:
+        ctx = open_context(env={"CORTEX_CHANGE_DB": store_url, **env}, clock=clock)
+        opened.append(ctx)
+        return ctx
+
+    yield make
+    for ctx in opened:
+        ctx.close()
 
 
 @pytest.fixture
@@ -258,3 +248,41 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     with psycopg.connect(database, autocommit=True) as conn:
         conn.execute(f'CREATE SCHEMA "{schema}"')
     return f"{database}?options=-csearch_path%3D{schema}"
+
+
+# --- local servers ---------------------------------------------------------------------------
+
+PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY")
+
+
+@pytest.fixture
+def direct(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No proxy between the test and 127.0.0.1: urllib honours proxy variables, here and in the CLI
+    subprocesses (which copy os.environ). Folders that need it use it from an autouse fixture."""
+    for name in PROXY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def receiver() -> Iterator[HttpReceiver]:
+    """An HTTP server that records every request and answers as the test sets it (200 "ok")."""
+    with HttpReceiver() as srv:
+        yield srv
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[Callable[..., SmtpServer]]:
+    """Starts SMTP servers (keyword arguments: aiosmtpd's Controller options); all stop at teardown."""
+    with contextlib.ExitStack() as started:
+
+        def start(**options: Any) -> SmtpServer:
+            return started.enter_context(SmtpServer(**options))
+
+        yield start
+
+
+@pytest.fixture
+def garbage() -> Iterator[Garbage]:
+    """A TCP server that answers every request with something that is not HTTP."""
+    with Garbage() as srv:
+        yield srv

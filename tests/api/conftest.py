@@ -5,8 +5,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
-import sqlite3
 import subprocess
 import sys
 import time
@@ -19,6 +17,7 @@ import httpx
 import pytest
 
 from cortex_change.config import KEYS_BY_NAME
+from support import free_port
 
 CLI = shutil.which("cortex-change", path=str(Path(sys.executable).parent))
 # The identities the default configuration gives roles to (TECH_LEADS, CAB_MEMBERS, CISO, CTO).
@@ -53,27 +52,6 @@ def run_cli(store: str, cwd: Path, *args: str) -> Ran:
         check=False,
     )
     return Ran(proc.returncode, proc.stdout, proc.stderr)
-
-
-def query(store: str, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    """Rows straight from the store (SQLite file or PostgreSQL URL), bypassing the program."""
-    if store.startswith("postgresql://"):
-        import psycopg
-
-        with psycopg.connect(store, autocommit=True) as conn:
-            return list(conn.execute(sql.replace("?", "%s"), params).fetchall())
-    conn = sqlite3.connect(store)
-    try:
-        return list(conn.execute(sql, params).fetchall())
-    finally:
-        conn.close()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 class Server:

@@ -13,7 +13,9 @@ from typing import Any
 import httpx
 import pytest
 
-from .conftest import Api, Server, query
+from support import query
+
+from .conftest import Api, Server
 
 PROBLEM = "application/problem+json"
 PLANS = {"implementation_plan": {"steps": ["Snapshot", "Deploy"]}, "rollback_plan": {"steps": ["Revert"]}}

@@ -12,7 +12,9 @@ from typing import Any
 
 import httpx
 
-from .conftest import Api, Server, query
+from support import query
+
+from .conftest import Api, Server
 
 # The stream each change goes through: (who, step, body, state after it, milestone audit events).
 STEPS: list[tuple[str, str, dict[str, Any] | None, str, tuple[str, ...]]] = [

@@ -11,7 +11,9 @@ from typing import Any
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from .conftest import Api, Server, query
+from support import query
+
+from .conftest import Api, Server
 
 BOUNDS = (60.0, 300.0, 900.0, 3600.0, 14400.0, 86400.0, 604800.0)
 STATES = {

@@ -12,20 +12,19 @@ import json
 import os
 import pty
 import re
-import socket
 import subprocess
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 
 import pytest
 
 from cortex_change.services import changes
 from cortex_change.services.context import Context, open_context
+from support import Garbage, HttpServer, Received, Reply, prometheus_vector, promql
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -37,7 +36,7 @@ if TYPE_CHECKING:
 TOKEN = "tok-9f8e7d6c5b4a3921"
 
 
-class Service:
+class Service(HttpServer):
     """A real HTTP service on 127.0.0.1 that records every request.
 
     /health answers `health(n)` for its n-th request; /deploy echoes the Authorization header;
@@ -50,72 +49,32 @@ class Service:
         self.health_requests = 0
         self.samples: dict[str, float] = {}  # PromQL -> value
         self.on_deploy: Callable[[], None] = lambda: None
-        self.requests: list[dict[str, Any]] = []
-        srv = self
+        super().__init__()
 
-        class Handler(BaseHTTPRequestHandler):
-            def _answer(self) -> None:
-                parts = urlsplit(self.path)
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length).decode() if length else ""
-                with srv.lock:
-                    srv.requests.append(
-                        {
-                            "method": self.command,
-                            "path": parts.path,
-                            "headers": dict(self.headers),
-                            "body": body,
-                        }
-                    )
-                    if parts.path == "/health":
-                        srv.health_requests += 1
-                        n = srv.health_requests
-                status, text = 200, "ok"
-                if parts.path == "/health":
-                    status = srv.health(n)
-                    text = "healthy" if status < 400 else "unhealthy"
-                elif parts.path == "/deploy":
-                    srv.on_deploy()
-                    text = json.dumps({"deployed": True, "auth": self.headers.get("Authorization")})
-                elif parts.path == "/api/v1/query":
-                    promql = parse_qs(parts.query)["query"][0]
-                    value = srv.samples.get(promql)
-                    result = [] if value is None else [{"metric": {}, "value": [0, str(value)]}]
-                    text = json.dumps(
-                        {"status": "success", "data": {"resultType": "vector", "result": result}}
-                    )
-                data = text.encode()
-                self.send_response(status)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            do_GET = do_POST = _answer
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
+    def answer(self, request: Received) -> Reply:
+        path = urlsplit(request.path).path
+        if path == "/health":
+            with self.lock:
+                self.health_requests += 1
+                n = self.health_requests
+            status = self.health(n)
+            return Reply(status, b"healthy" if status < 400 else b"unhealthy")
+        if path == "/deploy":
+            self.on_deploy()
+            auth = request.headers.get("authorization")
+            return Reply(body=json.dumps({"deployed": True, "auth": auth}).encode())
+        if path == "/api/v1/query":
+            return Reply(body=prometheus_vector(self.samples.get(promql(request))))
+        return Reply()
 
     def paths(self, method: str | None = None) -> list[str]:
-        with self.lock:
-            return [r["path"] for r in self.requests if method is None or r["method"] == method]
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        return [urlsplit(r.path).path for r in self.requests if method is None or r.method == method]
 
 
 @pytest.fixture
 def service() -> Iterator[Service]:
-    srv = Service()
-    try:
+    with Service() as srv:
         yield srv
-    finally:
-        srv.close()
 
 
 @pytest.fixture(autouse=True)
@@ -188,7 +147,7 @@ def test_executable_plan_succeeds_and_every_step_is_audited(
         [
             {"run": "echo v2 > version.txt", "shell": True, "timeout": "10s"},
             {"run": ["cat", "version.txt"]},
-            {"http": {"method": "POST", "url": f"{service.url}/deploy", "expect_status": [200, 201]}},
+            {"http": {"method": "POST", "url": f"{service.origin}/deploy", "expect_status": [200, 201]}},
         ],
         [{"run": "echo v1 > version.txt", "shell": True}],
     )
@@ -216,7 +175,7 @@ def test_executable_plan_succeeds_and_every_step_is_audited(
     assert [d["what"] for d in done] == [
         "echo v2 > version.txt",
         "cat version.txt",
-        f"POST {service.url}/deploy",
+        f"POST {service.origin}/deploy",
     ]
     assert [d.get("exit_code") for d in done] == [0, 0, None]
     assert done[2]["status"] == 200
@@ -481,7 +440,7 @@ def test_secret_is_used_but_never_written_anywhere(cli: Cli, svc: Context, servi
             {
                 "http": {
                     "method": "POST",
-                    "url": f"{service.url}/deploy",
+                    "url": f"{service.origin}/deploy",
                     "headers": {"Authorization": "Bearer ${env:DEPLOY_TOKEN}"},
                     "body": {"token": "${env:DEPLOY_TOKEN}"},
                 }
@@ -494,9 +453,9 @@ def test_secret_is_used_but_never_written_anywhere(cli: Cli, svc: Context, servi
     assert res.code == 1
     assert (cli.cwd / "token.txt").read_text() == TOKEN  # resolved at run time
     assert (cli.cwd / "rolled-back.txt").read_text() == f"rollback {TOKEN}\n"
-    (deploy,) = [r for r in service.requests if r["path"] == "/deploy"]
-    assert deploy["headers"]["Authorization"] == f"Bearer {TOKEN}"
-    assert json.loads(deploy["body"]) == {"token": TOKEN}
+    (deploy,) = [r for r in service.requests if r.path == "/deploy"]
+    assert deploy.headers["authorization"] == f"Bearer {TOKEN}"
+    assert deploy.json() == {"token": TOKEN}
 
     shown = cli.ok("show", change_id)
     doc = json.loads(shown)
@@ -523,10 +482,10 @@ def test_wait_rolls_back_when_health_turns_bad_mid_validation(
     service.health = lambda n: 200 if n <= 2 else 500
     change_id = _approved(
         svc,
-        [{"http": {"method": "POST", "url": f"{service.url}/deploy"}}],
-        [{"http": {"method": "POST", "url": f"{service.url}/rollback"}}],
+        [{"http": {"method": "POST", "url": f"{service.origin}/deploy"}}],
+        [{"http": {"method": "POST", "url": f"{service.origin}/rollback"}}],
         validation={
-            "health_checks": [f"{service.url}/health"],
+            "health_checks": [f"{service.origin}/health"],
             "period": "4s",
             "interval": "300ms",
             "failures_to_trip": 2,
@@ -544,7 +503,7 @@ def test_wait_rolls_back_when_health_turns_bad_mid_validation(
     assert [(r["round"], r["consecutive_failures"]) for r in rounds] == [(1, 0), (2, 0), (3, 1), (4, 2)]
     assert all(r["failures_to_trip"] == 2 for r in rounds)
     assert rounds[2]["results"] == [
-        {"check": f"GET {service.url}/health", "ok": False, "detail": "status 500, expected 200"}
+        {"check": f"GET {service.origin}/health", "ok": False, "detail": "status 500, expected 200"}
     ]
     (started,) = _trail(doc, "rollback_started")
     assert started["details"]["reason"].startswith("validation failed 2 times in a row")
@@ -559,7 +518,7 @@ def test_wait_closes_successful_when_health_stays_good(cli: Cli, svc: Context, s
         svc,
         [{"run": "true"}],
         validation={
-            "health_checks": [{"url": f"{service.url}/health", "expect_status": 200}],
+            "health_checks": [{"url": f"{service.origin}/health", "expect_status": 200}],
             "period": "1500ms",
             "interval": "300ms",
             "failures_to_trip": 2,
@@ -588,7 +547,7 @@ def test_wait_tolerates_failures_that_never_reach_the_threshold(
         [{"run": "true"}],
         [{"run": "touch rolled-back"}],
         validation={
-            "health_checks": [f"{service.url}/health"],
+            "health_checks": [f"{service.origin}/health"],
             "period": "1500ms",
             "interval": "300ms",
             "failures_to_trip": 2,
@@ -610,7 +569,7 @@ def test_wait_rolls_back_on_prometheus_error_rate(cli: Cli, svc: Context, servic
         [{"run": "true"}],
         [{"run": "touch rolled-back"}],
         validation={
-            "prometheus": {"url": service.url, "error_rate_query": "job:errors:ratio"},
+            "prometheus": {"url": service.origin, "error_rate_query": "job:errors:ratio"},
             "period": "4s",
             "interval": "300ms",
             "failures_to_trip": 1,
@@ -632,10 +591,10 @@ def test_wait_compares_latency_with_the_baseline_measured_before_the_change(
     service.on_deploy = lambda: service.samples.update({"p99_ms": 450.0})  # the change makes it slow
     change_id = _approved(
         svc,
-        [{"http": {"method": "POST", "url": f"{service.url}/deploy"}}],
+        [{"http": {"method": "POST", "url": f"{service.origin}/deploy"}}],
         [{"run": "touch rolled-back"}],
         validation={
-            "prometheus": {"url": service.url, "latency_query": "p99_ms"},
+            "prometheus": {"url": service.origin, "latency_query": "p99_ms"},
             "period": "4s",
             "interval": "300ms",
             "failures_to_trip": 1,
@@ -674,7 +633,7 @@ def test_worker_validates_and_closes_successful(cli: Cli, svc: Context, service:
         svc,
         [{"run": "true"}],
         validation={
-            "health_checks": [f"{service.url}/health"],
+            "health_checks": [f"{service.origin}/health"],
             "period": "1s",
             "interval": "300ms",
             "failures_to_trip": 2,
@@ -701,7 +660,7 @@ def test_worker_validation_trips_the_rollback(cli: Cli, svc: Context, service: S
         [{"run": "true"}],
         [{"run": "touch rolled-back"}],
         validation={
-            "health_checks": [f"{service.url}/health"],
+            "health_checks": [f"{service.origin}/health"],
             "period": "30s",
             "interval": "300ms",
             "failures_to_trip": 2,
@@ -821,33 +780,11 @@ def test_rollback_command_runs_the_rollback_plan(cli: Cli, svc: Context) -> None
 # --- answers that are not HTTP ------------------------------------------------------------------
 
 
-@pytest.fixture
-def garbage() -> Iterator[str]:
-    """The URL of a TCP server that answers every request with something that is not HTTP."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(8)
-
-    def serve() -> None:
-        while True:
-            try:
-                conn, _ = sock.accept()
-            except OSError:
-                return
-            with conn:
-                conn.recv(65536)
-                conn.sendall(b"garbage\r\n\r\n")
-
-    threading.Thread(target=serve, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        sock.close()
-
-
-def test_http_step_answered_with_garbage_fails_and_rolls_back(cli: Cli, svc: Context, garbage: str) -> None:
+def test_http_step_answered_with_garbage_fails_and_rolls_back(
+    cli: Cli, svc: Context, garbage: Garbage
+) -> None:
     change_id = _approved(
-        svc, [{"http": {"method": "POST", "url": f"{garbage}/deploy"}}], [{"run": "touch rolled-back"}]
+        svc, [{"http": {"method": "POST", "url": f"{garbage.origin}/deploy"}}], [{"run": "touch rolled-back"}]
     )
     res = cli("implement", change_id, "--as", "ops")
     assert "Traceback" not in res.err
@@ -855,13 +792,15 @@ def test_http_step_answered_with_garbage_fails_and_rolls_back(cli: Cli, svc: Con
     assert _doc(svc, change_id)["closure_status"] == "rolled_back"
 
 
-def test_worker_survives_a_health_check_answered_with_garbage(cli: Cli, svc: Context, garbage: str) -> None:
+def test_worker_survives_a_health_check_answered_with_garbage(
+    cli: Cli, svc: Context, garbage: Garbage
+) -> None:
     change_id = _approved(
         svc,
         [{"run": "true"}],
         [{"run": "touch rolled-back"}],
         validation={
-            "health_checks": [f"{garbage}/health"],
+            "health_checks": [f"{garbage.origin}/health"],
             "period": "30s",
             "interval": "300ms",
             "failures_to_trip": 1,

@@ -17,6 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from cortex_change.services import telemetry
 from cortex_change.services.context import open_context
+from support import free_port
 
 if TYPE_CHECKING:
     from conftest import Cli
@@ -41,13 +42,6 @@ class Gateway(NamedTuple):
         return out
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 @pytest.fixture(scope="module")
 def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
     """A real Pushgateway on a free port (skips, saying why, when the binary is not installed)."""
@@ -56,7 +50,7 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
             "prometheus-pushgateway is not installed (apt-get install prometheus-pushgateway; "
             "`make unit` installs it when apt is available): the push tests cannot run"
         )
-    port = _free_port()
+    port = free_port()
     log = tmp_path_factory.mktemp("pushgateway") / "pushgateway.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
@@ -168,7 +162,7 @@ def test_a_configuration_that_forbids_pushing_exits_2_naming_the_key(
 
 
 def test_an_unreachable_gateway_exits_5(cli: Cli) -> None:
-    url = f"http://127.0.0.1:{_free_port()}"  # nothing listens there
+    url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     res = cli("metrics", "push", env={"PROMETHEUS_PUSHGATEWAY": url})
     assert res.code == 5, res
     line = one_error_line(res.err)

@@ -1,49 +1,18 @@
-"""Fixtures for the channels: an HTTP receiver, SMTP servers, a self-signed certificate."""
+"""Fixtures for the channels: a self-signed certificate; direct connections to the receivers
+(`receiver` and `smtp_server` are in tests/conftest.py)."""
 
 from __future__ import annotations
 
 import shutil
 import subprocess
-from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-from notify_support import HttpReceiver, SmtpServer
-
-PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY")
 
 
 @pytest.fixture(autouse=True)
-def _direct(monkeypatch: pytest.MonkeyPatch) -> None:
-    # urllib honours proxy variables; a developer's proxy must not sit between us and 127.0.0.1.
-    for name in PROXY_VARIABLES:
-        monkeypatch.delenv(name, raising=False)
-
-
-@pytest.fixture
-def receiver() -> Iterator[HttpReceiver]:
-    srv = HttpReceiver()
-    try:
-        yield srv
-    finally:
-        srv.close()
-
-
-@pytest.fixture
-def smtp_server() -> Iterator[Callable[..., SmtpServer]]:
-    started: list[SmtpServer] = []
-
-    def start(**options: Any) -> SmtpServer:
-        srv = SmtpServer(**options)
-        started.append(srv)
-        return srv
-
-    try:
-        yield start
-    finally:
-        for srv in started:
-            srv.close()
+def _direct(direct: None) -> None:
+    """No developer's proxy between the channels and 127.0.0.1 (see `direct` in tests/conftest.py)."""
 
 
 @pytest.fixture(scope="session")

@@ -7,9 +7,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from notify_support import HttpReceiver, message, settings
+from notify_support import message, settings
 
 from cortex_change.notify.channels import CHANNELS, enabled
+from support import HttpReceiver
 
 
 def test_the_four_channels() -> None:

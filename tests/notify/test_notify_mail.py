@@ -15,10 +15,7 @@ from notify_support import (
     SMTP_PASSWORD,
     SMTP_USER,
     UNICODE_PASSWORD,
-    Captured,
-    SmtpServer,
     authenticator,
-    free_port,
     message,
     server_context,
     settings,
@@ -26,6 +23,7 @@ from notify_support import (
 
 from cortex_change.notify.mail import resolve, send, server
 from cortex_change.notify.message import DeliveryError
+from support import Captured, SmtpServer, free_port
 
 Start = Callable[..., SmtpServer]
 # aiosmtpd warns when AUTH is allowed without TLS; these tests do that on purpose.

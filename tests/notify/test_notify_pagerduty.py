@@ -6,10 +6,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from notify_support import HttpReceiver, free_port, message, settings
+from notify_support import message, settings
 
 from cortex_change.notify.message import DeliveryError
 from cortex_change.notify.pagerduty import EVENT_ACTIONS, SUMMARY_MAX, send
+from support import HttpReceiver, free_port
 
 KEY = "R0UT1NGkeyDoNotLeak0123456789abc"
 

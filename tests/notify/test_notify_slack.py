@@ -6,10 +6,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from notify_support import HttpReceiver, free_port, message, settings
+from notify_support import message, settings
 
 from cortex_change.notify.message import DeliveryError
 from cortex_change.notify.slack import HEADER_MAX, SECTION_MAX, escape, send
+from support import HttpReceiver, free_port
 
 HOOK_PATH = "/services/T0001/B0002/XyZsecretTokenDoNotLeak"
 

@@ -6,10 +6,11 @@ import json
 from pathlib import Path
 
 import pytest
-from notify_support import HttpReceiver, free_port, message, settings
+from notify_support import message, settings
 
 from cortex_change.notify.message import DeliveryError, Message
 from cortex_change.notify.webhook import send, sign, verify_signature
+from support import HttpReceiver, free_port
 
 SECRET = "whsec-7f3a-do-not-leak"
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -17,6 +16,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from cortex_change.config import KEYS_BY_NAME
+from support import free_port
 
 CLI = shutil.which("cortex-change", path=str(Path(sys.executable).parent))
 _SCRUBBED = {
@@ -33,13 +33,6 @@ class Run(NamedTuple):
     code: int
     out: str
     err: str
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 class Server:

@@ -7,7 +7,9 @@ import sqlite3
 from typing import TYPE_CHECKING
 
 import pytest
-from remote_support import free_port, has_whoami
+from remote_support import has_whoami
+
+from support import free_port
 
 if TYPE_CHECKING:
     from remote_support import Run, Server

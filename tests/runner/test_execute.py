@@ -4,14 +4,10 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import sys
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -25,15 +21,11 @@ from cortex_change.runner.execute import (
     http_request,
     run_command,
 )
+from support import Garbage, HttpServer, Received, Reply, free_port
 
 SECRET = "s3cr3t-T0ken value"  # a space in it: it must stay one argument
-
-
-@pytest.fixture(autouse=True)
-def _direct(monkeypatch: pytest.MonkeyPatch) -> None:
-    # urllib honours proxy variables; nothing may sit between the runner and 127.0.0.1.
-    for name in ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
-        monkeypatch.delenv(name, raising=False)
+# urllib honours proxy variables; nothing may sit between the runner and 127.0.0.1.
+pytestmark = pytest.mark.usefixtures("direct")
 
 
 def _secrets(**env: str) -> Secrets:
@@ -190,102 +182,63 @@ def test_empty_secret_is_not_redacted_everywhere() -> None:
 # --- HTTP -----------------------------------------------------------------------------------
 
 
-class Service:
-    """A real HTTP server on 127.0.0.1 (port 0) that records what it was asked."""
+class Service(HttpServer):
+    """Answers "answer from PATH" with a status by path (/ok 200, /created 201, /fail 500,
+    /missing 404, else 200); /echo answers the Authorization header and the body as JSON; /slow
+    answers after 2 s."""
 
-    def __init__(self) -> None:
-        self.requests: list[dict[str, Any]] = []
-        service = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def _answer(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length).decode() if length else ""
-                service.requests.append(
-                    {"method": self.command, "path": self.path, "headers": dict(self.headers), "body": body}
-                )
-                if self.path.startswith("/slow"):
-                    time.sleep(2)
-                path = urlsplit(self.path).path
-                status = {"/ok": 200, "/created": 201, "/fail": 500, "/missing": 404}.get(path, 200)
-                if path == "/echo":
-                    text = json.dumps({"auth": self.headers.get("Authorization"), "body": body})
-                else:
-                    text = f"answer from {self.path}"
-                data = text.encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "text/plain")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                if self.command != "HEAD":
-                    self.wfile.write(data)
-
-            do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = _answer
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+    def answer(self, request: Received) -> Reply:
+        if request.path.startswith("/slow"):
+            time.sleep(2)
+        path = urlsplit(request.path).path
+        status = {"/ok": 200, "/created": 201, "/fail": 500, "/missing": 404}.get(path, 200)
+        if path == "/echo":
+            text = json.dumps({"auth": request.headers.get("authorization"), "body": request.text()})
+        else:
+            text = f"answer from {request.path}"
+        return Reply(status, text.encode(), (("Content-Type", "text/plain"),))
 
 
 @pytest.fixture
 def service() -> Iterator[Service]:
-    srv = Service()
-    try:
+    with Service() as srv:
         yield srv
-    finally:
-        srv.close()
-
-
-def _refused_port() -> int:
-    """A local port nothing listens on."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def test_expected_status_succeeds(service: Service) -> None:
-    step = HttpStep("POST", f"{service.url}/created", (200, 201), body='{"v": 2}')
+    step = HttpStep("POST", f"{service.origin}/created", (200, 201), body='{"v": 2}')
     result = http_request(step, _secrets(), timeout=5)
     assert result.ok, result
     assert result.status == 201
     assert result.output == "answer from /created"
     assert result.details()["status"] == 201 and "exit_code" not in result.details()
     (req,) = service.requests
-    assert (req["method"], req["path"], req["body"]) == ("POST", "/created", '{"v": 2}')
-    assert req["headers"]["Content-Type"] == "application/json"
+    assert (req.method, req.path, req.text()) == ("POST", "/created", '{"v": 2}')
+    assert req.headers["content-type"] == "application/json"
 
 
 @pytest.mark.parametrize("method", ["GET", "HEAD", "PUT", "PATCH", "DELETE"])
 def test_methods_are_sent_as_given(service: Service, method: str) -> None:
-    result = http_request(HttpStep(method, f"{service.url}/ok"), _secrets(), timeout=5)
+    result = http_request(HttpStep(method, f"{service.origin}/ok"), _secrets(), timeout=5)
     assert result.ok, result
-    assert service.requests[0]["method"] == method
+    assert service.requests[0].method == method
 
 
 @pytest.mark.parametrize(("path", "status"), [("/fail", 500), ("/missing", 404), ("/created", 201)])
 def test_unexpected_status_fails(service: Service, path: str, status: int) -> None:
-    result = http_request(HttpStep("GET", f"{service.url}{path}"), _secrets(), timeout=5)
+    result = http_request(HttpStep("GET", f"{service.origin}{path}"), _secrets(), timeout=5)
     assert not result.ok
     assert result.status == status
     assert result.error == f"status {status}, expected 200"
 
 
 def test_status_list_is_named_in_the_error(service: Service) -> None:
-    result = http_request(HttpStep("GET", f"{service.url}/fail", (200, 204)), _secrets(), timeout=5)
+    result = http_request(HttpStep("GET", f"{service.origin}/fail", (200, 204)), _secrets(), timeout=5)
     assert result.error == "status 500, expected 200 or 204"
 
 
 def test_connection_refused_fails() -> None:
-    result = http_request(HttpStep("GET", f"http://127.0.0.1:{_refused_port()}/x"), _secrets(), timeout=5)
+    result = http_request(HttpStep("GET", f"http://127.0.0.1:{free_port()}/x"), _secrets(), timeout=5)
     assert not result.ok
     assert result.status is None
     assert result.error.startswith("request failed:")
@@ -294,7 +247,7 @@ def test_connection_refused_fails() -> None:
 
 def test_timeout_fails(service: Service) -> None:
     began = time.monotonic()
-    result = http_request(HttpStep("GET", f"{service.url}/slow"), _secrets(), timeout=0.3)
+    result = http_request(HttpStep("GET", f"{service.origin}/slow"), _secrets(), timeout=0.3)
     assert time.monotonic() - began < 1.8
     assert not result.ok
     assert "timed out" in result.error
@@ -303,16 +256,16 @@ def test_timeout_fails(service: Service) -> None:
 def test_secrets_in_headers_url_and_body_are_sent_but_redacted(service: Service) -> None:
     step = HttpStep(
         "POST",
-        f"{service.url}/echo?key=${{env:KEY}}",
+        f"{service.origin}/echo?key=${{env:KEY}}",
         headers=(("Authorization", "Bearer ${env:TOKEN}"),),
         body='{"token": "${env:TOKEN}"}',
     )
     result = http_request(step, _secrets(KEY="url-key-123"), timeout=5)
     assert result.ok, result
     (req,) = service.requests
-    assert req["headers"]["Authorization"] == f"Bearer {SECRET}"  # the service got the real value
-    assert req["path"] == "/echo?key=url-key-123"
-    assert req["body"] == json.dumps({"token": SECRET})
+    assert req.headers["authorization"] == f"Bearer {SECRET}"  # the service got the real value
+    assert req.path == "/echo?key=url-key-123"
+    assert req.text() == json.dumps({"token": SECRET})
     assert SECRET not in result.output
     assert f"Bearer {REDACTED}" in result.output
     assert SECRET not in json.dumps(result.details())
@@ -320,7 +273,7 @@ def test_secrets_in_headers_url_and_body_are_sent_but_redacted(service: Service)
 
 def test_error_text_is_redacted_too() -> None:
     # Whatever the error says goes through the redaction: here the "secret" is a word of it.
-    port = _refused_port()
+    port = free_port()
     step = HttpStep("GET", f"http://127.0.0.1:{port}/${{env:WORD}}")
     result = http_request(step, Secrets({"WORD": "refused"}), timeout=5)
     assert not result.ok
@@ -329,41 +282,8 @@ def test_error_text_is_redacted_too() -> None:
     assert REDACTED in result.error
 
 
-class Garbage:
-    """A TCP server that answers every request with something that is not HTTP."""
-
-    def __init__(self) -> None:
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(8)
-        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            with conn:
-                conn.recv(65536)
-                conn.sendall(b"garbage\r\n\r\n")
-
-    def close(self) -> None:
-        self.sock.close()
-
-
-@pytest.fixture
-def garbage() -> Iterator[Garbage]:
-    srv = Garbage()
-    try:
-        yield srv
-    finally:
-        srv.close()
-
-
 def test_a_response_that_is_not_http_fails_the_step(garbage: Garbage) -> None:
-    result = http_request(HttpStep("GET", f"{garbage.url}/deploy"), _secrets(), timeout=5)
+    result = http_request(HttpStep("GET", f"{garbage.origin}/deploy"), _secrets(), timeout=5)
     assert not result.ok
     assert result.error.startswith("request failed:")
 
@@ -385,7 +305,7 @@ def test_a_malformed_ipv6_url_fails_the_step() -> None:
 
 
 def test_missing_secret_fails_without_a_request(service: Service) -> None:
-    step = HttpStep("GET", f"{service.url}/ok", headers=(("X-Key", "${env:CORTEX_TEST_UNSET_VAR}"),))
+    step = HttpStep("GET", f"{service.origin}/ok", headers=(("X-Key", "${env:CORTEX_TEST_UNSET_VAR}"),))
     result = http_request(step, Secrets({}), timeout=5)
     assert not result.ok
     assert "CORTEX_TEST_UNSET_VAR" in result.error

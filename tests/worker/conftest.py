@@ -1,65 +1,38 @@
-"""Fixtures for the worker's tests: contexts on each backend driven by a hand-moved clock, receivers."""
+"""Fixtures for the worker's tests: contexts on each backend driven by a hand-moved clock.
+
+(`receiver` and `smtp_server` are in tests/conftest.py.)"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pytest
-from worker_support import QUIET, Clock, HttpReceiver, SmtpServer
+from worker_support import QUIET
 
-from cortex_change.services.context import Context, open_context
-
-PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY")
+from cortex_change.services.context import Context, system_clock
+from support import FakeClock
 
 
 @pytest.fixture(autouse=True)
-def _direct(monkeypatch: pytest.MonkeyPatch) -> None:
-    # urllib honours proxy variables (here and in the CLI subprocesses, which copy os.environ).
-    for name in PROXY_VARIABLES:
-        monkeypatch.delenv(name, raising=False)
+def _direct(direct: None) -> None:
+    """No proxy between the worker (in-process and in CLI subprocesses) and the local receivers."""
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def clock() -> FakeClock:
+    """Starts at the real time (so CLI runs and services agree); moves only when the test says so."""
+    return FakeClock(system_clock())
 
 
 @pytest.fixture
-def make_ctx(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, clock: Clock, store_url: str
-) -> Iterator[Callable[..., Context]]:
-    """Contexts on one store (each backend in turn), driven by `clock`; QUIET unless overridden."""
-    monkeypatch.chdir(tmp_path)  # no stray cortex-change.toml
-    opened: list[Context] = []
+def make_ctx(make_ctx: Callable[..., Context]) -> Callable[..., Context]:
+    """tests/conftest.py's `make_ctx` (driven by the clock above), QUIET unless overridden."""
 
     def make(**env: str) -> Context:
-        ctx = open_context(env={"CORTEX_CHANGE_DB": store_url, **QUIET, **env}, clock=clock)
-        opened.append(ctx)
-        return ctx
+        return make_ctx(**{**QUIET, **env})
 
-    yield make
-    for ctx in opened:
-        ctx.close()
-
-
-@pytest.fixture
-def receiver() -> Iterator[HttpReceiver]:
-    srv = HttpReceiver()
-    try:
-        yield srv
-    finally:
-        srv.close()
-
-
-@pytest.fixture
-def smtp() -> Iterator[SmtpServer]:
-    srv = SmtpServer()
-    try:
-        yield srv
-    finally:
-        srv.close()
+    return make
 
 
 @pytest.fixture

@@ -18,15 +18,11 @@ from typing import Any
 
 from worker_support import (
     HeldRequests,
-    HttpReceiver,
-    Received,
-    SmtpServer,
     actions,
     emergency,
     event_id,
     file_for_approval,
     outbox_rows,
-    query,
     query_ddl,
     webhook_requests,
 )
@@ -36,6 +32,7 @@ from cortex_change.notify.webhook import verify_signature
 from cortex_change.services import changes, worker
 from cortex_change.services.context import Context
 from cortex_change.store import outbox
+from support import HttpReceiver, Received, SmtpServer, query
 
 SECRET = "whsec-0123456789-do-not-leak"
 DOCUMENTED_FIELDS = {
@@ -444,8 +441,13 @@ def test_concurrent_workers_deliver_every_message_exactly_once(
 
 
 def test_slack_email_and_pagerduty_routing(
-    make_ctx: Callable[..., Context], clock: Any, receiver: HttpReceiver, smtp: SmtpServer, store_url: str
+    make_ctx: Callable[..., Context],
+    clock: Any,
+    receiver: HttpReceiver,
+    smtp_server: Callable[..., SmtpServer],
+    store_url: str,
 ) -> None:
+    smtp = smtp_server()
     ctx = make_ctx(
         SLACK_NOTIFICATIONS="true",
         SLACK_WEBHOOK_URL=receiver.url("/slack/T000/B000/XXXX"),

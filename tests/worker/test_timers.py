@@ -13,12 +13,10 @@ from typing import Any
 
 import pytest
 from worker_support import (
-    HttpReceiver,
     actions,
     emergency,
     file_for_approval,
     outbox_rows,
-    query,
     webhook_requests,
 )
 
@@ -27,6 +25,7 @@ from cortex_change.services.cab import next_meeting
 from cortex_change.services.context import Context
 from cortex_change.services.implementation import implement_change
 from cortex_change.store import timers
+from support import HttpReceiver, query
 
 TECH_LEAD_TIMEOUT = 14400  # TECH_LEAD_APPROVAL_TIMEOUT's default
 CAB = ["ops-lead", "product-lead", "security-lead", "tech-lead"]  # CAB_MEMBERS' default, sorted

@@ -1,57 +1,21 @@
-"""Helpers for the worker's tests: a clock the test moves, direct store reads, receivers."""
+"""Helpers for the worker's tests: direct store reads, held deliveries, changes set up in-process.
+
+The receivers, `query` and the clock are in tests/support.py."""
 
 from __future__ import annotations
 
 import json
 import sqlite3
-import sys
 import threading
 import time
-from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-# The channels' tests already have real local receivers (HTTP and SMTP): reuse them.
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "notify"))
-from notify_support import HttpReceiver, Received, SmtpServer  # noqa: F401 - re-exported
-
-from cortex_change.services.context import Context, system_clock
+from cortex_change.services.context import Context
+from support import HttpReceiver, Received, query
 
 # A CAB meeting nobody reaches during a test (29 February, no lead): no agenda message appears
 # unless a test asks for one.
 QUIET = {"CAB_MEETING_SCHEDULE": "0 0 29 2 *", "CAB_AGENDA_LEAD": "0"}
-
-
-class Clock:
-    """UTC, whole seconds; starts at the real time (so CLI runs and services agree) and only moves
-    when the test says so."""
-
-    def __init__(self, start: datetime | None = None) -> None:
-        self.now = start or system_clock()
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> datetime:
-        self.now += timedelta(**delta)
-        return self.now
-
-    def set(self, when: datetime) -> None:
-        self.now = when
-
-
-def query(db: str, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    """Rows straight from the store (a SQLite file or a PostgreSQL URL), bypassing the program."""
-    if db.startswith("postgresql://"):
-        import psycopg
-
-        with psycopg.connect(db, autocommit=True) as conn:
-            return list(conn.execute(sql.replace("?", "%s"), params).fetchall())
-    conn = sqlite3.connect(db)
-    try:
-        return list(conn.execute(sql, params).fetchall())
-    finally:
-        conn.close()
 
 
 class HeldRequests(list[Any]):

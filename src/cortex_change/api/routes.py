@@ -58,6 +58,7 @@ def _problems(*codes: int) -> dict[int | str, dict[str, Any]]:
 AUTHED = (401, 422, 503)
 ONE = (*AUTHED, 404)
 MOVE = (*ONE, 403, 409, 412)
+PERIOD_HELP = 'today, week, month, or "2025-12-01 to 2025-12-31"'  # the periods the reports take
 CHANGE: dict[int | str, dict[str, Any]] = {
     200: {"description": "the change as `show` prints it", "headers": ETAG}
 }
@@ -437,7 +438,7 @@ def models(request: Request, credentials: Credentials) -> list[dict[str, Any]]:
 def metrics(
     request: Request,
     credentials: Credentials,
-    period: str = Query("today", description='today, week, month, or "2025-12-01 to 2025-12-31"'),
+    period: str = Query("today", description=PERIOD_HELP),
 ) -> dict[str, Any]:
     ctx = _ctx(request)
     _who(ctx, credentials)
@@ -454,7 +455,7 @@ def compliance(
     request: Request,
     credentials: Credentials,
     framework: str = Query(json_schema_extra={"enum": list(FRAMEWORKS)}),
-    period: str = Query(description='today, week, month, or "2025-12-01 to 2025-12-31"'),
+    period: str = Query(description=PERIOD_HELP),
 ) -> dict[str, Any]:
     ctx = _ctx(request)
     _who(ctx, credentials)
