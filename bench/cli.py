@@ -37,7 +37,7 @@ USER = "bench"
 # a mix of states so that show/list/metrics/audit see realistic records.
 POPULATE = """
 import json, sqlite3, sys
-from cortex_change.services import changes as s
+from cortex_change.services import changes as s, implementation as impl
 from cortex_change.services.context import open_context
 n = int(sys.argv[1])
 ctx = open_context()
@@ -58,7 +58,7 @@ for i in range(n):
     s.approve_change(ctx, change_id=c.change_id, approver="tech-lead", reason="reviewed")
     if stage == 3:
         continue  # approved
-    s.implement_change(ctx, change_id=c.change_id, actor="deployer")
+    impl.implement_change(ctx, change_id=c.change_id, actor="deployer")
     if stage == 4:
         continue  # implemented
     s.close_change(ctx, change_id=c.change_id, status="failed" if stage == 5 else "successful",
@@ -243,13 +243,31 @@ def lifecycle(cli: str, runs: int, env: dict[str, str], cwd: str) -> list[Result
     return results
 
 
+# The one-shot carries the change out itself (IMPLEMENTATION_DELAY=0) with a one-step plan, so
+# the figure covers create + assess + approve + implement (one real subprocess) + close.
+ONE_SHOT_TEMPLATE = """
+[integrations.kubernetes.restart_pod]
+summary = "Restart a pod (bench: the plan runs `true`)"
+type = "standard"
+category = "infrastructure"
+model = "worker-restart"
+impact = "low"
+text_field = "target"
+title = "Restart {target}"
+implementation_plan = { steps = [{ run = ["true"] }] }
+"""
+
+
 def integrations(cli: str, runs: int, env: dict[str, str], cwd: str) -> list[Result]:
     """The one-shot standard change: `integrate kubernetes restart_pod`, one new target per call.
 
     The worker-restart model allows a few restarts of one target per hour (more are reclassified
-    as normal changes), so each call names its own worker; each change must end closed, as a
-    standard change.
+    as normal changes), so each call names its own worker; each change must end closed
+    successful, its plan run.
     """
+    config = Path(cwd) / "one-shot.toml"
+    config.write_text(ONE_SHOT_TEMPLATE, "utf-8")
+    env = {**env, "IMPLEMENTATION_DELAY": "0", "CORTEX_CHANGE_CONFIG": str(config)}
     result = Result("integrate kubernetes restart_pod", budget_ms=INTEGRATE_BUDGET_MS)
     outputs = repeat(
         result,
@@ -260,7 +278,7 @@ def integrations(cli: str, runs: int, env: dict[str, str], cwd: str) -> list[Res
     for out in outputs:  # checked after the timed calls, untimed
         change_id = out.strip().splitlines()[-1]
         doc = json.loads(run_once([cli, "show", change_id], env, cwd)[1])
-        if (doc.get("type"), doc.get("state")) != ("standard", "closed"):
+        if (doc.get("type"), doc.get("closure_status")) != ("standard", "successful"):
             raise SystemExit(f"integrate did not run the one-shot standard change: {change_id} {doc}")
     return [result]
 
