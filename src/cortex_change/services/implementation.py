@@ -334,7 +334,7 @@ def start_validation(ctx: Context, change: Change, spec: plan.ValidationSpec) ->
 
 
 def validation_round(
-    ctx: Context, change_id: str, state: dict[str, Any], actor: str
+    ctx: Context, change_id: str, state: dict[str, Any], actor: str, holder: str | None = None
 ) -> tuple[bool, dict[str, Any]]:
     """One round of checks; trips the rollback or closes the change when the period is over."""
     change = _load(ctx, change_id)
@@ -360,7 +360,8 @@ def validation_round(
     if state["consecutive"] >= spec.failures_to_trip:
         why = "; ".join(f"{r.name}: {r.detail}" for r in failed)
         reason = f"validation failed {state['consecutive']} times in a row ({why})"
-        fail_change(ctx, change_id=change_id, actor=actor, reason=reason)
+        run = Run(ctx, change_id, holder or f"cli:{actor}", os.environ)
+        fail_change(ctx, change_id=change_id, actor=actor, reason=reason, run=run)
         return True, state
     if now.timestamp() >= state["ends_at"]:
         notes = (

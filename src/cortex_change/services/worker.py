@@ -118,7 +118,7 @@ def _implement(ctx: Context, name: str, change_id: str | None, payload: dict[str
 
 def _validate(ctx: Context, name: str, change_id: str | None, payload: dict[str, Any]) -> None:
     assert change_id is not None
-    done, state = validation_round(ctx, change_id, payload, f"worker:{name}")
+    done, state = validation_round(ctx, change_id, payload, f"worker:{name}", holder=name)
     if not done:
         from .implementation import validation_spec
 
