@@ -268,9 +268,7 @@ def _integration_commands(add: Adder) -> None:
     p.add_argument("--json", action="store_true")
 
     models = add("models", _missing_sub, "list or show the standard change models")
-    models_sub = models.add_subparsers(
-        dest="models_command", metavar="ACTION", required=True, parser_class=Parser
-    )
+    models_sub = _actions(models, "models_command")
     p = models_sub.add_parser("list", help="every model: enabled or not, its condition")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=commands.cmd_models_list)
@@ -281,9 +279,7 @@ def _integration_commands(add: Adder) -> None:
 
 def _admin_commands(add: Adder) -> None:
     audit = add("audit", _missing_sub, "verify, print or export the audit trail")
-    audit_sub = audit.add_subparsers(
-        dest="audit_command", metavar="ACTION", required=True, parser_class=Parser
-    )
+    audit_sub = _actions(audit, "audit_command")
     p = audit_sub.add_parser("verify", help="re-walk the hash chain; exit 1 naming the first broken event")
     p.add_argument("--export", metavar="DIR", help="verify an exported chain without the database")
     p.set_defaults(handler=commands.cmd_audit_verify)
@@ -296,9 +292,7 @@ def _admin_commands(add: Adder) -> None:
     p.set_defaults(handler=commands.cmd_audit_export)
 
     token = add("token", _missing_sub, "API tokens: create NAME (printed once), list, revoke ID")
-    token_sub = token.add_subparsers(
-        dest="token_command", metavar="ACTION", required=True, parser_class=Parser
-    )
+    token_sub = _actions(token, "token_command")
     p = token_sub.add_parser("create", help="a new token for identity NAME; only its hash is stored")
     p.add_argument("name", metavar="NAME")
     p.set_defaults(handler=commands.cmd_token_create)
@@ -317,7 +311,7 @@ def _admin_commands(add: Adder) -> None:
     s.add_argument("--no-access-log", dest="access_log", action="store_false")
 
     cfg = add("config", _missing_sub, "show the effective configuration")
-    cfg_sub = cfg.add_subparsers(dest="config_command", metavar="ACTION", required=True, parser_class=Parser)
+    cfg_sub = _actions(cfg, "config_command")
     p = cfg_sub.add_parser("show", help="every key: value, where it came from, in effect or not")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=commands.cmd_config_show)
@@ -342,9 +336,7 @@ def _compliance_commands(add: Adder) -> None:
         return
     from ..domain.compliance_report import FRAMEWORKS
 
-    compliance_sub = compliance.add_subparsers(
-        dest="compliance_command", metavar="ACTION", required=True, parser_class=Parser
-    )
+    compliance_sub = _actions(compliance, "compliance_command")
     about = (
         "a framework's controls over the changes created in a period, with audit evidence; "
         "exit 0 whenever the report is produced, even when controls fail or the audit chain is "
@@ -361,7 +353,7 @@ def _compliance_commands(add: Adder) -> None:
 
 def _operations_commands(add: Adder) -> None:
     w = add("worker", _missing_sub, "the worker: run it, or speak the seed's worker protocol")
-    sub = w.add_subparsers(dest="worker_command", metavar="ACTION", required=True, parser_class=Parser)
+    sub = _actions(w, "worker_command")
     p = sub.add_parser(
         "run", help="fire timers, deliver notifications, implement and validate; until stopped"
     )
@@ -400,7 +392,7 @@ def _operations_commands(add: Adder) -> None:
     inc.set_defaults(change=None, json=False)
 
     out = add("outbox", _missing_sub, "notifications waiting, delivered or dead-lettered")
-    sub = out.add_subparsers(dest="outbox_command", metavar="ACTION", required=True, parser_class=Parser)
+    sub = _actions(out, "outbox_command")
     p = sub.add_parser("list", help="newest first")
     p.add_argument("--failed", action="store_true", help="only the dead letters")
     p.add_argument("--state", choices=["pending", "delivered", "dead"])
@@ -411,10 +403,15 @@ def _operations_commands(add: Adder) -> None:
     p.set_defaults(handler=operations.cmd_outbox_retry)
 
     cab = add("cab", _missing_sub, "the CAB's next meeting and agenda")
-    sub = cab.add_subparsers(dest="cab_command", metavar="ACTION", required=True, parser_class=Parser)
+    sub = _actions(cab, "cab_command")
     p = sub.add_parser("agenda", help="changes waiting for the CAB, highest risk first")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=operations.cmd_cab_agenda)
+
+
+def _actions(p: argparse.ArgumentParser, dest: str) -> Any:
+    """The ACTION sub-commands of a command such as `audit` or `worker` (one is required)."""
+    return p.add_subparsers(dest=dest, metavar="ACTION", required=True, parser_class=Parser)
 
 
 def _missing_sub(ctx: Any, a: argparse.Namespace) -> int:  # pragma: no cover
