@@ -28,6 +28,11 @@ def fmt_time(value: datetime | None) -> str | None:
     return None if value is None else value.astimezone(UTC).strftime(TIME_FORMAT)
 
 
+def fmt_epoch(value: float) -> str:
+    """A store timestamp (seconds since the epoch) as the record's ISO 8601 UTC text."""
+    return datetime.fromtimestamp(float(value), UTC).strftime(TIME_FORMAT)
+
+
 def parse_time(value: str | None) -> datetime | None:
     if value is None:
         return None

@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from ..domain.codec import fmt_time
+from ..domain.codec import fmt_epoch, fmt_time
 from ..domain.events import Event
 from ..domain.lifecycle import State
 from ..notify.message import Message
-from ..store import audit, changes
+from ..store import audit, changes, timers
 from . import followups
 from .context import Context
 
@@ -42,7 +42,7 @@ def agenda(ctx: Context) -> dict[str, Any]:
             "category": category,
             "risk_level": level,
             "risk_score": score,
-            "created_at": fmt_time(datetime.fromtimestamp(created, UTC)),
+            "created_at": fmt_epoch(created),
         }
         for change_id, _, typ, category, level, score, created, title in rows
     ]
@@ -66,8 +66,6 @@ def ensure_agenda_timer(ctx: Context) -> None:
     payload = {"meeting": fmt_time(meeting)}
     with ctx.db.transaction() as tx:
         tid = followups.timer_id(followups.CAB_AGENDA, fmt_time(meeting) or "", meeting.timestamp())
-        from ..store import timers
-
         timers.schedule(tx, tid, followups.CAB_AGENDA, None, due, payload)
 
 

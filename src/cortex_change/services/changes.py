@@ -11,7 +11,7 @@ from typing import Any
 from ..config import rules_snapshot
 from ..domain import compliance, staging, workflow
 from ..domain import validation as v
-from ..domain.codec import fmt_time, to_document
+from ..domain.codec import fmt_epoch, fmt_time, to_document
 from ..domain.errors import InvalidTransition, NotFound, PreconditionFailed, Refused, ValidationError
 from ..domain.events import Event
 from ..domain.lifecycle import states_for
@@ -100,8 +100,7 @@ def create_change(
             change.change_id = new_change_id(now)
         _audit_config(tx, ctx, now)
         changes.insert(tx, change)
-        ids = audit.append(tx, change.change_id, events, now)
-        followups.after(tx, ctx, change, list(zip(ids, events, strict=True)), now)
+        followups.commit(tx, ctx, change, events, now)
         if idempotency is not None:
             tokens.remember(
                 tx,
@@ -271,9 +270,15 @@ def _apply(
         if extra is not None:
             events = events + extra(tx, change)
         changes.save(tx, change, version, _compliant(tx, ctx, change, events, now))
-        ids = audit.append(tx, change_id, events, now)
-        followups.after(tx, ctx, change, list(zip(ids, events, strict=True)), now)
+        followups.commit(tx, ctx, change, events, now)
     return change
+
+
+def record(ctx: Context, change_id: str, events: list[Event]) -> None:
+    """Audit events that move no state (a step's result, an escalation), with what they cause."""
+    now = ctx.clock()
+    with ctx.db.transaction() as tx:
+        followups.commit(tx, ctx, changes.get(tx, change_id), events, now)
 
 
 def assess_change(
@@ -471,7 +476,7 @@ def list_changes(
                 "risk_level": level,
                 "risk_score": score,
                 "title": title,
-                "created_at": fmt_time(datetime.fromtimestamp(created, UTC)),
+                "created_at": fmt_epoch(created),
             }
         )
     return out

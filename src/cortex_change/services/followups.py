@@ -13,7 +13,7 @@ from ..domain.events import Event
 from ..domain.lifecycle import State
 from ..domain.model import Change, ChangeType, ClosureStatus, Route
 from ..notify.message import Message
-from ..store import outbox, timers
+from ..store import audit, outbox, timers
 from ..store.db import Tx
 from .context import Context
 
@@ -33,6 +33,13 @@ def schedule(tx: Tx, kind: str, change_id: str | None, due: float, payload: dict
     tid = timer_id(kind, change_id or "-", due)
     timers.schedule(tx, tid, kind, change_id, due, dict(payload))
     return tid
+
+
+def commit(tx: Tx, ctx: Context, change: Change, events: list[Event], now: datetime) -> list[str]:
+    """Append the change's events to the audit chain and set going what they cause; their ids."""
+    ids = audit.append(tx, change.change_id, events, now)
+    after(tx, ctx, change, list(zip(ids, events, strict=True)), now)
+    return ids
 
 
 def after(tx: Tx, ctx: Context, change: Change, events: Sequence[tuple[str, Event]], now: datetime) -> None:

@@ -7,11 +7,10 @@ import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from ..domain import plan, validation, workflow
-from ..domain.codec import fmt_time
+from ..domain.codec import fmt_epoch
 from ..domain.errors import Conflict, Refused
 from ..domain.events import Event
 from ..domain.lifecycle import State
@@ -22,7 +21,7 @@ from ..runner.execute import Secrets, StepResult, http_request, run_command
 from ..store import audit, incidents, leases
 from ..store.db import Tx
 from . import followups
-from .changes import _apply, _load
+from .changes import _apply, _load, record
 from .context import Context
 
 # progress(step number, of, what, elapsed seconds of the plan) — the CLI prints it on a terminal.
@@ -56,17 +55,7 @@ class Run:
 
     def record(self, events: list[Event]) -> None:
         """Audit events of the run that move no state (a step's start and result)."""
-        now = self.ctx.clock()
-        with self.ctx.db.transaction() as tx:
-            ids = audit.append(tx, self.change_id, events, now)
-            change = _load_in(tx, self.change_id)
-            followups.after(tx, self.ctx, change, list(zip(ids, events, strict=True)), now)
-
-
-def _load_in(tx: Tx, change_id: str) -> Change:
-    from ..store import changes
-
-    return changes.get(tx, change_id)
+        record(self.ctx, self.change_id, events)
 
 
 def _take_lease(run: Run, takeover: bool = False) -> Callable[[Tx, Change], list[Event]]:
@@ -76,17 +65,18 @@ def _take_lease(run: Run, takeover: bool = False) -> Callable[[Tx, Change], list
 
     def take(tx: Tx, change: Change) -> list[Event]:
         now = run.ctx.clock().timestamp()
-        before = leases.get(tx, run.change_id)
+        before = leases.get(tx, run.change_id, lock=True)
         other = leases.take(tx, run.change_id, run.holder, now, run.ttl)
         if other is not None and not takeover:
             raise Conflict(
-                f"{run.change_id} is being carried out by {other[0]} (lease until {iso(other[1])}); "
+                f"{run.change_id} is being carried out by {other.holder} "
+                f"(lease until {fmt_epoch(other.expires_at)}); "
                 "nothing was written"
             )
         run._renewed = time.monotonic()
-        if before is None or before[0] == run.holder:
+        if before is None or before.holder == run.holder:
             return []
-        return [Event("lease_taken_over", run.holder, {"from": before[0], "to": run.holder})]
+        return [Event("lease_taken_over", run.holder, {"from": before.holder, "to": run.holder})]
 
     return take
 
@@ -381,13 +371,8 @@ def _resume(run: Run, actor: str) -> tuple[Change, int]:
     with run.ctx.db.read() as tx:
         lease = leases.get(tx, run.change_id)
         trail = audit.for_change(tx, run.change_id)
-    if (
-        lease is not None
-        and lease[3] is None
-        and float(lease[2]) > now.timestamp()
-        and lease[0] != run.holder
-    ):
-        raise Conflict(f"{run.change_id} is being carried out by {lease[0]}; its lease has not expired")
+    if lease is not None and lease.holder != run.holder and lease.live(now.timestamp()):
+        raise Conflict(f"{run.change_id} is being carried out by {lease.holder}; its lease has not expired")
     started = max((e["seq"] for e in trail if e["action"] == "implementation_started"), default=0)
     done = [
         e["details"]["step"]
@@ -405,8 +390,3 @@ def _resume(run: Run, actor: str) -> tuple[Change, int]:
 
     change = _apply(run.ctx, run.change_id, actor, op, extra=_take_lease(run, takeover=True))
     return change, start
-
-
-def iso(epoch: Any) -> str:
-    """An epoch timestamp from the store as ISO 8601 UTC."""
-    return fmt_time(datetime.fromtimestamp(float(epoch), UTC)) or ""

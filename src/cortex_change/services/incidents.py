@@ -6,11 +6,11 @@ import json
 from typing import Any
 
 from ..domain import validation
+from ..domain.codec import fmt_epoch
 from ..domain.errors import NotFound, ValidationError
 from ..store import incidents
 from ..store.db import Row
 from .context import Context
-from .implementation import iso
 
 
 def _doc(row: Row) -> dict[str, Any]:
@@ -18,12 +18,12 @@ def _doc(row: Row) -> dict[str, Any]:
     return {
         "incident_id": incident_id,
         "change_id": change_id,
-        "opened_at": iso(opened_at),
+        "opened_at": fmt_epoch(opened_at),
         "opened_by": opened_by,
         "title": title,
         "details": json.loads(details),
         "state": state,
-        "resolved_at": iso(resolved_at) if resolved_at is not None else None,
+        "resolved_at": fmt_epoch(resolved_at) if resolved_at is not None else None,
     }
 
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..domain.codec import fmt_epoch
 from ..domain.errors import ValidationError
 from ..store import outbox
 from .context import Context
-from .implementation import iso
 
 
 def list_outbox(ctx: Context, *, state: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
@@ -33,7 +33,7 @@ def list_outbox(ctx: Context, *, state: str | None = None, limit: int = 100) -> 
     for row in rows:
         doc = dict(zip(keys, row, strict=True))
         for k in ("created_at", "next_attempt_at", "delivered_at"):
-            doc[k] = iso(doc[k]) if doc[k] else None
+            doc[k] = fmt_epoch(doc[k]) if doc[k] else None
         out.append(doc)
     return out
 

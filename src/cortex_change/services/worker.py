@@ -12,13 +12,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..domain import workflow
+from ..domain.codec import fmt_time
 from ..domain.errors import CortexError
 from ..domain.events import Event
 from ..domain.lifecycle import AWAITING_APPROVAL, State
 from ..notify.message import DeliveryError, Message
-from ..store import audit, changes, outbox, timers
+from ..store import outbox, timers
 from . import followups
-from .changes import _apply, _load
+from .changes import _apply, _load, record
 from .context import Context
 from .implementation import implement_change, validation_round
 from .workers import sweep_leases
@@ -134,7 +135,7 @@ def _approval_timeout(ctx: Context, name: str, change_id: str | None, payload: d
         return
     key = payload.get("config_key", "CAB_APPROVAL_TIMEOUT")
     details = {"config_key": key, "timeout_seconds": ctx.settings[key], "state": change.state.value}
-    _record(ctx, change_id, [Event("approval_escalated", workflow.CHANGE_MANAGER, details)])
+    record(ctx, change_id, [Event("approval_escalated", workflow.CHANGE_MANAGER, details)])
     if ctx.settings["AUTO_REJECT_ON_TIMEOUT"]:
         reason = f"no decision within {key}={ctx.settings[key]}s (AUTO_REJECT_ON_TIMEOUT=true)"
         now = ctx.clock()
@@ -147,22 +148,14 @@ def _review(kind: str) -> Callable[[Context, str, str | None, dict[str, Any]], N
         change = _load(ctx, change_id)
         if change.review is None or change.review.reviewed_at is not None:
             return
-        due = change.review.due_at.strftime("%Y-%m-%dT%H:%M:%SZ")
-        _record(
+        due = fmt_time(change.review.due_at)
+        record(
             ctx,
             change_id,
             [Event(kind, workflow.CHANGE_MANAGER, {"due_at": due, "reason": f"review due {due}"})],
         )
 
     return fire
-
-
-def _record(ctx: Context, change_id: str, events: list[Event]) -> None:
-    """Audit events that move no state, with their notifications, in one transaction."""
-    now = ctx.clock()
-    with ctx.db.transaction() as tx:
-        ids = audit.append(tx, change_id, events, now)
-        followups.after(tx, ctx, changes.get(tx, change_id), list(zip(ids, events, strict=True)), now)
 
 
 def _cab_agenda(ctx: Context, name: str, change_id: str | None, payload: dict[str, Any]) -> None:

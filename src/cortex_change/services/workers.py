@@ -6,17 +6,18 @@ import os
 from typing import Any
 
 from ..domain import validation, workflow
+from ..domain.codec import fmt_epoch
 from ..domain.errors import Conflict, Refused
 from ..domain.events import Event
 from ..domain.lifecycle import State
 from ..domain.model import Change, ClosureStatus
 from ..runner import checks
-from ..store import audit, changes, leases
+from ..store import changes, leases
 from ..store.db import Tx
 from . import followups
 from .changes import _apply, _load
 from .context import Context
-from .implementation import Run, begin, fail_change, iso, validation_spec
+from .implementation import Run, begin, fail_change, validation_spec
 
 
 def execute(ctx: Context, *, change_id: str, worker: str) -> dict[str, Any]:
@@ -25,8 +26,9 @@ def execute(ctx: Context, *, change_id: str, worker: str) -> dict[str, Any]:
     change = _load(ctx, validation.change_id(change_id))
     with ctx.db.read() as tx:
         lease = leases.get(tx, change_id)
-    if lease is not None and lease[0] != worker and float(lease[2]) > ctx.clock().timestamp():
-        raise Conflict(f"{change_id} is leased to {lease[0]} until {iso(lease[2])}; nothing was written")
+    if lease is not None and lease.holder != worker and lease.live(ctx.clock().timestamp()):
+        until = fmt_epoch(lease.expires_at)
+        raise Conflict(f"{change_id} is leased to {lease.holder} until {until}; nothing was written")
     spec = validation_spec(ctx, change)
     run = Run(ctx, change_id, worker, os.environ)
     change = begin(run, worker, checks.baseline(spec) if spec.has_checks else None)
@@ -37,7 +39,7 @@ def execute(ctx: Context, *, change_id: str, worker: str) -> dict[str, Any]:
         "change_id": change_id,
         "worker": worker,
         "state": change.state.value,
-        "lease_expires_at": iso(lease[2]),
+        "lease_expires_at": fmt_epoch(lease.expires_at),
         "lease_ttl_seconds": run.ttl,
         "implementation_plan": change.implementation_plan,
         "rollback_plan": change.rollback_plan,
@@ -50,9 +52,9 @@ def _holder_check(ctx: Context, change_id: str, worker: str) -> None:
         lease = leases.get(tx, change_id)
     if lease is None:
         raise Refused(f"{worker} holds no lease on {change_id} (take it with worker execute)")
-    if lease[0] != worker:
-        raise Refused(f"{change_id} is leased to {lease[0]}, not {worker}")
-    if lease[3] is not None:
+    if lease.holder != worker:
+        raise Refused(f"{change_id} is leased to {lease.holder}, not {worker}")
+    if lease.flagged_at is not None:
         raise Refused(
             f"the lease of {worker} on {change_id} expired and was flagged; an operator decides now "
             f"(implement {change_id} --resume, or rollback {change_id} REASON)"
@@ -70,7 +72,7 @@ def heartbeat(ctx: Context, *, change_id: str, worker: str) -> str:
             raise Refused(
                 f"the lease of {worker} on {change_id} expired and was flagged; an operator decides now"
             )
-    return iso(now + ttl)
+    return fmt_epoch(now + ttl)
 
 
 def report(ctx: Context, *, change_id: str, worker: str, success: bool, notes: str) -> Change:
@@ -104,8 +106,9 @@ def rollback_change(ctx: Context, *, change_id: str, actor: str, reason: str) ->
     with ctx.db.read() as tx:
         lease = leases.get(tx, validation.change_id(change_id))
     now = ctx.clock().timestamp()
-    if lease is not None and lease[3] is None and float(lease[2]) > now and lease[0] != f"cli:{actor}":
-        raise Refused(f"{change_id} is being carried out by {lease[0]} (lease live until {iso(lease[2])})")
+    if lease is not None and lease.holder != f"cli:{actor}" and lease.live(now):
+        until = fmt_epoch(lease.expires_at)
+        raise Refused(f"{change_id} is being carried out by {lease.holder} (lease live until {until})")
     return fail_change(ctx, change_id=change_id, actor=actor, reason=f"rolled back by {actor}: {reason}")
 
 
@@ -122,13 +125,12 @@ def sweep_leases(ctx: Context) -> list[str]:
                 "worker-supervisor",
                 {
                     "holder": holder,
-                    "expired_at": iso(expired_at),
+                    "expired_at": fmt_epoch(expired_at),
                     "state": change.state.value,
                     "next": _next_for(change),
                 },
             )
-            ids = audit.append(tx, change_id, [event], now)
-            followups.after(tx, ctx, change, list(zip(ids, [event], strict=True)), now)
+            followups.commit(tx, ctx, change, [event], now)
             flagged.append(change_id)
     return flagged
 
@@ -151,8 +153,8 @@ def lease_listing(ctx: Context) -> list[dict[str, Any]]:
         {
             "change_id": c,
             "holder": h,
-            "taken_at": iso(t),
-            "expires_at": iso(e),
+            "taken_at": fmt_epoch(t),
+            "expires_at": fmt_epoch(e),
             "status": "flagged" if f is not None else ("expired" if float(e) < now else "live"),
         }
         for c, h, t, e, f in rows

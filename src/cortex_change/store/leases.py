@@ -2,37 +2,49 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from .db import Row, Tx
 
+LEASE = "holder, taken_at, expires_at, flagged_at"
 
-def take(tx: Tx, change_id: str, holder: str, now: float, ttl: float) -> Row | None:
-    """Take the change's lease; returns the live lease of another holder instead (then nothing changes).
+
+class Lease(NamedTuple):
+    holder: str
+    taken_at: float
+    expires_at: float
+    flagged_at: float | None
+
+    def live(self, now: float) -> bool:
+        """Still held: not expired, not flagged (a flagged lease has expired)."""
+        return self.flagged_at is None and float(self.expires_at) > now
+
+
+def take(tx: Tx, change_id: str, holder: str, now: float, ttl: float) -> Lease | None:
+    """Take the change's lease; returns another holder's live lease instead (then nothing changes).
 
     An expired lease may be taken over (the caller decides whether that is allowed).
     """
-    row = tx.one(
-        f"SELECT holder, expires_at, flagged_at FROM leases WHERE change_id=?{tx.for_update}", (change_id,)
-    )
-    if row is not None:
-        if row[0] != holder and float(row[1]) > now:
-            return row
+    before = get(tx, change_id, lock=True)
+    if before is not None and before.holder != holder and before.live(now):
+        return before
+    if before is not None:
         tx.run(
             "UPDATE leases SET holder=?, taken_at=?, expires_at=?, flagged_at=NULL WHERE change_id=?",
             (holder, now, now + ttl, change_id),
         )
-        return None
-    tx.run(
-        "INSERT INTO leases (change_id, holder, taken_at, expires_at) VALUES (?, ?, ?, ?)",
-        (change_id, holder, now, now + ttl),
-    )
+    else:
+        tx.run(
+            "INSERT INTO leases (change_id, holder, taken_at, expires_at) VALUES (?, ?, ?, ?)",
+            (change_id, holder, now, now + ttl),
+        )
     return None
 
 
-def get(tx: Tx, change_id: str) -> Row | None:
-    """(holder, taken_at, expires_at, flagged_at) or None."""
-    return tx.one(
-        "SELECT holder, taken_at, expires_at, flagged_at FROM leases WHERE change_id=?", (change_id,)
-    )
+def get(tx: Tx, change_id: str, lock: bool = False) -> Lease | None:
+    """The change's lease (row-locked for the transaction with `lock`), or None."""
+    row = tx.one(f"SELECT {LEASE} FROM leases WHERE change_id=?{tx.for_update if lock else ''}", (change_id,))
+    return None if row is None else Lease(*row)
 
 
 def renew(tx: Tx, change_id: str, holder: str, now: float, ttl: float) -> bool:
