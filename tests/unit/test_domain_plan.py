@@ -328,7 +328,7 @@ DEFAULTS = Defaults(
 
 
 def test_validation_spec_defaults_from_configuration() -> None:
-    spec = plan.validation_spec(None, ["svc"], DEFAULTS)
+    spec = plan.validation_spec(None, DEFAULTS)
     assert spec == ValidationSpec(
         health_checks=(HealthCheck("http://svc.default/healthz"),),
         period=900.0,
@@ -339,11 +339,11 @@ def test_validation_spec_defaults_from_configuration() -> None:
         latency_threshold=150.0,
     )
     assert spec.has_checks
-    assert plan.validation_spec({}, [], DEFAULTS) == spec
+    assert plan.validation_spec({}, DEFAULTS) == spec
 
 
 def test_validation_spec_built_in_defaults() -> None:
-    spec = plan.validation_spec(None, [], Defaults())
+    spec = plan.validation_spec(None, Defaults())
     assert (spec.period, spec.interval, spec.failures_to_trip) == (1800.0, 60.0, 3)
     assert (spec.error_rate_threshold, spec.latency_threshold) == (5.0, 200.0)
     assert spec.health_checks == ()
@@ -361,7 +361,7 @@ def test_validation_spec_overrides() -> None:
         "failures_to_trip": 2,
         "prometheus": {"error_rate_query": "sum(rate(errors[5m]))", "latency_query": "p99"},
     }
-    spec = plan.validation_spec(raw, [], DEFAULTS)
+    spec = plan.validation_spec(raw, DEFAULTS)
     assert spec.health_checks == (
         HealthCheck("http://127.0.0.1:1/health", (200,), 10.0),
         HealthCheck("https://svc/ready", (200, 204), 2.0),
@@ -375,10 +375,10 @@ def test_validation_spec_overrides() -> None:
 
 def test_validation_spec_prometheus_own_url_and_none_at_all() -> None:
     own = plan.validation_spec(
-        {"prometheus": {"url": "http://prom.mine:9090", "latency_query": "q"}}, [], DEFAULTS
+        {"prometheus": {"url": "http://prom.mine:9090", "latency_query": "q"}}, DEFAULTS
     )
     assert own.prometheus == PrometheusSpec("http://prom.mine:9090", None, "q")
-    nowhere = plan.validation_spec({"prometheus": {"error_rate_query": "q"}}, [], Defaults())
+    nowhere = plan.validation_spec({"prometheus": {"error_rate_query": "q"}}, Defaults())
     assert nowhere.prometheus == PrometheusSpec("", "q", None)  # reported as a failed check at run time
     assert nowhere.has_checks
 

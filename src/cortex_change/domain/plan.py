@@ -199,14 +199,17 @@ def statuses(field_name: str, value: Any) -> tuple[int, ...]:
     return tuple(items)
 
 
-def validation_spec(raw: dict[str, Any] | None, services: list[str], defaults: Defaults) -> ValidationSpec:
+def health_checks(where: str, raw: list[Any]) -> tuple[HealthCheck, ...]:
+    """Health checks from their JSON or TOML form: URLs or {url, expect_status, timeout}."""
+    return tuple(_check(f"{where} {i}", c) for i, c in enumerate(raw, 1))
+
+
+def validation_spec(raw: dict[str, Any] | None, defaults: Defaults) -> ValidationSpec:
     """The change's validation block over the configured defaults (period, interval, thresholds)."""
     raw = raw or {}
-    checks = tuple(
-        _check(f"validation health_checks {i}", c) for i, c in enumerate(raw.get("health_checks", []), 1)
-    )
+    checks = health_checks("validation health_checks", raw.get("health_checks", []))
     prom = raw.get("prometheus")
-    spec = ValidationSpec(
+    return ValidationSpec(
         health_checks=checks or defaults.health_checks,
         period=duration("validation period", raw["period"]) if "period" in raw else defaults.period,
         interval=duration("validation interval", raw["interval"]) if "interval" in raw else defaults.interval,
@@ -217,7 +220,6 @@ def validation_spec(raw: dict[str, Any] | None, services: list[str], defaults: D
         error_rate_threshold=defaults.error_rate_threshold,
         latency_threshold=defaults.latency_threshold,
     )
-    return spec
 
 
 def check_validation(raw: Any) -> dict[str, Any] | None:
@@ -230,7 +232,7 @@ def check_validation(raw: Any) -> dict[str, Any] | None:
     _known("validation", raw, allowed)
     if not isinstance(raw.get("health_checks", []), list):
         raise ValidationError("validation health_checks", "must be a list of {url, expect_status}")
-    validation_spec(raw, [], Defaults())
+    validation_spec(raw, Defaults())
     return dict(raw)
 
 

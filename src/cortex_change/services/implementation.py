@@ -175,7 +175,7 @@ def _finished(
             followups.schedule(tx, followups.VALIDATE, run.change_id, now.timestamp() + spec.interval, state)
         return change
     while True:
-        done, state = validation_round(ctx, run.change_id, state, actor)
+        done, state = validation_round(ctx, run.change_id, state, actor, run.holder)
         if done:
             return _load(ctx, run.change_id)
         sleep(spec.interval)
@@ -291,7 +291,7 @@ def validation_spec(ctx: Context, change: Change) -> plan.ValidationSpec:
         prometheus_url=s["PROMETHEUS_URL"],
         health_checks=_service_checks(ctx, change.affected_services),
     )
-    return plan.validation_spec(change.validation, change.affected_services, defaults)
+    return plan.validation_spec(change.validation, defaults)
 
 
 def _service_checks(ctx: Context, services: list[str]) -> tuple[plan.HealthCheck, ...]:
@@ -302,9 +302,7 @@ def _service_checks(ctx: Context, services: list[str]) -> tuple[plan.HealthCheck
         entry = table.get(name)
         if isinstance(entry, dict):
             raw += list(entry.get("health_checks", []))
-    if not raw:
-        return ()
-    return plan.validation_spec({"health_checks": raw}, services, plan.Defaults()).health_checks
+    return plan.health_checks("[services] health_checks", raw)
 
 
 def start_validation(ctx: Context, change: Change, spec: plan.ValidationSpec) -> dict[str, Any]:
