@@ -176,8 +176,6 @@ FIRE: dict[str, Callable[[Context, str, str | None, dict[str, Any]], None]] = {
 
 def deliver(ctx: Context, name: str, t: Tick) -> None:
     """Deliver due outbox messages; failures back off exponentially, then go to the dead letters."""
-    from ..notify.channels import CHANNELS
-
     limit = int(ctx.settings["OUTBOX_MAX_ATTEMPTS"])
     base = float(ctx.settings["OUTBOX_RETRY_BASE"])
     while True:
@@ -187,21 +185,28 @@ def deliver(ctx: Context, name: str, t: Tick) -> None:
         if not claimed:
             return
         for message_id, _, channel, _, _, payload, attempts, _ in claimed:
-            try:
-                CHANNELS[channel](Message.from_json(json.loads(payload)), ctx.settings)
-            except (DeliveryError, KeyError) as exc:
-                error = str(exc) if isinstance(exc, DeliveryError) else f"no channel {channel!r}"
-                tries = int(attempts) + 1
-                next_at = (
-                    None
-                    if tries >= limit
-                    else ctx.clock().timestamp() + min(base * 2 ** (tries - 1), MAX_BACKOFF)
-                )
-                with ctx.db.transaction() as tx:
-                    outbox.failed(tx, message_id, name, error, next_at)
-                t.failed += 1
-                t.dead += next_at is None
-                continue
+            error = _send(ctx, channel, payload)
             with ctx.db.transaction() as tx:
-                outbox.delivered(tx, message_id, name, ctx.clock().timestamp())
-            t.delivered += 1
+                if not error:
+                    outbox.delivered(tx, message_id, name, ctx.clock().timestamp())
+                    t.delivered += 1
+                    continue
+                tries = int(attempts) + 1
+                backoff = min(base * 2 ** (tries - 1), MAX_BACKOFF)
+                next_at = None if tries >= limit else ctx.clock().timestamp() + backoff
+                outbox.failed(tx, message_id, name, error, next_at)
+            t.failed += 1
+            t.dead += next_at is None
+
+
+def _send(ctx: Context, channel: str, payload: str) -> str:
+    """Deliver one message; returns why it failed ("" when it was delivered)."""
+    from ..notify.channels import CHANNELS
+
+    if channel not in CHANNELS:
+        return f"no channel {channel!r}"
+    try:
+        CHANNELS[channel](Message.from_json(json.loads(payload)), ctx.settings)
+    except DeliveryError as exc:
+        return str(exc)
+    return ""
