@@ -1,4 +1,4 @@
-"""Change use cases: create, assess, approve, reject, implement, close, cancel, review, update."""
+"""Change use cases: create, assess, approve, reject, close, cancel, review, update; the one write path."""
 
 from __future__ import annotations
 
