@@ -11,6 +11,7 @@ from starlette.exceptions import HTTPException
 
 from ..domain.errors import (
     ApprovalRefused,
+    Forbidden,
     Conflict,
     CortexError,
     InvalidTransition,
@@ -29,6 +30,7 @@ STATUS: list[tuple[type[CortexError], int, str]] = [
     (PreconditionFailed, 412, "precondition-failed"),
     (Conflict, 409, "conflict"),
     (InvalidTransition, 409, "invalid-transition"),
+    (Forbidden, 403, "forbidden"),
     (ApprovalRefused, 403, "forbidden"),
     (Refused, 403, "refused"),
     (NotFound, 404, "not-found"),

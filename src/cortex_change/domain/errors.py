@@ -27,6 +27,10 @@ class Refused(CortexError):
     """A rule forbids the request (state, role, segregation of duties, documentation)."""
 
 
+class Forbidden(Refused):
+    """The identity does not hold a role the action is allowed to (SPEC §11); nothing is written."""
+
+
 class InvalidTransition(Refused):
     """The change's current state does not allow the requested action."""
 

@@ -119,6 +119,12 @@ def steps(field_name: str, plan: dict[str, Any] | None) -> list[Step]:
     return [_step(f"{field_name} step {i}", raw) for i, raw in enumerate(plan.get("steps", []), 1)]
 
 
+def has_adhoc_steps(plan: dict[str, Any] | None) -> bool:
+    """True when a plan (as stored) holds a `run` or `http` step: executable, and no runbook's."""
+    raw = (plan or {}).get("steps", [])
+    return any(isinstance(s, dict) and ("run" in s or "http" in s) for s in raw)
+
+
 def is_automated(step_list: list[Step]) -> bool:
     """True when every step can run without a person (and there is at least one)."""
     return bool(step_list) and not any(isinstance(s, TextStep) for s in step_list)

@@ -34,6 +34,10 @@ class Policy:
     ecab_members: frozenset[str] = frozenset({"tech-lead-oncall", "security-oncall"})
     ciso_members: frozenset[str] = frozenset({"ciso"})
     cto_members: frozenset[str] = frozenset({"cto"})
+    # SPEC §11: who may update, implement, close, cancel, lower a route; who manages tokens.
+    change_managers: frozenset[str] = frozenset({"change-manager"})
+    implementers: frozenset[str] = frozenset({"cortex-deployer"})
+    admins: frozenset[str] = frozenset()
     segregation_of_duties: bool = True
     require_documentation: bool = True
     require_rollback_plan: bool = True
