@@ -32,9 +32,39 @@ echo "smoke test: transcript ok"
 SH
 chmod +x smoke-test.sh
 # The integration's plan, as data (docs/catalog.md): deploy a release, smoke-test it; the
-# rollback plan restores the copy taken first. Argument lists, never a shell line with {version}.
+# rollback plan restores the copy taken first. Each step is a runbook: a named, versioned
+# argument list (never a shell line with {version}) whose parameters must match their patterns,
+# so an automatically approved change runs only what an admin defined (SPEC §11).
 cat > cortex-change.toml <<'TOML'
 IMPLEMENTATION_DELAY = 0   # an approved emergency is carried out at once (default 300 s, by the worker)
+
+[runbooks.snapshot-service]
+version = 1
+description = "Keep a copy of the running service to restore on rollback"
+run = ["sh", "-c", "rm -rf service.previous && cp -R service service.previous"]
+
+[runbooks.deploy-release]
+version = 1
+description = "Copy a release over the service"
+run = ["cp", "-R", "releases/{version}/.", "service/"]
+params = { version = '[0-9]+\.[0-9]+\.[0-9]+(-rc[0-9]+)?' }
+
+[runbooks.smoke-test]
+version = 1
+description = "Fail when the service still stores [object Object]"
+run = ["./smoke-test.sh", "service"]
+timeout = "30s"
+
+[runbooks.restore-service]
+version = 1
+description = "Put back the copy snapshot-service kept"
+run = ["sh", "-c", "rm -rf service && mv service.previous service"]
+
+[runbooks.bump-generation]
+version = 1
+description = "Restart a pod: here, bump its generation file"
+run = ["sh", "-c", "echo $(( $(cat \"pods/$0\" 2>/dev/null || echo 0) + 1 )) > \"pods/$0\"", "{target}"]
+params = { target = '[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?' }
 
 [integrations.youtube-ingestion.emergency_fix]
 summary = "Emergency fix to the YouTube ingestion service: deploy a release, smoke-test it"
@@ -45,13 +75,11 @@ urgency = "critical"
 services = ["youtube-ingestion"]
 title = "Deploy youtube-ingestion {version}: {text}"
 implementation_plan = { steps = [
-  { run = ["sh", "-c", "rm -rf service.previous && cp -R service service.previous"] },
-  { run = ["cp", "-R", "releases/{version}/.", "service/"] },
-  { run = ["./smoke-test.sh", "service"], timeout = "30s" },
+  { runbook = "snapshot-service" },
+  { runbook = "deploy-release", params = { version = "{version}" } },
+  { runbook = "smoke-test" },
 ] }
-rollback_plan = { automated = true, max_duration = "1m", steps = [
-  { run = ["sh", "-c", "rm -rf service && mv service.previous service"] },
-] }
+rollback_plan = { automated = true, max_duration = "1m", steps = [{ runbook = "restore-service" }] }
 
 # The seed's standard change, pre-approved up to 3 restarts per worker per hour: here a
 # "restart" bumps the pod's generation file.
@@ -64,7 +92,7 @@ impact = "low"
 text_field = "target"
 title = "Restart {target}"
 services = ["{target}"]
-implementation_plan = { steps = [{ run = ["sh", "-c", "echo $(( $(cat \"pods/$0\" 2>/dev/null || echo 0) + 1 )) > \"pods/$0\"", "{target}"] }] }
+implementation_plan = { steps = [{ runbook = "bump-generation", params = { target = "{target}" } }] }
 TOML
 mkdir -p pods
 
@@ -88,7 +116,8 @@ for e in json.load(sys.stdin)["audit_trail"]:
     if e["action"].startswith(("step_", "roll")):
         d = e["details"]
         code = "exit %s" % d["exit_code"] if "exit_code" in d else ""
-        print("  %-17s %s  %s" % (e["action"], d.get("what") or d.get("reason") or d.get("notes", ""), code))
+        what = d.get("expanded") or d.get("what") or d.get("reason") or d.get("notes", "")
+        print("  %-17s %s  %s" % (e["action"], what, code))
 '
 
 step "Second attempt with the corrected release"

@@ -20,7 +20,7 @@ import pytest
 
 from cortex_change.config import KEYS_BY_NAME
 from cortex_change.services.context import Context, open_context
-from support import FakeClock, Garbage, HttpReceiver, SmtpServer, query
+from support import TEST_IMPLEMENTERS, FakeClock, Garbage, HttpReceiver, SmtpServer, query
 
 _BIN_DIR = str(Path(sys.executable).parent)
 CLI_PATH = shutil.which("cortex-change", path=_BIN_DIR)
@@ -43,6 +43,7 @@ def clean_env(
     env = {k: v for k, v in os.environ.items() if k not in _SCRUBBED}
     env["CORTEX_CHANGE_DB"] = str(db)
     env["XDG_DATA_HOME"] = str((home or Path(db).parent) / "xdg")
+    env["IMPLEMENTERS"] = TEST_IMPLEMENTERS
     env.update(extra or {})
     return env
 
@@ -194,7 +195,9 @@ def make_ctx(
     opened: list[Context] = []
 
     def make(**env: str) -> Context:
-        ctx = open_context(env={"CORTEX_CHANGE_DB": store_url, **env}, clock=clock)
+        ctx = open_context(
+            env={"CORTEX_CHANGE_DB": store_url, "IMPLEMENTERS": TEST_IMPLEMENTERS, **env}, clock=clock
+        )
         opened.append(ctx)
         return ctx
 

@@ -265,3 +265,22 @@ class SmtpServer(_Server):
     def close(self) -> None:
         """Stop the server."""
         self.controller.stop()
+
+
+# The operators and workers the suites implement with (SPEC §11 IMPLEMENTERS); tests of the
+# permission table itself (tests/security) name their own.
+TEST_IMPLEMENTERS = ",".join(
+    [
+        "cortex-deployer",
+        "ops",
+        "ops2",
+        "ops-2",
+        "ops-busy",
+        "oncall",
+        "w1",
+        "w2",
+        "worker-001",
+        "worker-002",
+        *(f"operator-{n}" for n in range(10)),
+    ]
+)

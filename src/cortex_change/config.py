@@ -196,8 +196,9 @@ NOTES = {
     "PHI_CIS": "a change touching one is PHI-affecting (compliance report --framework hipaa)",
 }
 # Tables of the TOML file that are data, not keys: standard models, integration templates,
-# services (validation health checks), addresses (identity -> e-mail address).
-DATA_TABLES = ("models", "integrations", "services", "addresses")
+# runbooks (versioned step templates), services (validation health checks), addresses
+# (identity -> e-mail address).
+DATA_TABLES = ("models", "integrations", "runbooks", "services", "addresses")
 SECRET_KEYS = {"PAGERDUTY_API_KEY", "WEBHOOK_SECRET", "SLACK_WEBHOOK_URL", "EMAIL_SMTP_PASSWORD"}
 
 

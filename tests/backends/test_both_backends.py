@@ -92,7 +92,7 @@ def _race(url: str, change_id: str, who: str, barrier: Any, results: Any) -> Non
     barrier.wait(timeout=60)
     try:
         if who == "implement":
-            implement_change(ctx, change_id=change_id, actor="worker")
+            implement_change(ctx, change_id=change_id, actor="cortex-deployer")
         else:
             approve_change(ctx, change_id=change_id, approver=who, reason="ok")
         results.put((who, "ok"))

@@ -43,9 +43,14 @@ def test_restart_pod_one_shot_prints_the_id_last(tmp_path: Path) -> None:
 
 
 def test_restart_pod_with_no_delay_runs_its_plan_at_once(tmp_path: Path) -> None:
-    """IMPLEMENTATION_DELAY=0: integrate carries the change out itself (a user plan that runs)."""
+    """IMPLEMENTATION_DELAY=0: integrate carries the change out itself (a user runbook that runs)."""
     (tmp_path / "cortex-change.toml").write_text(
         """
+[runbooks.record-restart]
+version = 1
+run = ["sh", "-c", "echo restarted $0 >> restarts.log", "{target}"]
+params = { target = "[a-z0-9-]+" }
+
 [integrations.kubernetes.restart_pod]
 summary = "Restart a pod (here: record it in a file)"
 type = "standard"
@@ -53,7 +58,7 @@ category = "infrastructure"
 model = "worker-restart"
 text_field = "target"
 title = "Restart {target}"
-implementation_plan = { steps = [{ run = ["sh", "-c", "echo restarted >> restarts.log"] }] }
+implementation_plan = { steps = [{ runbook = "record-restart", params = { target = "{target}" } }] }
 """,
         "utf-8",
     )
@@ -64,7 +69,7 @@ implementation_plan = { steps = [{ run = ["sh", "-c", "echo restarted >> restart
     assert done.returncode == 0, done.stderr
     shown = json.loads(_run(["show", done.stdout.strip()], db, tmp_path).stdout)
     assert (shown["state"], shown["closure_status"]) == ("closed", "successful")
-    assert (tmp_path / "restarts.log").read_text("utf-8") == "restarted\n"
+    assert (tmp_path / "restarts.log").read_text("utf-8") == "restarted worker-001\n"
 
 
 @pytest.mark.parametrize(
@@ -115,7 +120,10 @@ def test_youtube_bugfix_demo_runs_end_to_end(tmp_path: Path) -> None:
     assert '"approval_required": "emergency-cab"' in out
     # The plan really ran: the failed release candidate was rolled back to the previous version,
     # then the corrected release went out.
-    assert "closed rolled_back (step 3/3 (./smoke-test.sh service) failed: exit code 1" in done.stderr
+    assert "closed rolled_back (step 3/3 (runbook smoke-test v1) failed: exit code 1" in done.stderr
+    # Its steps are runbooks: the audit trail shows each one's command as expanded and run.
+    assert "step_succeeded    cp -R releases/2.3.1-rc1/. service/  exit 0" in out
+    assert "step_failed       ./smoke-test.sh service  exit 1" in out
     assert "restored the previous version\n  service/VERSION = 2.3.0;" in out
     assert "service/VERSION = 2.3.1; service/transcript.txt = Never gonna give you up" in out
     assert "pods/youtube-worker-001 generation = 1" in out  # the standard change's plan ran

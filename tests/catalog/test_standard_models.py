@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
 
+from cortex_change.domain.errors import ValidationError
 from cortex_change.services.changes import get_change
 from cortex_change.services.context import Context
 from cortex_change.services.integrations import integrate
@@ -28,7 +30,7 @@ def _reclassify_reason(doc: dict[str, Any]) -> str:
 
 @pytest.mark.parametrize(
     ("replicas", "standard"),
-    [(0, False), (1, True), (8, True), (10, True), (11, False), (12, False), ("many", False)],
+    [(0, False), (1, True), (8, True), (10, True), (11, False), (12, False)],
 )
 def test_autoscale_bounds(ctx: Context, replicas: Any, standard: bool) -> None:
     doc = _scale(ctx, replicas)
@@ -37,6 +39,16 @@ def test_autoscale_bounds(ctx: Context, replicas: Any, standard: bool) -> None:
     if not standard:
         assert doc["reclassified_from"] == "standard"
         assert "autoscale" in _reclassify_reason(doc)
+
+
+def test_replicas_that_are_not_a_number_are_refused_by_the_runbook(ctx: Context) -> None:
+    """The scale plan's runbook takes replicas matching [0-9]{1,5}: anything else files nothing."""
+    with pytest.raises(
+        ValidationError, match=re.escape("params.replicas: 'many' does not fully match [0-9]{1,5}")
+    ):
+        _scale(ctx, "many")
+    with ctx.db.read() as tx:
+        assert tx.one("SELECT count(*) FROM changes") == (0,)
 
 
 def test_autoscale_bounds_follow_configuration(make_ctx: Any) -> None:

@@ -79,8 +79,9 @@ def service() -> Iterator[Service]:
 
 @pytest.fixture(autouse=True)
 def _no_proxy(cli: Cli) -> None:
-    # The CLI's urllib honours proxy variables: 127.0.0.1 must be reached directly.
-    cli.env.update({"NO_PROXY": "*", "no_proxy": "*"})
+    # The CLI's urllib honours proxy variables: 127.0.0.1 must be reached directly. HTTP steps
+    # reach only the hosts configured (SPEC §11): here the local services.
+    cli.env.update({"NO_PROXY": "*", "no_proxy": "*", "HTTP_STEP_ALLOWED_HOSTS": "127.0.0.1"})
 
 
 @pytest.fixture
@@ -99,7 +100,7 @@ def _approved(
     validation: dict[str, Any] | None = None,
     rollback_extra: dict[str, Any] | None = None,
 ) -> str:
-    """A low-risk change, auto-approved at assessment, with these plans."""
+    """A low-risk change with these plans, approved: a technical lead approves ad-hoc steps."""
     change = changes.create_change(
         svc,
         type="normal",
@@ -112,7 +113,9 @@ def _approved(
         rollback_plan=None if rollback is None else {"steps": rollback, **(rollback_extra or {})},
         validation=validation,
     )
-    assert changes.assess_change(svc, change_id=change.change_id).state.value == "approved"
+    if changes.assess_change(svc, change_id=change.change_id).state.value == "pending_approval":
+        changes.approve_change(svc, change_id=change.change_id, approver="tech-lead", reason="steps read")
+    assert changes.get_change(svc, change_id=change.change_id)["state"] == "approved"
     return change.change_id
 
 
@@ -183,7 +186,9 @@ def test_executable_plan_succeeds_and_every_step_is_audited(
     assert all(d["ok"] is True and isinstance(d["duration_seconds"], (int, float)) for d in done)
     assert all(0 <= d["duration_seconds"] < 10 for d in done)
     assert {e["actor"] for e in steps} == {"ops"}
-    assert _actions(doc)[3:] == [
+    started = _actions(doc).index("implementation_started")
+    assert _actions(doc)[started - 1] == "approved"  # by a technical lead: the steps are ad hoc
+    assert _actions(doc)[started:] == [
         "implementation_started",
         *[e["action"] for e in steps],
         "implemented",
@@ -308,7 +313,7 @@ def test_unset_variable_fails_the_step_and_rolls_back(cli: Cli, svc: Context) ->
         [{"run": "touch ran-${env:CORTEX_E2E_NOT_SET}", "shell": True}],
         [{"run": "touch rolled-back"}],
     )
-    res = cli("implement", change_id, "--as", "ops")
+    res = cli("implement", change_id, "--as", "ops", env={"PLAN_SECRETS": "CORTEX_E2E_NOT_SET"})
     assert res.code == 1
     assert list(cli.cwd.glob("ran-*")) == []
     doc = _doc(svc, change_id)
@@ -449,7 +454,9 @@ def test_secret_is_used_but_never_written_anywhere(cli: Cli, svc: Context, servi
         ],
         [{"run": "echo rollback ${env:DEPLOY_TOKEN} > rolled-back.txt", "shell": True}],
     )
-    res = cli("implement", change_id, "--as", "ops", env={"DEPLOY_TOKEN": TOKEN})
+    res = cli(
+        "implement", change_id, "--as", "ops", env={"DEPLOY_TOKEN": TOKEN, "PLAN_SECRETS": "DEPLOY_TOKEN"}
+    )
     assert res.code == 1
     assert (cli.cwd / "token.txt").read_text() == TOKEN  # resolved at run time
     assert (cli.cwd / "rolled-back.txt").read_text() == f"rollback {TOKEN}\n"

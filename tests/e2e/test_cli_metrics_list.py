@@ -79,8 +79,8 @@ def test_metrics_for_a_date_range(cli: Cli, ctx: Context, clock: FakeClock) -> N
             changes.approve_change(ctx, change_id=c.change_id, approver="tech-lead", reason="ok")
         if status:
             clock.advance(minutes=10)
-            implementation.implement_change(ctx, change_id=c.change_id, actor="ops")
-            changes.close_change(ctx, change_id=c.change_id, status=status, notes="", actor="ops")
+            implementation.implement_change(ctx, change_id=c.change_id, actor="cortex-deployer")
+            changes.close_change(ctx, change_id=c.change_id, status=status, notes="", actor="cortex-deployer")
 
     clock.set(datetime(2026, 1, 10, 9, 0, tzinfo=UTC))
     lifecycle("normal", "successful")

@@ -23,6 +23,7 @@ import pytest
 from cortex_change.services import changes
 from cortex_change.services.context import Context, open_context
 from cortex_change.store import leases
+from support import TEST_IMPLEMENTERS
 
 if TYPE_CHECKING:
     from conftest import Cli
@@ -39,7 +40,9 @@ def svc(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., Con
     opened: list[Context] = []
 
     def open_with(**settings: str) -> Context:
-        ctx = open_context(env={"CORTEX_CHANGE_DB": str(cli.db), **settings})
+        ctx = open_context(
+            env={"CORTEX_CHANGE_DB": str(cli.db), "IMPLEMENTERS": TEST_IMPLEMENTERS, **settings}
+        )
         opened.append(ctx)
         return ctx
 
@@ -55,9 +58,11 @@ def _change(
     *,
     type: str = "normal",
     title: str = "Roll out v2",
+    approve: bool = True,
     **fields: Any,
 ) -> str:
-    """Create and assess a change (low-risk normal changes are auto-approved; emergencies too)."""
+    """Create, assess and approve a change: ad-hoc steps need a person (SPEC §11), so a technical
+    lead (normal) or an ECAB member (emergency) approves what the assessment left pending."""
     if type == "normal":
         fields = {"category": "documentation", "impact": "low", **fields}
     elif type == "emergency":
@@ -71,7 +76,10 @@ def _change(
         rollback_plan=None if rollback is None else {"steps": rollback},
         **fields,
     )
-    changes.assess_change(ctx, change_id=change.change_id)
+    assessed = changes.assess_change(ctx, change_id=change.change_id)
+    if approve and assessed.state.value == "pending_approval":
+        approver = "tech-lead-oncall" if type == "emergency" else "tech-lead"
+        changes.approve_change(ctx, change_id=change.change_id, approver=approver, reason="steps read")
     return change.change_id
 
 
@@ -169,7 +177,7 @@ def test_execute_refuses_a_change_that_is_not_approved(
     cli: Cli, svc: Callable[..., Context], rows: Rows
 ) -> None:
     ctx = svc()
-    change_id = _change(ctx, [{"run": "true"}], category="deployment", impact="medium")
+    change_id = _change(ctx, [{"run": "true"}], category="deployment", impact="medium", approve=False)
     assert _doc(ctx, change_id)["state"] == "pending_approval"
     res = cli("worker", "execute", "w1", change_id)
     assert res.code == 1
@@ -406,11 +414,16 @@ def test_worker_implements_approved_standard_and_emergency_changes_when_due(
     def plan(name: str) -> list[Any]:
         return [{"run": f"echo ran >> {name}.txt", "shell": True}]
 
+    # A standard change runs runbooks only (SPEC §11): this one appends to NAME.txt.
+    (cli.cwd / "cortex-change.toml").write_text(
+        '[runbooks.echo-ran]\nversion = 1\nrun = ["sh", "-c", "echo ran >> $0.txt", "{name}"]\n'
+        'params = { name = "[a-z]+" }\n'
+    )
     now = svc(IMPLEMENTATION_DELAY="0")
     emergency = _change(now, plan("emergency"), type="emergency", title="Hotfix")
     standard = _change(
         now,
-        plan("standard"),
+        [{"runbook": "echo-ran", "params": {"name": "standard"}}],
         type="standard",
         category="infrastructure",
         standard_model="autoscale",

@@ -24,12 +24,13 @@ from cortex_change.runner.execute import (
 from support import Garbage, HttpServer, Received, Reply, free_port
 
 SECRET = "s3cr3t-T0ken value"  # a space in it: it must stay one argument
+LOCAL = ("127.0.0.1",)  # HTTP_STEP_ALLOWED_HOSTS of these tests: the local servers
 # urllib honours proxy variables; nothing may sit between the runner and 127.0.0.1.
 pytestmark = pytest.mark.usefixtures("direct")
 
 
 def _secrets(**env: str) -> Secrets:
-    return Secrets({"TOKEN": SECRET, **env})
+    return Secrets({"TOKEN": SECRET, **env}, allowed={"TOKEN", *env})
 
 
 def _gone(pid: int) -> bool:
@@ -160,7 +161,7 @@ def test_secret_in_a_shell_line_and_in_argv(tmp_path: Path) -> None:
 
 def test_missing_secret_fails_the_step_and_runs_nothing(tmp_path: Path) -> None:
     step = RunStep("touch ran; echo ${env:CORTEX_TEST_UNSET_VAR}", shell=True)
-    result = run_command(step, Secrets({}), timeout=10, cwd=str(tmp_path))
+    result = run_command(step, Secrets({}, allowed={"CORTEX_TEST_UNSET_VAR"}), timeout=10, cwd=str(tmp_path))
     assert not result.ok
     assert result.exit_code is None
     assert "CORTEX_TEST_UNSET_VAR" in result.error and "not set" in result.error
@@ -168,13 +169,13 @@ def test_missing_secret_fails_the_step_and_runs_nothing(tmp_path: Path) -> None:
 
 
 def test_redaction_prefers_the_longest_value() -> None:
-    secrets = Secrets({"A": "abc", "B": "abcdef"})
+    secrets = Secrets({"A": "abc", "B": "abcdef"}, allowed={"A", "B"})
     assert secrets.resolve("${env:A} ${env:B} $HOME ${env}") == "abc abcdef $HOME ${env}"
     assert secrets.redact("xx abcdef abc") == f"xx {REDACTED} {REDACTED}"
 
 
 def test_empty_secret_is_not_redacted_everywhere() -> None:
-    secrets = Secrets({"EMPTY": ""})
+    secrets = Secrets({"EMPTY": ""}, allowed={"EMPTY"})
     assert secrets.resolve("a${env:EMPTY}b") == "ab"
     assert secrets.redact("text stays") == "text stays"
 
@@ -207,7 +208,7 @@ def service() -> Iterator[Service]:
 
 def test_expected_status_succeeds(service: Service) -> None:
     step = HttpStep("POST", f"{service.origin}/created", (200, 201), body='{"v": 2}')
-    result = http_request(step, _secrets(), timeout=5)
+    result = http_request(step, _secrets(), timeout=5, allowed_hosts=LOCAL)
     assert result.ok, result
     assert result.status == 201
     assert result.output == "answer from /created"
@@ -219,26 +220,34 @@ def test_expected_status_succeeds(service: Service) -> None:
 
 @pytest.mark.parametrize("method", ["GET", "HEAD", "PUT", "PATCH", "DELETE"])
 def test_methods_are_sent_as_given(service: Service, method: str) -> None:
-    result = http_request(HttpStep(method, f"{service.origin}/ok"), _secrets(), timeout=5)
+    result = http_request(
+        HttpStep(method, f"{service.origin}/ok"), _secrets(), timeout=5, allowed_hosts=LOCAL
+    )
     assert result.ok, result
     assert service.requests[0].method == method
 
 
 @pytest.mark.parametrize(("path", "status"), [("/fail", 500), ("/missing", 404), ("/created", 201)])
 def test_unexpected_status_fails(service: Service, path: str, status: int) -> None:
-    result = http_request(HttpStep("GET", f"{service.origin}{path}"), _secrets(), timeout=5)
+    result = http_request(
+        HttpStep("GET", f"{service.origin}{path}"), _secrets(), timeout=5, allowed_hosts=LOCAL
+    )
     assert not result.ok
     assert result.status == status
     assert result.error == f"status {status}, expected 200"
 
 
 def test_status_list_is_named_in_the_error(service: Service) -> None:
-    result = http_request(HttpStep("GET", f"{service.origin}/fail", (200, 204)), _secrets(), timeout=5)
+    result = http_request(
+        HttpStep("GET", f"{service.origin}/fail", (200, 204)), _secrets(), timeout=5, allowed_hosts=LOCAL
+    )
     assert result.error == "status 500, expected 200 or 204"
 
 
 def test_connection_refused_fails() -> None:
-    result = http_request(HttpStep("GET", f"http://127.0.0.1:{free_port()}/x"), _secrets(), timeout=5)
+    result = http_request(
+        HttpStep("GET", f"http://127.0.0.1:{free_port()}/x"), _secrets(), timeout=5, allowed_hosts=LOCAL
+    )
     assert not result.ok
     assert result.status is None
     assert result.error.startswith("request failed:")
@@ -247,7 +256,9 @@ def test_connection_refused_fails() -> None:
 
 def test_timeout_fails(service: Service) -> None:
     began = time.monotonic()
-    result = http_request(HttpStep("GET", f"{service.origin}/slow"), _secrets(), timeout=0.3)
+    result = http_request(
+        HttpStep("GET", f"{service.origin}/slow"), _secrets(), timeout=0.3, allowed_hosts=LOCAL
+    )
     assert time.monotonic() - began < 1.8
     assert not result.ok
     assert "timed out" in result.error
@@ -260,7 +271,7 @@ def test_secrets_in_headers_url_and_body_are_sent_but_redacted(service: Service)
         headers=(("Authorization", "Bearer ${env:TOKEN}"),),
         body='{"token": "${env:TOKEN}"}',
     )
-    result = http_request(step, _secrets(KEY="url-key-123"), timeout=5)
+    result = http_request(step, _secrets(KEY="url-key-123"), timeout=5, allowed_hosts=LOCAL)
     assert result.ok, result
     (req,) = service.requests
     assert req.headers["authorization"] == f"Bearer {SECRET}"  # the service got the real value
@@ -275,7 +286,9 @@ def test_error_text_is_redacted_too() -> None:
     # Whatever the error says goes through the redaction: here the "secret" is a word of it.
     port = free_port()
     step = HttpStep("GET", f"http://127.0.0.1:{port}/${{env:WORD}}")
-    result = http_request(step, Secrets({"WORD": "refused"}), timeout=5)
+    result = http_request(
+        step, Secrets({"WORD": "refused"}, allowed={"WORD"}), timeout=5, allowed_hosts=LOCAL
+    )
     assert not result.ok
     assert result.error.startswith("request failed:")
     assert "refused" not in result.error
@@ -283,7 +296,9 @@ def test_error_text_is_redacted_too() -> None:
 
 
 def test_a_response_that_is_not_http_fails_the_step(garbage: Garbage) -> None:
-    result = http_request(HttpStep("GET", f"{garbage.origin}/deploy"), _secrets(), timeout=5)
+    result = http_request(
+        HttpStep("GET", f"{garbage.origin}/deploy"), _secrets(), timeout=5, allowed_hosts=LOCAL
+    )
     assert not result.ok
     assert result.error.startswith("request failed:")
 
@@ -294,19 +309,21 @@ def test_a_response_that_is_not_http_fails_the_step(garbage: Garbage) -> None:
     ids=["non-numeric-port", "space-in-path"],
 )
 def test_a_url_http_client_refuses_fails_the_step_without_showing_the_secret(url: str) -> None:
-    result = http_request(HttpStep("GET", url), _secrets(), timeout=5)
+    result = http_request(HttpStep("GET", url), _secrets(), timeout=5, allowed_hosts=LOCAL)
     assert not result.ok
     assert SECRET not in result.error
 
 
 def test_a_malformed_ipv6_url_fails_the_step() -> None:
-    result = http_request(HttpStep("GET", "http://[::1/x"), _secrets(), timeout=5)
+    result = http_request(HttpStep("GET", "http://[::1/x"), _secrets(), timeout=5, allowed_hosts=LOCAL)
     assert not result.ok
 
 
 def test_missing_secret_fails_without_a_request(service: Service) -> None:
     step = HttpStep("GET", f"{service.origin}/ok", headers=(("X-Key", "${env:CORTEX_TEST_UNSET_VAR}"),))
-    result = http_request(step, Secrets({}), timeout=5)
+    result = http_request(
+        step, Secrets({}, allowed={"CORTEX_TEST_UNSET_VAR"}), timeout=5, allowed_hosts=LOCAL
+    )
     assert not result.ok
     assert "CORTEX_TEST_UNSET_VAR" in result.error
     assert service.requests == []

@@ -96,7 +96,7 @@ def test_service_refusal_after_a_concurrent_write(ctx: Context, db_path: Path) -
     service.assess_change(ctx, change_id=c.change_id)  # auto-approved
     other = Context(ctx.settings, Database(str(db_path)), ctx.clock)
     try:
-        implementation.implement_change(other, change_id=c.change_id, actor="ops")
+        implementation.implement_change(other, change_id=c.change_id, actor="a")
     finally:
         other.close()
     with pytest.raises(InvalidTransition, match="implemented"):

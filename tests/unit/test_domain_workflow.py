@@ -71,7 +71,7 @@ def test_assess_twice_is_refused_without_reassess(kit: Kit) -> None:
         workflow.assess(change, POLICY, [], kit.at(1))
 
 
-def test_reassess_discards_approvals_and_reroutes(kit: Kit) -> None:
+def test_reassess_discards_approvals_and_keeps_the_route_floor(kit: Kit) -> None:
     change = kit.assessed("high", with_plans=True)
     workflow.approve(change, "ops-lead", "ok", POLICY, kit.at(1))
     change.impact = Level.LOW
@@ -81,8 +81,25 @@ def test_reassess_discards_approvals_and_reroutes(kit: Kit) -> None:
     assert change.active_approvals == []
     assert len(change.approvals) == 1
     assert change.assessment is not None
-    assert change.assessment.route is Route.TECHNICAL_LEAD  # 10 + 10 + 20 + 5 = 45
+    assert change.assessment.score == 45  # 10 + 10 + 20 + 5: technical lead by score…
+    assert change.assessment.route is Route.CAB  # …but never below the CAB it already reached
+    assert "route floor" in change.assessment.route_reason
+    assert change.route_floor is Route.CAB
     assert change.assessment.assessed_at == kit.at(2)
+    assert change.state is State.PENDING_CAB
+
+
+def test_a_change_manager_lowers_the_route_floor_with_a_reason(kit: Kit) -> None:
+    change = kit.assessed("high", with_plans=True)
+    change.impact = Level.LOW
+    events = workflow.assess(
+        change, POLICY, [], kit.at(2), reassess=True, lower_route="impact was a typo", actor="cm"
+    )
+    lowered = [e for e in events if e.action == "route_floor_lowered"]
+    assert [(e.actor, e.details) for e in lowered] == [("cm", {"from": "cab", "reason": "impact was a typo"})]
+    assert change.assessment is not None
+    assert change.assessment.route is Route.TECHNICAL_LEAD
+    assert change.route_floor is Route.TECHNICAL_LEAD
     assert change.state is State.PENDING_APPROVAL
 
 
@@ -135,7 +152,9 @@ def test_standard_over_its_limits_takes_the_models_verdict(kit: Kit) -> None:
 
 
 def test_matching_standard_change_is_pre_approved_by_its_model(kit: Kit) -> None:
-    decision = StandardDecision("worker-restart", True, ChangeType.STANDARD, "2 restarts in the last hour")
+    decision = StandardDecision(
+        "worker-restart", True, ChangeType.STANDARD, "2 restarts in the last hour", max_level=Level.CRITICAL
+    )
     change = kit.change("critical", type=ChangeType.STANDARD)
     events = workflow.assess(change, POLICY, [], kit.T0, standard=decision)
     assert change.type is ChangeType.STANDARD
@@ -146,6 +165,29 @@ def test_matching_standard_change_is_pre_approved_by_its_model(kit: Kit) -> None
     assert change.assessment.route is Route.PRE_APPROVED
     assert change.assessment.score == 85  # the score is still recorded
     assert [a.approver for a in change.approvals] == ["standard-model:worker-restart"]
+
+
+def test_a_standard_request_riskier_than_its_model_allows_becomes_normal(kit: Kit) -> None:
+    decision = StandardDecision("worker-restart", True, ChangeType.STANDARD, "2 restarts in the last hour")
+    change = kit.change("critical", type=ChangeType.STANDARD)  # 85: critical > max_level medium
+    events = workflow.assess(change, POLICY, [], kit.T0, standard=decision)
+    assert change.type is ChangeType.NORMAL
+    assert change.reclassified_from is ChangeType.STANDARD
+    [moved] = [e for e in events if e.action == "reclassified"]
+    assert "above the model's max_level medium" in moved.details["reason"]
+    assert change.assessment is not None and change.assessment.route is Route.CAB_CISO_CTO
+    assert change.state is State.PENDING_CAB
+
+
+def test_a_standard_request_bringing_its_own_commands_becomes_normal(kit: Kit) -> None:
+    decision = StandardDecision("worker-restart", True, ChangeType.STANDARD, "0 restarts in the last hour")
+    change = kit.change("low-auto", type=ChangeType.STANDARD)
+    change.implementation_plan = {"steps": [{"run": ["sh", "-c", "id"]}]}
+    events = workflow.assess(change, POLICY, [], kit.T0, standard=decision)
+    assert change.type is ChangeType.NORMAL
+    [moved] = [e for e in events if e.action == "reclassified"]
+    assert "brings its own executable steps" in moved.details["reason"]
+    assert change.state is not State.APPROVED  # a person approves the commands
 
 
 def test_a_standard_decision_is_ignored_for_normal_changes(kit: Kit) -> None:
@@ -215,19 +257,66 @@ def test_update_of_an_assessed_change_discards_approvals_and_reassesses(kit: Kit
     assert change.active_approvals == []
     assert [a.active for a in change.approvals] == [False, False]
     assert change.assessment is not None
-    assert change.assessment.score == 70  # 40 + 5 + 20 + 5
-    assert change.assessment.route is Route.CAB
+    assert change.assessment.score == 70  # 40 + 5 + 20 + 5: CAB by score…
+    assert change.assessment.route is Route.CAB_CISO_CTO  # …kept at the route already reached
     assert change.assessment.assessed_at == kit.at(3)
     assert change.state is State.PENDING_CAB
+    assert change.authors == ["editor"]
 
 
-def test_update_that_lowers_the_risk_reroutes_to_auto_approval(kit: Kit) -> None:
+def test_update_that_lowers_the_risk_never_reroutes_below_a_person(kit: Kit) -> None:
     change = kit.assessed("medium", category="documentation")  # 20 + 0 + 5 + 5 = 30
     assert change.state is State.PENDING_APPROVAL
     events = workflow.update(change, "editor", {"impact": Level.LOW}, POLICY, [], kit.at(3))
     assert "approvals_discarded" not in [e.action for e in events]  # there were none
-    assert change.state is State.APPROVED  # 10 + 0 + 5 + 5 = 20
+    assert change.assessment is not None and change.assessment.score == 20  # auto-approvable by score
+    assert change.assessment.route is Route.TECHNICAL_LEAD
+    assert change.state is State.PENDING_APPROVAL
+    workflow.assess(change, POLICY, [], kit.at(4), reassess=True, lower_route="typo", actor="cm")
+    assert change.state is State.APPROVED
     assert change.approvals[-1].approver == "auto-approval-system"
+
+
+def test_ad_hoc_steps_send_a_low_risk_change_to_a_person(kit: Kit) -> None:
+    change = kit.change("low-auto")
+    change.rollback_plan = {"steps": [{"http": {"method": "POST", "url": "http://x/y"}}]}
+    workflow.assess(change, POLICY, [], kit.T0)
+    assert change.assessment is not None and change.assessment.route is Route.TECHNICAL_LEAD
+    assert "ad-hoc executable steps" in change.assessment.route_reason
+    assert change.state is State.PENDING_APPROVAL
+
+
+def test_ad_hoc_steps_need_an_ecab_member_even_with_emergency_auto_approve(kit: Kit) -> None:
+    change = kit.change("high", type=ChangeType.EMERGENCY)
+    change.implementation_plan = {"steps": [{"run": "./fix.sh"}]}
+    workflow.assess(change, POLICY, [], kit.T0)
+    assert change.assessment is not None and change.assessment.route is Route.EMERGENCY_CAB
+    assert change.state is State.PENDING_APPROVAL
+    with pytest.raises(Refused, match="no person approved"):
+        workflow.start_implementation(_approved_by_system(change), "ops", kit.at(1))
+    workflow.approve(change, "tech-lead-oncall", "seen the script", POLICY, kit.at(1))
+    assert change.state is State.APPROVED
+    workflow.start_implementation(change, "ops", kit.at(2))
+    assert change.state is State.IMPLEMENTING
+
+
+def _approved_by_system(change: Change) -> Change:
+    """A copy forced to approved by the system alone (a record routed under older rules)."""
+    copy = codec.from_document(codec.to_document(change))
+    copy.state = State.APPROVED
+    return copy
+
+
+def test_an_editor_becomes_an_author_and_may_not_approve(kit: Kit) -> None:
+    change = kit.assessed("medium")
+    workflow.update(change, "tech-lead", {"rollback_plan": {"steps": ["undo"]}}, POLICY, [], kit.at(1))
+    assert change.authors == ["tech-lead"]
+    with pytest.raises(ApprovalRefused, match="edited it"):
+        workflow.approve(change, "tech-lead", "ok", POLICY, kit.at(2))
+    workflow.update(change, "coordinator-master", {"title": "Only the title"}, POLICY, [], kit.at(3))
+    assert change.authors == ["tech-lead"]  # a title is not substance
+    workflow.approve(change, "coordinator-master", "ok", POLICY, kit.at(4))
+    assert change.state is State.APPROVED
 
 
 @pytest.mark.parametrize("profile", ["low-auto", "medium"])

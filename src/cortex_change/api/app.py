@@ -16,6 +16,7 @@ from ..config import load
 from ..domain.errors import CortexError
 from ..services.context import Context, open_context
 from . import problems, routes
+from .limits import Limits
 
 lock = threading.Lock()
 
@@ -58,6 +59,7 @@ def create_app(env: Mapping[str, str] | None = None) -> FastAPI:
     app.add_exception_handler(CortexError, problems.domain_error)
     app.add_exception_handler(RequestValidationError, problems.request_invalid)
     app.add_exception_handler(HTTPException, problems.http_error)
+    app.add_middleware(Limits)  # headers ≤ 16 KiB (431), bodies ≤ 1 MiB (413)
     app.include_router(routes.health)
     app.include_router(routes.api, prefix="/api/v1")
 

@@ -11,9 +11,9 @@ from starlette.exceptions import HTTPException
 
 from ..domain.errors import (
     ApprovalRefused,
-    Forbidden,
     Conflict,
     CortexError,
+    Forbidden,
     InvalidTransition,
     NotFound,
     PreconditionFailed,

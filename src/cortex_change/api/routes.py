@@ -20,6 +20,7 @@ from ..services import changes as svc
 from ..services import telemetry
 from ..services.compliance import compliance_report
 from ..services.context import Context
+from ..services.dispatch import implement_or_queue
 from ..services.health import schema_version
 from ..services.integrations import integrate, resolve
 from ..services.reports import metrics_report
@@ -255,9 +256,17 @@ def assess(
     if_match: IfMatch = None,
 ) -> JSONResponse:
     ctx = _ctx(request)
-    _who(ctx, credentials)
+    who = _who(ctx, credentials)
     reassess = bool(body and body.reassess)
-    svc.assess_change(ctx, change_id=change_id, reassess=reassess, if_version=_version(if_match))
+    reason = body.reason if body else None
+    svc.assess_change(
+        ctx,
+        change_id=change_id,
+        reassess=reassess,
+        if_version=_version(if_match),
+        actor=who if reason is not None else None,
+        lower_reason=reason,
+    )
     return _record(ctx, change_id)
 
 
@@ -302,19 +311,25 @@ def reject(
 
 @api.post(
     "/changes/{change_id}/implement",
-    summary="record the implementation",
+    summary="hand an executable plan to the workers (202), or record a plan of text steps (200)",
     response_model=schemas.ChangeDocument,
-    responses={**CHANGE, **_problems(*MOVE)},
+    responses={
+        200: {"description": "a plan of text steps only: implemented, waiting for people", "headers": ETAG},
+        202: {
+            "model": schemas.ChangeDocument,
+            "description": "queued: a worker (`worker run`) runs the plan; the change is still approved",
+            "headers": ETAG,
+        },
+        **_problems(*MOVE),
+    },
 )
 def implement(
     request: Request, change_id: str, credentials: Credentials, if_match: IfMatch = None
 ) -> JSONResponse:
     ctx = _ctx(request)
     who = _who(ctx, credentials)
-    from ..services.implementation import implement_change
-
-    implement_change(ctx, change_id=change_id, actor=who, if_version=_version(if_match))
-    return _record(ctx, change_id)
+    _, queued = implement_or_queue(ctx, change_id=change_id, actor=who, if_version=_version(if_match))
+    return _record(ctx, change_id, 202 if queued else 200)
 
 
 @api.post(
@@ -411,7 +426,9 @@ def integration(
     _, named, _ = resolve(load_catalog(ctx.settings), component, action, args)
     if named is not None and named != who:  # `worker NAME ACTION ID`: only the token names the actor
         raise Refused(f"{who} may not act as {named}: the API acts as the token's identity")
-    outcome = integrate(ctx, component=component, action=action, args=args, actor=who, requester=who)
+    outcome = integrate(
+        ctx, component=component, action=action, args=args, actor=who, requester=who, run_steps_here=False
+    )
     response = _record(ctx, outcome.change_id)
     response.headers["X-Cortex-Steps"] = json.dumps([line[:1000] for line in outcome.steps])
     return response

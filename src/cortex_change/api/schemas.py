@@ -78,6 +78,12 @@ class Identity(BaseModel):
 
 class Assess(Body):
     reassess: bool = False
+    reason: str | None = Field(
+        None,
+        min_length=1,
+        max_length=v.REASON_MAX,
+        description="with reassess: a CHANGE_MANAGERS member lets the route fall below the highest reached",
+    )
 
 
 class Decide(Body):
@@ -217,6 +223,12 @@ class ChangeDocument(Out):
     reclassified_from: str | None
     standard_model: str | None
     parameters: dict[str, Any]
+    authors: list[str] = Field(
+        description="the requester and everyone who edited plans, services, impact or description"
+    )
+    route_floor: str | None = Field(
+        description="the highest route a human had to decide; re-assessment never goes below it"
+    )
     metrics: Timeline
     version: int
     compliance: dict[str, list[Control]]
@@ -266,6 +278,7 @@ class StandardModel(Out):
     rule: str
     condition: ModelCondition
     otherwise: str = _one_of(ChangeType)
+    max_level: str = _one_of(Level, description="the highest assessed risk level it pre-approves")
 
 
 class Verdict(Out):

@@ -10,7 +10,8 @@ from typing import Any
 from ..config import Settings
 from ..domain.errors import ConfigError
 from ..domain.integration import OPERATIONS, PLACEHOLDER, Rule, Template
-from ..domain.model import ChangeType
+from ..domain.model import ChangeType, Level
+from ..domain.runbooks import Runbook, define
 from ..domain.standard import KINDS, Condition, StandardModel
 
 DURATION = re.compile(r"^(\d+)\s*([smhd]?)$")
@@ -40,6 +41,7 @@ TEMPLATE_KEYS = {
 class Catalog:
     models: dict[str, StandardModel]
     templates: dict[str, dict[str, Template]]
+    runbooks: dict[str, Runbook]
 
     def template(self, component: str, action: str) -> Template:
         from ..domain.errors import ValidationError
@@ -102,12 +104,17 @@ def _model(name: str, raw: dict[str, Any], settings: Settings) -> StandardModel:
     otherwise = raw.get("otherwise", "normal")
     if otherwise not in ("normal", "emergency"):
         raise ConfigError(f"{where}.otherwise", f"{otherwise!r} is not allowed; allowed: normal, emergency")
+    max_level = _resolve(raw.get("max_level", "medium"), settings, f"{where}.max_level")
+    levels = [level.value for level in Level]
+    if max_level not in levels:
+        raise ConfigError(f"{where}.max_level", f"{max_level!r} is not allowed; allowed: {', '.join(levels)}")
     return StandardModel(
         name=name,
         description=str(raw.get("description", "")),
         enabled=bool(_resolve(raw.get("enabled", True), settings, f"{where}.enabled")),
         condition=condition,
         otherwise=ChangeType(otherwise),
+        max_level=Level(max_level),
     )
 
 
@@ -120,7 +127,13 @@ def _check_condition(where: str, c: Condition) -> None:
         raise ConfigError(where, "a max_rank condition needs scale and a max that is on it")
 
 
-def _template(component: str, action: str, raw: dict[str, Any], models: dict[str, StandardModel]) -> Template:
+def _template(
+    component: str,
+    action: str,
+    raw: dict[str, Any],
+    models: dict[str, StandardModel],
+    runbooks: dict[str, Runbook],
+) -> Template:
     where = f"integrations.{component}.{action}"
     unknown = set(raw) - TEMPLATE_KEYS
     if unknown:
@@ -138,6 +151,7 @@ def _template(component: str, action: str, raw: dict[str, Any], models: dict[str
         )
     for key in ("implementation_plan", "rollback_plan"):
         _no_placeholders_in_shell(f"{where}.{key}", raw.get(key))
+        _known_runbooks(f"{where}.{key}", raw.get(key), runbooks)
     rules = tuple(
         Rule(
             {k: str(v) for k, v in r.get("when", {}).items()},
@@ -166,15 +180,27 @@ def _no_placeholders_in_shell(where: str, plan: Any) -> None:
             )
 
 
+def _known_runbooks(where: str, plan: Any, runbooks: dict[str, Runbook]) -> None:
+    """A template's runbook steps name runbooks of the catalog (parameters are checked at filing)."""
+    for i, step in enumerate((plan or {}).get("steps", []) if isinstance(plan, dict) else [], 1):
+        name = step.get("runbook") if isinstance(step, dict) else None
+        if name is not None and name not in runbooks:
+            known = ", ".join(sorted(runbooks)) or "none"
+            raise ConfigError(f"{where} step {i}", f"unknown runbook {name!r}; known: {known}")
+
+
 def load_catalog(settings: Settings) -> Catalog:
     """Built-in entries, then the user's (same name replaces, new names add)."""
     base = _builtin()
     user = settings.extra
     raw_models = {**base.get("models", {}), **user.get("models", {})}
     models = {name: _model(name, raw, settings) for name, raw in raw_models.items()}
+    raw_runbooks = {**base.get("runbooks", {}), **user.get("runbooks", {})}
+    runbooks = {name: define(name, raw) for name, raw in raw_runbooks.items()}
     templates: dict[str, dict[str, Template]] = {}
     for source in (base.get("integrations", {}), user.get("integrations", {})):
         for component, actions in source.items():
             for action, raw in actions.items():
-                templates.setdefault(component, {})[action] = _template(component, action, raw, models)
-    return Catalog(models, templates)
+                entry = _template(component, action, raw, models, runbooks)
+                templates.setdefault(component, {})[action] = entry
+    return Catalog(models, templates, runbooks)

@@ -17,11 +17,18 @@ if TYPE_CHECKING:
     from ..services.context import Context
 
 
+def _json_max(a: argparse.Namespace) -> int:
+    """PLAN_JSON_MAX, read from the configuration only when the command has a JSON argument."""
+    given = (a.details, a.implementation_plan, a.rollback_plan, a.test_plan, a.validation)
+    return inputs.json_max(a.env) if any(v is not None for v in given) else inputs.PLAN_JSON_MAX
+
+
 def cmd_create(gw: Gateway, a: argparse.Namespace) -> int:
-    details = inputs.details(a.details)
+    most = _json_max(a)
+    details = inputs.details(a.details, most)
     requester = gw.who(a, a.requester_pos or a.requester, "requested_by", True)
     plans = {
-        k: inputs.json_arg(k, v)
+        k: inputs.json_arg(k, v, most)
         for k, v in (
             ("implementation_plan", a.implementation_plan),
             ("rollback_plan", a.rollback_plan),
@@ -72,7 +79,8 @@ def cmd_create(gw: Gateway, a: argparse.Namespace) -> int:
 
 
 def cmd_update(gw: Gateway, a: argparse.Namespace) -> int:
-    fields = inputs.details(a.details)
+    most = _json_max(a)
+    fields = inputs.details(a.details, most)
     for key in ("title", "description", "impact", "urgency", "environment", "tested_in_staging"):
         if getattr(a, key) is not None:
             fields[key] = getattr(a, key)
@@ -83,7 +91,7 @@ def cmd_update(gw: Gateway, a: argparse.Namespace) -> int:
         ("validation", a.validation),
     ):
         if opt is not None:
-            fields[key] = inputs.json_arg(key, opt)
+            fields[key] = inputs.json_arg(key, opt, most)
     for key, values in (
         ("affected_services", a.service),
         ("affected_cis", a.ci),
@@ -101,7 +109,8 @@ def cmd_update(gw: Gateway, a: argparse.Namespace) -> int:
 
 
 def cmd_assess(gw: Gateway, a: argparse.Namespace) -> int:
-    change = gw.assess(a.change_id, a.reassess)
+    actor = gw.who(a, None, "actor", True) if a.reason is not None else None
+    change = gw.assess(a.change_id, a.reassess, actor, a.reason)
     print(render.assessment(change, gw.policy))
     return EXIT_OK
 
@@ -146,6 +155,8 @@ def implement_outcome(change: Change) -> str:
         return f"closed {change.closure_status.value}: {change.closure_notes}"
     if change.state is State.IMPLEMENTED:
         return f"implemented; {_next_step(change)}"
+    if change.state is State.APPROVED:  # the server queued it (202): its workers run the plan
+        return "queued for the workers (worker run carries it out)"
     return f"state {change.state.value}"
 
 
@@ -348,6 +359,7 @@ def cmd_token_revoke(ctx: Context, a: argparse.Namespace) -> int:
 
 def cmd_serve(ctx: Context | None, a: argparse.Namespace) -> int:
     try:
+        import httptools  # noqa: F401  (the protocol that bounds request heads is built on it)
         import uvicorn
     except ImportError:
         raise ValidationError(
@@ -360,6 +372,8 @@ def cmd_serve(ctx: Context | None, a: argparse.Namespace) -> int:
     uvicorn.run(
         "cortex_change.api.app:create_app",
         factory=True,
+        # httptools with a bound on the request head: an endless header is refused as it arrives
+        http="cortex_change.api.protocol:LimitedHttpToolsProtocol",
         host=a.host,
         port=a.port,
         workers=a.workers,

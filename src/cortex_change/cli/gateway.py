@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -17,6 +18,7 @@ from ..domain.errors import NotFound, ValidationError
 from . import inputs
 
 if TYPE_CHECKING:
+    from ..config import Settings
     from ..domain.model import Change
     from ..domain.policy import Policy
     from ..services.context import Context
@@ -24,6 +26,8 @@ if TYPE_CHECKING:
     from .remote import Client
 
 URL_VAR, TOKEN_VAR = "CORTEX_CHANGE_URL", "CORTEX_CHANGE_TOKEN"
+POLL_SECONDS = 1.0  # `implement --wait` in client mode reads the change this often
+PICK_UP_SLACK = 30.0  # beyond WORKER_POLL_INTERVAL, for a worker to claim a queued change
 
 
 @dataclass
@@ -52,7 +56,9 @@ class Gateway(Protocol):
 
     def create(self, requested_by: str | None, fields: dict[str, Any]) -> Change: ...
     def update(self, change_id: str, actor: str | None, fields: dict[str, Any]) -> Change: ...
-    def assess(self, change_id: str, reassess: bool) -> Change: ...
+    def assess(
+        self, change_id: str, reassess: bool, actor: str | None = None, reason: str | None = None
+    ) -> Change: ...
     def approve(
         self, change_id: str, approver: str | None, reason: str, role: str | None
     ) -> tuple[Change, list[str]]: ...
@@ -123,10 +129,14 @@ class Local:
 
         return update_change(self.ctx, change_id=change_id, actor=_need(actor), fields=fields)
 
-    def assess(self, change_id: str, reassess: bool) -> Change:
+    def assess(
+        self, change_id: str, reassess: bool, actor: str | None = None, reason: str | None = None
+    ) -> Change:
         from ..services.changes import assess_change
 
-        return assess_change(self.ctx, change_id=change_id, reassess=reassess)
+        return assess_change(
+            self.ctx, change_id=change_id, reassess=reassess, actor=actor, lower_reason=reason
+        )
 
     def approve(
         self, change_id: str, approver: str | None, reason: str, role: str | None
@@ -216,6 +226,8 @@ class Remote:
         self.client = client
         self.env = env
         self._identity: str | None = None
+        self.clock: Callable[[], float] = time.monotonic  # `implement --wait`'s polling (tests: fakes)
+        self.sleep: Callable[[float], None] = time.sleep
 
     @property
     def policy(self) -> Policy:
@@ -282,8 +294,13 @@ class Remote:
         doc, _ = self.client.call("PATCH", f"/changes/{segment(change_id)}", body=fields)
         return self._change(doc)
 
-    def assess(self, change_id: str, reassess: bool) -> Change:
-        return self._transition(change_id, "assess", {"reassess": reassess})
+    def assess(
+        self, change_id: str, reassess: bool, actor: str | None = None, reason: str | None = None
+    ) -> Change:
+        body: dict[str, Any] = {"reassess": reassess}
+        if reason is not None:
+            body["reason"] = reason
+        return self._transition(change_id, "assess", body)
 
     def approve(
         self, change_id: str, approver: str | None, reason: str, role: str | None
@@ -299,11 +316,34 @@ class Remote:
     def implement(
         self, change_id: str, actor: str | None, wait: bool, resume: bool, progress: Progress | None
     ) -> Change:
-        if wait or resume:
+        """The server queues an executable plan for its workers (202) and records a text plan (200).
+
+        `wait` then reads the change until it is closed or waits for people (`_follow`).
+        """
+        if resume:
             raise ValidationError(
-                "implement", "--wait and --resume run here, on the database: unset CORTEX_CHANGE_URL"
+                "implement", "--resume takes over a lease on the database: unset CORTEX_CHANGE_URL"
             )
-        return self._transition(change_id, "implement")
+        change = self._transition(change_id, "implement")
+        return self._follow(change) if wait else change
+
+    def _follow(self, change: Change) -> Change:
+        """Poll GET /changes/ID, printing nothing, until it settles or `wait_bound` runs out."""
+        from ..config import load
+        from .remote import WaitExpired
+
+        bound = wait_bound(change, load(self.env))
+        deadline = self.clock() + bound
+        while not settled(change):
+            if self.clock() >= deadline:
+                raise WaitExpired(
+                    f"{change.change_id}: still {change.state.value} after waiting {bound:.0f}s (worker "
+                    "pick-up, step timeouts, validation period, ROLLBACK_TIMEOUT): is a worker running "
+                    f"(worker run)? Follow it with: show {change.change_id}"
+                )
+            self.sleep(POLL_SECONDS)
+            change = self._change(self.show(change.change_id))
+        return change
 
     def close(self, change_id: str, status: str, notes: str, actor: str | None) -> Change:
         return self._transition(change_id, "close", {"status": status, "notes": notes})
@@ -357,6 +397,36 @@ class Remote:
         return Verdict(
             bool(v["ok"]), int(v["checked"]), str(v.get("head_hash") or ""), str(v.get("problem") or "")
         )
+
+
+def settled(change: Change) -> bool:
+    """Nothing left for `implement --wait` to wait for: ended, or implemented with steps for people."""
+    from ..domain import plan
+    from ..domain.lifecycle import TERMINAL, State
+
+    if change.state in TERMINAL:
+        return True
+    automated = plan.is_automated(plan.steps("implementation_plan", change.implementation_plan))
+    return change.state is State.IMPLEMENTED and not automated
+
+
+def wait_bound(change: Change, settings: Settings) -> float:
+    """Seconds a queued change may take: pick-up, its steps' timeouts, validation, rollback."""
+    from ..domain import plan
+
+    most = float(settings["STEP_TIMEOUT_MAX"])  # a runbook's timeout is in the server's catalog
+    steps = plan.steps("implementation_plan", change.implementation_plan)
+    running = sum(
+        s.timeout if isinstance(s, (plan.RunStep, plan.HttpStep)) else most
+        for s in steps
+        if not isinstance(s, plan.TextStep)
+    )
+    defaults = plan.Defaults(
+        period=float(settings["VALIDATION_PERIOD"]), interval=float(settings["HEALTH_CHECK_INTERVAL"])
+    )
+    spec = plan.validation_spec(change.validation, defaults)
+    pick_up = float(settings["WORKER_POLL_INTERVAL"]) + PICK_UP_SLACK
+    return pick_up + running + spec.period + spec.interval + float(settings["ROLLBACK_TIMEOUT"])
 
 
 def _steps(change: Change, headers: Mapping[str, str]) -> list[str]:

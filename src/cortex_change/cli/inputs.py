@@ -3,30 +3,43 @@
 from __future__ import annotations
 
 import argparse
-import json
+import math
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..domain.errors import ValidationError
 
+PLAN_JSON_MAX = 100_000  # the key's default; commands pass the configured value (json_max)
 
-def json_arg(field: str, value: str) -> Any:
-    """Inline JSON, `@file`, or the path of a JSON file."""
+
+def json_max(env: Mapping[str, str]) -> int:
+    """PLAN_JSON_MAX of the local configuration: the most bytes a JSON argument may hold."""
+    from ..config import load
+
+    return int(load(env)["PLAN_JSON_MAX"])
+
+
+def json_arg(field: str, value: str, max_bytes: int = PLAN_JSON_MAX) -> Any:
+    """Inline JSON, `@file`, or the path of a JSON file: at most `max_bytes` bytes (a file is
+    read no further), numbers finite."""
     text = value
     path = value[1:] if value.startswith("@") else value
+    too_big = f"is larger than PLAN_JSON_MAX ({max_bytes} bytes)"
     if value.startswith("@") or (not value.lstrip().startswith(("{", "[")) and os.path.isfile(path)):
         try:
-            with open(path, encoding="utf-8") as fh:
-                text = fh.read()
+            with open(path, "rb") as fh:
+                raw = fh.read(max_bytes + 1)
+            if len(raw) > max_bytes:
+                raise ValidationError(field, f"{path!r} {too_big}")
+            text = raw.decode("utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             raise ValidationError(field, f"cannot read {path!r}: {exc}") from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ValidationError(
-            field, f"malformed JSON: {exc.msg} (line {exc.lineno} column {exc.colno})"
-        ) from None
+    elif len(value.encode("utf-8", "surrogatepass")) > max_bytes:
+        raise ValidationError(field, too_big)
+    from ..domain.validation import json_text  # not at start-up: most commands read no JSON
+
+    data = json_text(field, text)
     # The seed's Best Practices wrap a plan in its own name: {"rollback_plan": {...}}.
     if isinstance(data, dict) and list(data) == [field]:
         data = data[field]
@@ -48,10 +61,10 @@ DETAIL_KEYS = {
 }
 
 
-def details(value: str | None) -> dict[str, Any]:
+def details(value: str | None, max_bytes: int = PLAN_JSON_MAX) -> dict[str, Any]:
     if value is None:
         return {}
-    data = json_arg("details", value)
+    data = json_arg("details", value, max_bytes)
     if not isinstance(data, dict):
         raise ValidationError("details", "must be a JSON object")
     unknown = sorted(set(data) - DETAIL_KEYS)
@@ -63,7 +76,8 @@ def details(value: str | None) -> dict[str, Any]:
 
 
 def params(pairs: list[str]) -> dict[str, Any]:
-    """KEY=VALUE pairs; numbers become numbers so range conditions can compare them."""
+    """KEY=VALUE pairs; finite numbers become numbers so range conditions can compare them
+    (`nan`, `inf` stay text)."""
     out: dict[str, Any] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
@@ -76,7 +90,7 @@ def params(pairs: list[str]) -> dict[str, Any]:
                 break
             except ValueError:
                 continue
-        out[key] = number
+        out[key] = number if not isinstance(number, float) or math.isfinite(number) else value
     return out
 
 

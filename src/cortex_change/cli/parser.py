@@ -166,6 +166,12 @@ def _lifecycle_commands(add: Adder) -> None:
     p = add("assess", commands.cmd_assess, "score the change's risk and route it for approval")
     p.add_argument("change_id", metavar="ID")
     p.add_argument("--reassess", action="store_true", help="assess again (keeps the old one in the trail)")
+    p.add_argument(
+        "--reason",
+        metavar="TEXT",
+        help="with --reassess: a CHANGE_MANAGERS member lets the route fall below the highest reached",
+    )
+    _common(p)
 
     for name, handler, person in (
         ("approve", commands.cmd_approve, "APPROVER"),
@@ -187,7 +193,8 @@ def _lifecycle_commands(add: Adder) -> None:
     p.add_argument(
         "--wait",
         action="store_true",
-        help="validate in the foreground too; exit 0 only if it closed successful",
+        help="validate in the foreground too (client mode: follow the server's workers); "
+        "exit 0 only if it closed successful",
     )
     p.add_argument(
         "--resume", action="store_true", help="take over an implementing change whose lease expired"

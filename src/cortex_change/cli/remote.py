@@ -38,6 +38,10 @@ class Unauthenticated(Refused):
     """The server refused the token (missing, unknown, malformed or revoked): exit 1."""
 
 
+class WaitExpired(Refused):
+    """`implement --wait` in client mode: the change did not settle within its bound (exit 1)."""
+
+
 class RemoteInvalidTransition(InvalidTransition):
     """The server's InvalidTransition, carrying its message as it is."""
 

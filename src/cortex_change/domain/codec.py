@@ -82,6 +82,8 @@ def to_document(change: Change) -> dict[str, Any]:
         "reclassified_from": change.reclassified_from.value if change.reclassified_from else None,
         "standard_model": change.standard_model,
         "parameters": change.parameters,
+        "authors": [change.requested_by, *change.authors],
+        "route_floor": change.route_floor.value if change.route_floor else None,
         "metrics": {
             "created_at": fmt_time(t.created_at),
             "assessed_at": fmt_time(t.assessed_at),
@@ -205,5 +207,7 @@ def from_document(doc: dict[str, Any]) -> Change:
         reclassified_from=ChangeType(doc["reclassified_from"]) if doc.get("reclassified_from") else None,
         standard_model=doc.get("standard_model"),
         parameters=dict(doc.get("parameters") or {}),
+        authors=[x for x in doc.get("authors") or [] if x != doc["requested_by"]],
+        route_floor=Route(doc["route_floor"]) if doc.get("route_floor") else None,
         version=int(doc.get("version", 0)),
     )

@@ -3,12 +3,12 @@ request, or an operation on an existing change. Templates are data (see catalog/
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import ValidationError
+from .validation import PLAN_JSON_MAX, json_text
 
 PLACEHOLDER = re.compile(r"\{(\w+)\}")
 RECORD_FIELDS = ("environment", "tested_in_staging", "impact", "urgency", "title", "description")
@@ -64,17 +64,16 @@ class Request:
     parameters: dict[str, Any] = field(default_factory=dict)
 
 
-def parse_details(text: str, text_field: str) -> dict[str, Any]:
-    """DETAILS is a JSON object or free text (which becomes `text_field`)."""
+def parse_details(text: str, text_field: str, max_bytes: int = PLAN_JSON_MAX) -> dict[str, Any]:
+    """DETAILS is a JSON object (finite numbers) or free text (which becomes `text_field`), at
+    most `max_bytes` bytes (PLAN_JSON_MAX)."""
+    size = len(text.encode("utf-8", "surrogatepass"))
+    if size > max_bytes:
+        raise ValidationError("details", f"is {size} bytes; at most {max_bytes} allowed (PLAN_JSON_MAX)")
     stripped = text.strip()
     if not stripped.startswith("{"):
         return {text_field: text, "text": text}
-    try:
-        data = json.loads(stripped)
-    except json.JSONDecodeError as exc:
-        raise ValidationError(
-            "details", f"malformed JSON: {exc.msg} (line {exc.lineno} column {exc.colno})"
-        ) from None
+    data = json_text("details", stripped)
     if not isinstance(data, dict):
         raise ValidationError("details", "JSON details must be an object")
     if len(data) > MAX_PARAMETERS:

@@ -153,11 +153,21 @@ class Change:
     # The standard change model a standard request asks for, and the values it is judged on.
     standard_model: str | None = None
     parameters: dict[str, Any] = field(default_factory=dict)
+    # Everyone who edited plans, services, impact or description after filing (SPEC §11): none
+    # of them may approve, reject or review the change.
+    authors: list[str] = field(default_factory=list)
+    # The highest approval route a human had to decide; re-assessment never routes below it
+    # unless a change manager lowers it (SPEC §11).
+    route_floor: Route | None = None
     version: int = 0
 
     @property
     def active_approvals(self) -> list[Approval]:
         return [a for a in self.approvals if a.active]
+
+    def authored_by(self, person: str) -> bool:
+        """True for the requester and everyone who edited the change's substance."""
+        return person == self.requested_by or person in self.authors
 
 
 def has_steps(plan: Plan | None) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from enum import StrEnum
 
 from .errors import Forbidden
+from .lifecycle import Action, check
 from .model import Change
 from .policy import Policy
 
@@ -56,6 +57,18 @@ PERMISSIONS: dict[Act, tuple[Holder, ...]] = {
 }
 
 
+# The lifecycle rule checked first: a change in the wrong state is refused as such (the
+# `unauthorized_attempt` of SPEC §2) whoever asks.
+STATE_RULE: dict[Act, Action] = {
+    Act.UPDATE: Action.UPDATE,
+    Act.IMPLEMENT: Action.IMPLEMENT,
+    Act.ROLLBACK: Action.ROLLBACK,
+    Act.CLOSE: Action.CLOSE,
+    Act.CANCEL: Action.CANCEL,
+    Act.LOWER_ROUTE: Action.REASSESS,
+}
+
+
 def _members(holder: Holder, policy: Policy) -> frozenset[str]:
     return {
         H.CHANGE_MANAGERS: policy.change_managers,
@@ -97,7 +110,12 @@ def describe(act: Act, policy: Policy, change: Change | None = None) -> str:
 def require(
     act: Act, actor: str, policy: Policy, change: Change | None = None, lease_holder: str | None = None
 ) -> None:
-    """Raise Forbidden, naming the action and who may do it, unless `actor` may."""
+    """Raise Forbidden, naming the action and who may do it, unless `actor` may.
+
+    The change's state is checked first (InvalidTransition), so the refusal names the real obstacle.
+    """
+    if change is not None and act in STATE_RULE:
+        check(change.change_id, STATE_RULE[act], change.state)
     if allowed(act, actor, policy, change, lease_holder):
         return
     target = f" {change.change_id}" if change is not None else ""

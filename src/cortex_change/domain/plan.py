@@ -50,7 +50,22 @@ class HttpStep:
         return f"{self.method} {self.url}"
 
 
-Step = TextStep | RunStep | HttpStep
+@dataclass(frozen=True)
+class RunbookStep:
+    """A catalog runbook with its parameters; `version` is stamped when the change is filed."""
+
+    name: str
+    params: tuple[tuple[str, Any], ...] = ()
+    version: int | None = None
+
+    def describe(self) -> str:
+        version = "" if self.version is None else f" v{self.version}"
+        given = ", ".join(f"{k}={v}" for k, v in self.params)
+        return f"runbook {self.name}{version}" + (f" ({given})" if given else "")
+
+
+Step = TextStep | RunStep | HttpStep | RunbookStep
+RUNBOOK_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 
 @dataclass(frozen=True)
@@ -112,11 +127,19 @@ def duration(field_name: str, value: Any) -> float:
     return seconds
 
 
-def steps(field_name: str, plan: dict[str, Any] | None) -> list[Step]:
-    """The plan's steps as value types; raises naming the first bad step."""
+def steps(field_name: str, plan: dict[str, Any] | None, max_timeout: float | None = None) -> list[Step]:
+    """The plan's steps as value types; raises naming the first bad step, or the first whose
+    timeout exceeds `max_timeout` (STEP_TIMEOUT_MAX, checked when a change is filed)."""
     if not plan:
         return []
-    return [_step(f"{field_name} step {i}", raw) for i, raw in enumerate(plan.get("steps", []), 1)]
+    parsed = [_step(f"{field_name} step {i}", raw) for i, raw in enumerate(plan.get("steps", []), 1)]
+    for i, step in enumerate(parsed, 1):
+        if max_timeout is not None and isinstance(step, RunStep | HttpStep) and step.timeout > max_timeout:
+            raise ValidationError(
+                f"{field_name} step {i} timeout",
+                f"{step.timeout:g}s is more than STEP_TIMEOUT_MAX ({max_timeout:g}s)",
+            )
+    return parsed
 
 
 def has_adhoc_steps(plan: dict[str, Any] | None) -> bool:
@@ -126,7 +149,7 @@ def has_adhoc_steps(plan: dict[str, Any] | None) -> bool:
 
 
 def is_automated(step_list: list[Step]) -> bool:
-    """True when every step can run without a person (and there is at least one)."""
+    """True when every step can run without a person (and there is at least one): run, http, runbook."""
     return bool(step_list) and not any(isinstance(s, TextStep) for s in step_list)
 
 
@@ -134,13 +157,37 @@ def _step(where: str, raw: Any) -> Step:
     if isinstance(raw, str):
         return TextStep(raw)
     if not isinstance(raw, dict):
-        raise ValidationError(where, "must be text or an object with run or http")
-    kinds = [k for k in ("run", "http") if k in raw]
+        raise ValidationError(where, "must be text or an object with run, http or runbook")
+    kinds = [k for k in STEP_KEYS if k in raw]
     if len(kinds) != 1:
-        raise ValidationError(where, 'must have exactly one of "run" or "http" (or be plain text)')
-    allowed = {"run": {"run", "shell", "timeout", "name"}, "http": {"http", "name"}}[kinds[0]]
-    _known(where, raw, allowed)
+        raise ValidationError(where, 'must have exactly one of "run", "http" or "runbook" (or be plain text)')
+    _known(where, raw, STEP_KEYS[kinds[0]])
+    if kinds[0] == "runbook":
+        return _runbook(where, raw)
     return _run(where, raw) if kinds[0] == "run" else _http(where, raw["http"])
+
+
+STEP_KEYS = {
+    "run": {"run", "shell", "timeout", "name"},
+    "http": {"http", "name"},
+    "runbook": {"runbook", "params", "version"},
+}
+
+
+def _runbook(where: str, raw: dict[str, Any]) -> RunbookStep:
+    """The shape only: the catalog checks the name and parameters when the change is filed."""
+    name, params, version = raw["runbook"], raw.get("params", {}), raw.get("version")
+    if not isinstance(name, str) or not RUNBOOK_NAME.fullmatch(name):
+        raise ValidationError(f"{where} runbook", f"{name!r} is not a runbook name (letters, digits, . _ -)")
+    if not isinstance(params, dict) or not all(isinstance(k, str) for k in params):
+        raise ValidationError(
+            f"{where} params", 'must be an object of parameters, e.g. {"deployment": "web"}'
+        )
+    if version is not None and (not isinstance(version, int) or isinstance(version, bool) or version < 1):
+        raise ValidationError(
+            f"{where} version", f"{version!r} is not a runbook version (a whole number ≥ 1)"
+        )
+    return RunbookStep(name, tuple(params.items()), version)
 
 
 def _run(where: str, raw: dict[str, Any]) -> RunStep:

@@ -76,8 +76,8 @@ def route_for(change: Change, level: Level, score: int, policy: Policy) -> tuple
     }[level]
 
 
-def state_after_route(route: Route, policy: Policy) -> State:
-    if route is Route.EMERGENCY_CAB and policy.emergency_auto_approve:
+def state_after_route(route: Route, policy: Policy, human: bool = False) -> State:
+    if route is Route.EMERGENCY_CAB and policy.emergency_auto_approve and not human:
         return State.APPROVED
     return STATE_AFTER_ROUTE[route]
 
@@ -116,10 +116,47 @@ def _holders(reqs: list[Requirement]) -> str:
 
 
 def check_segregation(change: Change, person: str, verb: str, policy: Policy) -> None:
-    if policy.segregation_of_duties and person == change.requested_by:
-        raise ApprovalRefused(
-            f"{person} may not {verb} {change.change_id}: they requested it (SEGREGATION_OF_DUTIES=true)"
-        )
+    """Nobody decides on a change they requested or authored (SPEC §4, §11)."""
+    if not policy.segregation_of_duties or not change.authored_by(person):
+        return
+    did = "requested it" if person == change.requested_by else "edited it (an author)"
+    raise ApprovalRefused(
+        f"{person} may not {verb} {change.change_id}: they {did} (SEGREGATION_OF_DUTIES=true)"
+    )
+
+
+# How much human review a route asks for: a re-assessment never goes below the highest reached.
+# An emergency route counts as a human route only when an ECAB member had to decide.
+RANK: dict[Route, int] = {
+    Route.PRE_APPROVED: 0,
+    Route.AUTO_APPROVED: 0,
+    Route.TECHNICAL_LEAD: 1,
+    Route.EMERGENCY_CAB: 1,
+    Route.CAB: 2,
+    Route.CAB_CISO_CTO: 3,
+}
+ADHOC_REASON = "the plans hold ad-hoc executable steps (run/http): a human approves them (SPEC §11)"
+
+
+def human_route(change: Change, route: Route, why: str, adhoc: bool) -> tuple[Route, str, bool]:
+    """Raise a route that needs no person when ad-hoc steps or the route floor ask for one.
+
+    Returns the route, its reason, and whether a person must approve (for `emergency-cab`,
+    whether an ECAB member must, whatever EMERGENCY_AUTO_APPROVE says).
+    """
+    floor = change.route_floor
+    if change.type is ChangeType.EMERGENCY:
+        if adhoc:
+            return route, f"{why}; {ADHOC_REASON}: an ECAB member", True
+        if floor is not None:
+            return route, f"{why}; an ECAB member had to decide before (route floor)", True
+        return route, why, False
+    if adhoc and RANK[route] == 0:
+        route, why = Route.TECHNICAL_LEAD, f"{ADHOC_REASON}: technical lead"
+    if floor is not None and RANK[route] < RANK[floor]:
+        target = Route.TECHNICAL_LEAD if floor is Route.EMERGENCY_CAB else floor
+        route, why = target, f"{why}; kept at {target.value}, the highest route already reached (route floor)"
+    return route, why, RANK[route] > 0
 
 
 def roles_held(change: Change, person: str, route: Route, policy: Policy) -> list[Requirement]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .model import ChangeType
+from .model import ChangeType, Level
 
 
 @dataclass(frozen=True)
@@ -17,6 +17,8 @@ class StandardDecision:
     pre_approved: bool
     becomes: ChangeType
     reason: str
+    # The highest assessed risk level the model still pre-approves (SPEC §11; `max_level`).
+    max_level: Level = Level.MEDIUM
 
 
 NO_MODEL = StandardDecision(
@@ -58,6 +60,7 @@ class StandardModel:
     condition: Condition
     otherwise: ChangeType
     templates: tuple[str, ...] = field(default=())  # integration entries that use it
+    max_level: Level = Level.MEDIUM  # the highest assessed risk level it pre-approves (SPEC §11)
 
     def document(self) -> dict[str, Any]:
         """The model as a plain document, with its rule in words."""
@@ -86,6 +89,7 @@ class StandardModel:
                 "scale": list(c.scale),
             },
             "otherwise": self.otherwise.value,
+            "max_level": self.max_level.value,
         }
 
     def decide(self, parameters: dict[str, Any], recent: int = 0) -> StandardDecision:

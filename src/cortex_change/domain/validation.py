@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import math
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, TypeVar
 
@@ -17,7 +20,8 @@ NAME_MAX = 200
 REASON_MAX = 5_000
 LIST_MAX = 100
 PLAN_STEPS_MAX = 500
-PLAN_JSON_MAX = 100_000
+PLAN_JSON_MAX = 100_000  # bytes of a document's compact JSON (the PLAN_JSON_MAX key's default)
+STEP_TIMEOUT_MAX = 3600.0  # the STEP_TIMEOUT_MAX key's default
 CHANGE_ID = re.compile(r"^RFC-\d{14}-[0-9a-f]{6}$", re.ASCII)  # ASCII: \d would take any script's digits
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -107,12 +111,62 @@ def change_id(value: str) -> str:
     return value
 
 
-def plan(field: str, value: Any) -> Plan | None:
-    """A plan object: {"steps": [text | {...}, ...], ...other documented keys}."""
+@dataclass(frozen=True)
+class Limits:
+    """Configured maxima documents are checked against when a change is filed or updated."""
+
+    json_bytes: int = PLAN_JSON_MAX  # PLAN_JSON_MAX
+    step_timeout: float = STEP_TIMEOUT_MAX  # STEP_TIMEOUT_MAX, seconds
+
+
+def document(field: str, value: Any, max_bytes: int = PLAN_JSON_MAX) -> Any:
+    """A JSON document (plan, validation, parameters, details) of finite numbers whose compact
+    encoding holds at most `max_bytes` bytes (PLAN_JSON_MAX)."""
+    try:
+        encoded = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    except ValueError:
+        raise ValidationError(field, "numbers must be finite (NaN and Infinity are not allowed)") from None
+    except RecursionError:
+        raise ValidationError(field, "is nested too deeply") from None
+    except TypeError as exc:
+        raise ValidationError(field, f"is not a JSON document: {exc}") from None
+    size = len(encoded.encode("utf-8", "surrogatepass"))
+    if size > max_bytes:
+        raise ValidationError(field, f"is {size} bytes of JSON; at most {max_bytes} allowed (PLAN_JSON_MAX)")
+    return value
+
+
+def json_text(field: str, text: str) -> Any:
+    """Parse JSON text: only finite numbers (json.loads takes NaN, Infinity and 1e999 as floats)."""
+
+    def constant(name: str) -> Any:
+        raise ValidationError(field, f"{name} is not allowed: numbers must be finite")
+
+    def number(literal: str) -> float:
+        value = float(literal)
+        if not math.isfinite(value):
+            raise ValidationError(field, f"{literal[:40]} is out of range: numbers must be finite")
+        return value
+
+    try:
+        return json.loads(text, parse_constant=constant, parse_float=number)
+    except json.JSONDecodeError as exc:
+        raise ValidationError(
+            field, f"malformed JSON: {exc.msg} (line {exc.lineno} column {exc.colno})"
+        ) from None
+    except RecursionError:
+        raise ValidationError(field, "is nested too deeply") from None
+    except ValueError as exc:  # e.g. an integer of more digits than Python converts
+        raise ValidationError(field, f"malformed JSON: {' '.join(str(exc).split())}") from None
+
+
+def plan(field: str, value: Any, limits: Limits = Limits()) -> Plan | None:
+    """A plan object: {"steps": [text | {...}, ...], ...other documented keys}, within `limits`."""
     if value is None:
         return None
     if not isinstance(value, dict):
         raise ValidationError(field, 'must be a JSON object such as {"steps": ["..."]}')
+    document(field, value, limits.json_bytes)
     steps = value.get("steps", [])
     if not isinstance(steps, list):
         raise ValidationError(field, "steps must be a list of text or objects")
@@ -125,14 +179,15 @@ def plan(field: str, value: Any) -> Plan | None:
             raise ValidationError(field, f"step {i} must be text or an object")
     from . import plan as plans
 
-    plans.steps(field, value)  # executable steps must parse now, not fail at run time
+    plans.steps(field, value, limits.step_timeout)  # executable steps must parse now, not fail at run time
     if "max_duration" in value:
         plans.duration(f"{field} max_duration", value["max_duration"])
     return dict(value)
 
 
-def parameters(values: dict[str, Any]) -> dict[str, Any]:
-    """A standard request's parameters: named scalars (text, numbers, true/false)."""
+def parameters(values: dict[str, Any], max_bytes: int = PLAN_JSON_MAX) -> dict[str, Any]:
+    """A standard request's parameters: named scalars (text, finite numbers, true/false)."""
+    document("parameters", values, max_bytes)
     if len(values) > LIST_MAX:
         raise ValidationError("parameters", f"has {len(values)} entries; at most {LIST_MAX} allowed")
     out: dict[str, Any] = {}

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from . import risk, routing
+from . import plan, risk, routing
 from .errors import ApprovalRefused, Refused, ValidationError
 from .events import Event
 from .lifecycle import Action, State, advance, check
@@ -41,6 +41,21 @@ UPDATABLE = (
     "validation",
     "environment",
     "tested_in_staging",
+)
+# Editing any of these makes the editor an author: segregation of duties then covers them.
+AUTHORING = frozenset(
+    {
+        "description",
+        "impact",
+        "urgency",
+        "affected_services",
+        "affected_cis",
+        "dependencies",
+        "implementation_plan",
+        "rollback_plan",
+        "test_plan",
+        "validation",
+    }
 )
 CLOSE_STATUSES = (ClosureStatus.SUCCESSFUL, ClosureStatus.FAILED, ClosureStatus.ROLLED_BACK)
 RISK_ENGINE = "risk-engine"
@@ -79,20 +94,31 @@ def assess(
     reassess: bool = False,
     staging: str | None = None,
     actor: str = RISK_ENGINE,
+    lower_route: str | None = None,
 ) -> list[Event]:
-    """Score the change, route it, and auto-approve where the route allows."""
+    """Score the change, route it, and auto-approve where the route allows.
+
+    `lower_route` (a change manager's reason, checked by the caller) lets the route fall below
+    the highest one already reached.
+    """
     check(change.change_id, Action.REASSESS if reassess else Action.ASSESS, change.state)
     events: list[Event] = []
     if reassess:
         events += _discard_approvals(change, "re-assessment", actor)
-    decision = _classify(change, standard, events, policy)
+    if lower_route is not None and change.route_floor is not None:
+        floor = change.route_floor.value
+        events.append(Event("route_floor_lowered", actor, {"from": floor, "reason": lower_route}))
+        change.route_floor = None
     components = risk.score(change, policy, history)
     score = risk.total(components)
     level = policy.level_for(score)
+    decision = _classify(change, standard, level, events, policy)
     if decision is not None and decision.pre_approved:
         route, why = Route.PRE_APPROVED, decision.reason
     else:
         route, why = routing.route_for(change, level, score, policy)
+    adhoc = plan.has_adhoc_steps(change.implementation_plan) or plan.has_adhoc_steps(change.rollback_plan)
+    route, why, human = routing.human_route(change, route, why, adhoc)
     change.assessment = Assessment(
         score=score,
         level=level,
@@ -109,16 +135,18 @@ def assess(
     change.state = State.ASSESSED
     change.timeline.assessed_at = now
     events.append(Event("reassessed" if reassess else "assessed", actor, _assessment_details(change)))
-    return events + _route(change, policy, now, decision)
+    return events + _route(change, policy, now, decision, human)
 
 
 def _classify(
-    change: Change, standard: StandardDecision | None, events: list[Event], policy: Policy
+    change: Change, standard: StandardDecision | None, level: Level, events: list[Event], policy: Policy
 ) -> StandardDecision | None:
-    """Apply the standard-model decision; a non-matching request changes type."""
+    """Apply the standard-model decision; a request outside its model changes type (SPEC §5, §11)."""
     if change.type is not ChangeType.STANDARD:
         return None
     decision = standard or NO_MODEL
+    if decision.pre_approved:
+        decision = _within_model(change, decision, level)
     if decision.pre_approved:
         return decision
     becomes, reason = decision.becomes, decision.reason
@@ -130,6 +158,24 @@ def _classify(
     details = {"from": "standard", "to": becomes.value, "model": decision.model, "reason": reason}
     events.append(Event("reclassified", RISK_ENGINE, details))
     return decision
+
+
+LEVELS = (Level.LOW, Level.MEDIUM, Level.HIGH, Level.CRITICAL)
+
+
+def _within_model(change: Change, decision: StandardDecision, level: Level) -> StandardDecision:
+    """A matching request still leaves its model when it brings its own executable steps or is
+    riskier than the model allows (`max_level`): it becomes a normal change."""
+    why = ""
+    if plan.has_adhoc_steps(change.implementation_plan) or plan.has_adhoc_steps(change.rollback_plan):
+        why = "brings its own executable steps (run/http); a standard change runs runbooks only"
+    elif LEVELS.index(level) > LEVELS.index(decision.max_level):
+        why = f"assessed {level.value} risk, above the model's max_level {decision.max_level.value}"
+    if not why:
+        return decision
+    return StandardDecision(
+        decision.model, False, ChangeType.NORMAL, f"standard model {decision.model}: {why}"
+    )
 
 
 def _assessment_details(change: Change) -> dict[str, Any]:
@@ -148,12 +194,17 @@ def _assessment_details(change: Change) -> dict[str, Any]:
     }
 
 
-def _route(change: Change, policy: Policy, now: datetime, decision: StandardDecision | None) -> list[Event]:
+def _route(
+    change: Change, policy: Policy, now: datetime, decision: StandardDecision | None, human: bool
+) -> list[Event]:
     assert change.assessment is not None
     route = change.assessment.route
-    target = routing.state_after_route(route, policy)
+    target = routing.state_after_route(route, policy, human)
     change.state = advance(change.change_id, Action.ROUTE, change.state, target)
     if target is not State.APPROVED:
+        floor = change.route_floor
+        if floor is None or routing.RANK[route] >= routing.RANK[floor]:
+            change.route_floor = route
         return [
             Event(
                 "approval_requested",
@@ -277,10 +328,31 @@ def reject(change: Change, rejector: str, reason: str, policy: Policy, now: date
 
 
 def start_implementation(change: Change, actor: str, now: datetime) -> list[Event]:
+    check(change.change_id, Action.IMPLEMENT, change.state)
+    check_reviewed(change)
     change.state = advance(change.change_id, Action.IMPLEMENT, change.state, State.IMPLEMENTING)
     change.timeline.implementation_started_at = now
     steps = (change.implementation_plan or {}).get("steps", [])
     return [Event("implementation_started", actor, {"steps": len(steps)})]
+
+
+def check_reviewed(change: Change) -> None:
+    """Ad-hoc executable steps run only after a person approved the plan holding them (SPEC §11).
+
+    Routing sends such plans to a person; this guard holds even for records routed under older
+    rules or written by hand.
+    """
+    adhoc = plan.has_adhoc_steps(change.implementation_plan) or plan.has_adhoc_steps(change.rollback_plan)
+    people = [
+        a
+        for a in change.active_approvals
+        if a.decision is Decision.APPROVED and not routing.is_system_approver(a.approver)
+    ]
+    if adhoc and not people:
+        raise Refused(
+            f"{change.change_id} holds ad-hoc executable steps (run/http) that no person approved: "
+            "re-assess it so a person approves them, or use runbooks"
+        )
 
 
 def finish_implementation(change: Change, actor: str, now: datetime, summary: str) -> list[Event]:
@@ -356,8 +428,9 @@ def review(
         raise Refused(f"{change.change_id} is not an emergency change; only emergencies are reviewed")
     if change.review.reviewed_at is not None:
         raise ApprovalRefused(f"{change.change_id} was already reviewed by {change.review.reviewer}")
-    if reviewer == change.requested_by:
-        raise ApprovalRefused(f"{reviewer} may not review {change.change_id}: they requested it")
+    if change.authored_by(reviewer):
+        who = "requested" if reviewer == change.requested_by else "edited"
+        raise ApprovalRefused(f"{reviewer} may not review {change.change_id}: they {who} it (an author)")
     reviewers = policy.cab_members | policy.ecab_members
     if reviewer not in reviewers:
         raise ApprovalRefused(
@@ -403,7 +476,10 @@ def update(
             setattr(change, key, new)
     if not diff:
         raise ValidationError("update", "no field differs from the record; nothing to update")
-    events = [Event("updated", actor, {"changes": diff})]
+    authoring = sorted(set(diff) & AUTHORING)
+    if authoring and not change.authored_by(actor):
+        change.authors.append(actor)
+    events = [Event("updated", actor, {"changes": diff, "author": bool(authoring)})]
     if change.state is State.PENDING_ASSESSMENT:
         return events
     events += _discard_approvals(change, "the change was updated", actor)

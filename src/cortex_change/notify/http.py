@@ -9,24 +9,10 @@ from collections.abc import Iterable, Mapping
 from urllib.parse import urlsplit
 
 from .. import __version__
+from ..outbound import no_redirect_opener
 from .message import DeliveryError
 
 _SNIPPET = 200  # characters of a failing response's body kept in the reason
-
-
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    """Refuse redirects: urllib would replay the POST as a GET without its body."""
-
-    def redirect_request(
-        self,
-        req: urllib.request.Request,
-        fp: object,
-        code: int,
-        msg: str,
-        headers: object,
-        newurl: str,
-    ) -> None:
-        return None
 
 
 def one_line(text: str) -> str:
@@ -84,7 +70,7 @@ def post(
         method="POST",
         headers={"User-Agent": f"cortex-change/{__version__}", **headers},
     )
-    opener = urllib.request.build_opener(_NoRedirect)
+    opener = no_redirect_opener()  # urllib would replay the POST as a GET without its body
     try:
         with opener.open(request, timeout=timeout) as response:
             status: int = response.status

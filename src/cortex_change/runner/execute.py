@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import fnmatch
 import os
 import re
 import signal
@@ -10,14 +11,17 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 
 from ..domain.plan import SECRET_REF, HttpStep, RunStep
+from ..outbound import no_redirect_opener
 
 TAIL_CHARS = 2000  # of stdout/stderr kept in the audit trail
 POLL_SECONDS = 0.05
 REDACTED = "***"
+# What a command sees of the environment besides the RUNNER_ENV_PASSTHROUGH names (SPEC §11).
+BASE_ENV = ("PATH", "HOME", "LANG")
 
 
 @dataclass(frozen=True)
@@ -42,19 +46,32 @@ class StepResult:
 
 
 class MissingSecret(Exception):
-    """A `${env:NAME}` reference names a variable that is not set."""
+    """A `${env:NAME}` reference names a variable that is not set, or not one of PLAN_SECRETS."""
+
+
+def step_environment(env: Mapping[str, str], passthrough: Iterable[str] = ()) -> dict[str, str]:
+    """A command's whole environment: PATH, HOME, LANG and the passthrough names, those set."""
+    return {name: env[name] for name in (*BASE_ENV, *passthrough) if name in env}
 
 
 class Secrets:
-    """Resolves `${env:NAME}` at run time and remembers the values to redact them from output."""
+    """Resolves `${env:NAME}` for the `allowed` names (PLAN_SECRETS) at run time; redacts their
+    values, and the `hidden` ones (the server's own secret settings), from whatever steps show."""
 
-    def __init__(self, env: Mapping[str, str]) -> None:
+    def __init__(
+        self, env: Mapping[str, str], allowed: Collection[str] = (), hidden: Iterable[str] = ()
+    ) -> None:
         self.env = env
-        self.values: set[str] = set()
+        self.allowed = frozenset(allowed)
+        self.values: set[str] = {value for value in hidden if value}
 
     def resolve(self, text: str) -> str:
         def sub(m: re.Match[str]) -> str:
             name = m.group(1)
+            if name not in self.allowed:
+                raise MissingSecret(
+                    f"${{env:{name}}} is not allowed: list {name} in PLAN_SECRETS for steps to use it"
+                )
             if name not in self.env:
                 raise MissingSecret(f"environment variable {name} is not set (referenced as ${{env:{name}}})")
             value = self.env[name]
@@ -76,8 +93,10 @@ def run_command(
     timeout: float,
     cwd: str | None = None,
     tick: Callable[[], None] | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> StepResult:
-    """Run a command; `tick` is called while it runs (lease heart-beats)."""
+    """Run a command with exactly `env` (default: `step_environment` of this process, no
+    passthrough); `tick` is called while it runs (lease heart-beats)."""
     start = time.monotonic()
     try:
         if isinstance(step.command, str) and not step.shell:
@@ -89,19 +108,21 @@ def run_command(
         else:
             argv = [secrets.resolve(a) for a in step.command]
     except (MissingSecret, ValueError) as exc:
-        return StepResult(False, 0.0, error=str(exc))
+        return StepResult(False, 0.0, error=secrets.redact(str(exc)))
     try:
         proc = subprocess.Popen(
             argv,
             shell=step.shell,
             cwd=cwd,
+            env=dict(step_environment(os.environ) if env is None else env),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group: a timeout kills children too
         )
     except OSError as exc:
-        return StepResult(False, time.monotonic() - start, error=f"cannot start: {exc.strerror or exc}")
+        why = secrets.redact(f"cannot start: {exc.strerror or exc}")
+        return StepResult(False, time.monotonic() - start, error=why)
     output, timed_out = _collect(proc, timeout, start, tick)
     duration = time.monotonic() - start
     tail = secrets.redact(output.decode("utf-8", "replace"))[-TAIL_CHARS:]
@@ -144,18 +165,26 @@ def _collect(
     return b"".join(chunks), timed_out
 
 
-def http_request(step: HttpStep, secrets: Secrets, timeout: float) -> StepResult:
-    """Make the request; the step succeeds when the status is one it expects."""
+def http_request(
+    step: HttpStep, secrets: Secrets, timeout: float, allowed_hosts: Collection[str] = ()
+) -> StepResult:
+    """Make the request, when its host is one of `allowed_hosts` (HTTP_STEP_ALLOWED_HOSTS), without
+    following redirects; the step succeeds when the status is one it expects."""
     start = time.monotonic()
     try:
         url = secrets.resolve(step.url)
         headers = {k: secrets.resolve(v) for k, v in step.headers}
         body = secrets.resolve(step.body).encode() if step.body is not None else None
     except MissingSecret as exc:
-        return StepResult(False, 0.0, error=str(exc))
+        return StepResult(False, 0.0, error=secrets.redact(str(exc)))
+    refusal = host_refusal(url, allowed_hosts)
+    if refusal:
+        return StepResult(False, 0.0, error=secrets.redact(refusal))
     if body is not None:
         headers.setdefault("Content-Type", "application/json")
-    status, text, error = fetch_url(url, timeout, method=step.method, body=body, headers=headers)
+    status, text, error = fetch_url(
+        url, timeout, method=step.method, body=body, headers=headers, follow_redirects=False
+    )
     duration = time.monotonic() - start
     text = secrets.redact(text)[-TAIL_CHARS:]
     if error:
@@ -168,14 +197,52 @@ def http_request(step: HttpStep, secrets: Secrets, timeout: float) -> StepResult
     return StepResult(True, duration, status=status, output=text)
 
 
+def host_refusal(url: str, allowed: Collection[str]) -> str:
+    """Why a step may not reach `url`'s host ("" when it may): the host urllib would connect to
+    must match an entry of `allowed` (`host` or `host:port`, `*` wildcards, any case)."""
+    import http.client
+
+    if not allowed:
+        return "HTTP steps reach no host: list the hosts they may reach in HTTP_STEP_ALLOWED_HOSTS"
+    try:
+        request = urllib.request.Request(url)
+        target = (http.client.HTTPSConnection if request.type == "https" else http.client.HTTPConnection)(
+            request.host
+        )
+    except (ValueError, http.client.HTTPException) as exc:
+        return f"request failed: {type(exc).__name__}: {exc}"[:500]
+    host, port = target.host.lower(), target.port
+    if not re.fullmatch(r"[a-z0-9.:_-]+", host):
+        return f"{host!r} is not a host name"
+    for entry in allowed:
+        pattern, want = _host_entry(entry.lower())
+        if fnmatch.fnmatchcase(host, pattern) and want in (None, port):
+            return ""
+    shown = f"[{host}]" if ":" in host else host
+    return f"{shown}:{port} is not in HTTP_STEP_ALLOWED_HOSTS ({', '.join(allowed)})"
+
+
+def _host_entry(entry: str) -> tuple[str, int | None]:
+    """(host pattern, port or None for any) of `host`, `host:port`, `[v6]` or `[v6]:port`."""
+    if entry.startswith("["):
+        host, _, rest = entry[1:].partition("]")
+        return host, int(rest[1:]) if rest[1:].isdigit() else None
+    host, sep, port = entry.rpartition(":")
+    if sep and port.isdigit() and ":" not in host:
+        return host, int(port)
+    return entry, None
+
+
 def fetch_url(
     url: str,
     timeout: float,
     method: str = "GET",
     body: bytes | None = None,
     headers: dict[str, str] | None = None,
+    follow_redirects: bool = True,
 ) -> tuple[int | None, str, str]:
-    """(status, body text, error) of one request; HTTP error statuses are answers, not errors.
+    """(status, body text, error) of one request; HTTP error statuses are answers, not errors
+    (without `follow_redirects`, a 3xx too).
 
     Whatever goes wrong on the way (a bad URL, a refused connection, a server speaking
     nonsense) is an error string, never an exception: a step or a check fails, the runner goes on.
@@ -184,7 +251,8 @@ def fetch_url(
 
     try:
         request = urllib.request.Request(url, data=body, method=method, headers=headers or {})
-        with urllib.request.urlopen(request, timeout=timeout) as resp:
+        opener = urllib.request.build_opener() if follow_redirects else no_redirect_opener()
+        with opener.open(request, timeout=timeout) as resp:
             return int(resp.status), resp.read(64_000).decode("utf-8", "replace"), ""
     except urllib.error.HTTPError as exc:
         return int(exc.code), exc.read(64_000).decode("utf-8", "replace"), ""

@@ -8,8 +8,8 @@ from collections.abc import Callable, Collection, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from ..config import rules_snapshot
-from ..domain import compliance, staging, workflow
+from ..config import Settings, rules_snapshot
+from ..domain import compliance, permissions, staging, workflow
 from ..domain import validation as v
 from ..domain.codec import fmt_epoch, fmt_time, to_document
 from ..domain.errors import InvalidTransition, NotFound, PreconditionFailed, Refused, ValidationError
@@ -18,10 +18,11 @@ from ..domain.lifecycle import states_for
 from ..domain.model import Change, ChangeType, ClosureStatus, Level, ReviewOutcome, Timeline
 from ..domain.risk import PastChange
 from ..domain.standard import NO_MODEL, StandardDecision
-from ..store import audit, changes, tokens
+from ..store import audit, changes, leases, tokens
 from ..store.db import Tx
 from . import followups
 from .context import Context
+from .runbooks import stamp_plan
 
 Operation = Callable[[Change], list[Event]]
 
@@ -70,6 +71,7 @@ def create_change(
         urgency=v.choice("urgency", urgency, Level),
         timeline=Timeline(created_at=now),
         **_descriptive(
+            ctx.settings,
             affected_services,
             affected_cis,
             dependencies,
@@ -83,9 +85,11 @@ def create_change(
     if validation is not None:
         from ..domain.plan import check_validation
 
-        change.validation = check_validation(validation)
+        change.validation = check_validation(
+            v.document("validation", validation, limits(ctx.settings).json_bytes)
+        )
     change.standard_model = _model_name(ctx, change, standard_model)
-    change.parameters = v.parameters(parameters or {})
+    change.parameters = v.parameters(parameters or {}, limits(ctx.settings).json_bytes)
     events = workflow.created(change, ctx.policy)
     _staging_evidence(ctx, change)
     with ctx.db.transaction() as tx:
@@ -123,6 +127,7 @@ class Idempotency:
 
 
 def _descriptive(
+    settings: Settings,
     services: Collection[str],
     cis: Collection[str],
     deps: Collection[str],
@@ -132,16 +137,24 @@ def _descriptive(
     environment: str | None,
     staging: str | None,
 ) -> dict[str, Any]:
+    most = limits(settings)
     return {
         "affected_services": v.names("affected_services", services),
         "affected_cis": v.names("affected_cis", cis),
         "dependencies": v.names("dependencies", deps),
-        "implementation_plan": v.plan("implementation_plan", impl),
-        "rollback_plan": v.plan("rollback_plan", rollback),
-        "test_plan": v.plan("test_plan", test),
+        "implementation_plan": stamp_plan(
+            settings, "implementation_plan", v.plan("implementation_plan", impl, most)
+        ),
+        "rollback_plan": stamp_plan(settings, "rollback_plan", v.plan("rollback_plan", rollback, most)),
+        "test_plan": v.plan("test_plan", test, most),
         "environment": None if environment is None else v.name("environment", environment),
         "tested_in_staging": None if staging is None else v.change_id(staging),
     }
+
+
+def limits(settings: Settings) -> v.Limits:
+    """PLAN_JSON_MAX and STEP_TIMEOUT_MAX: what a filed plan, validation or parameters may hold."""
+    return v.Limits(int(settings["PLAN_JSON_MAX"]), float(settings["STEP_TIMEOUT_MAX"]))
 
 
 def _model_name(ctx: Context, change: Change, name: str | None) -> str | None:
@@ -282,23 +295,46 @@ def record(ctx: Context, change_id: str, events: list[Event]) -> None:
 
 
 def assess_change(
-    ctx: Context, *, change_id: str, reassess: bool = False, if_version: int | None = None
+    ctx: Context,
+    *,
+    change_id: str,
+    reassess: bool = False,
+    if_version: int | None = None,
+    actor: str | None = None,
+    lower_reason: str | None = None,
 ) -> Change:
-    """Score and route the change (SPEC §3); standard requests are matched against models."""
+    """Score and route the change (SPEC §3); standard requests are matched against models.
+
+    With `lower_reason`, `actor` (a CHANGE_MANAGERS member) lets the route fall below the
+    highest one the change already reached (SPEC §11).
+    """
+    who = workflow.RISK_ENGINE if actor is None else v.identity("actor", actor)
+    if lower_reason is not None:
+        v.text("reason", lower_reason, max_len=v.REASON_MAX, min_len=1)
+        if not reassess:
+            raise ValidationError("reason", "lowering the route needs --reassess (a new assessment)")
     change = _load(ctx, change_id)
     now = ctx.clock()
     history = _history(ctx, change, now)
     decision = _standard_decision(ctx, change, now)
     evidence = _staging_evidence(ctx, change)
-    return _apply(
-        ctx,
-        change_id,
-        workflow.RISK_ENGINE,
-        lambda c: workflow.assess(
-            c, ctx.policy, history, now, reassess=reassess, standard=decision, staging=evidence
-        ),
-        if_version=if_version,
-    )
+
+    def op(c: Change) -> list[Event]:
+        if lower_reason is not None:
+            permissions.require(permissions.Act.LOWER_ROUTE, who, ctx.policy, c)
+        return workflow.assess(
+            c,
+            ctx.policy,
+            history,
+            now,
+            reassess=reassess,
+            standard=decision,
+            staging=evidence,
+            lower_route=lower_reason,
+            actor=workflow.RISK_ENGINE if lower_reason is None else who,
+        )
+
+    return _apply(ctx, change_id, who, op, if_version=if_version)
 
 
 def approve_change(
@@ -346,9 +382,20 @@ def close_change(
     closure = v.choice("status", status, ClosureStatus)
     v.text("notes", notes, max_len=v.DESCRIPTION_MAX)
     now = ctx.clock()
-    return _apply(
-        ctx, change_id, actor, lambda c: workflow.close(c, closure, notes, actor, now), if_version=if_version
-    )
+    holder = lease_holder(ctx, change_id)
+
+    def op(c: Change) -> list[Event]:
+        permissions.require(permissions.Act.CLOSE, actor, ctx.policy, c, holder)
+        return workflow.close(c, closure, notes, actor, now)
+
+    return _apply(ctx, change_id, actor, op, if_version=if_version)
+
+
+def lease_holder(ctx: Context, change_id: str) -> str | None:
+    """Who holds the change's lease now (a worker carrying it out), if anyone."""
+    with ctx.db.read() as tx:
+        lease = leases.get(tx, v.change_id(change_id))
+    return lease.holder if lease is not None and lease.flagged_at is None else None
 
 
 def cancel_change(
@@ -357,9 +404,12 @@ def cancel_change(
     v.identity("actor", actor)
     v.text("reason", reason, max_len=v.REASON_MAX)
     now = ctx.clock()
-    return _apply(
-        ctx, change_id, actor, lambda c: workflow.cancel(c, actor, reason, now), if_version=if_version
-    )
+
+    def op(c: Change) -> list[Event]:
+        permissions.require(permissions.Act.CANCEL, actor, ctx.policy, c)
+        return workflow.cancel(c, actor, reason, now)
+
+    return _apply(ctx, change_id, actor, op, if_version=if_version)
 
 
 def review_change(
@@ -384,21 +434,20 @@ def update_change(
 ) -> Change:
     """Change descriptive fields before approval (re-assessing an assessed change)."""
     v.identity("actor", actor)
-    clean = _clean_update(fields)
+    clean = _clean_update(ctx.settings, fields)
     preview = dataclasses.replace(_load(ctx, change_id), **clean)
     now = ctx.clock()
     history = _history(ctx, preview, now)
     evidence = _staging_evidence(ctx, preview)
-    return _apply(
-        ctx,
-        change_id,
-        actor,
-        lambda c: workflow.update(c, actor, clean, ctx.policy, history, now, staging=evidence),
-        if_version=if_version,
-    )
+
+    def op(c: Change) -> list[Event]:
+        permissions.require(permissions.Act.UPDATE, actor, ctx.policy, c)
+        return workflow.update(c, actor, clean, ctx.policy, history, now, staging=evidence)
+
+    return _apply(ctx, change_id, actor, op, if_version=if_version)
 
 
-def _clean_update(fields: dict[str, Any]) -> dict[str, Any]:
+def _clean_update(settings: Settings, fields: dict[str, Any]) -> dict[str, Any]:
     clean: dict[str, Any] = {}
     for key, value in fields.items():
         if key == "title":
@@ -409,12 +458,14 @@ def _clean_update(fields: dict[str, Any]) -> dict[str, Any]:
             clean[key] = v.choice(key, value, Level)
         elif key in ("affected_services", "affected_cis", "dependencies"):
             clean[key] = v.names(key, value)
-        elif key in ("implementation_plan", "rollback_plan", "test_plan"):
-            clean[key] = v.plan(key, value)
+        elif key in ("implementation_plan", "rollback_plan"):
+            clean[key] = stamp_plan(settings, key, v.plan(key, value, limits(settings)))
+        elif key == "test_plan":
+            clean[key] = v.plan(key, value, limits(settings))
         elif key == "validation":
             from ..domain.plan import check_validation
 
-            clean[key] = check_validation(value)
+            clean[key] = check_validation(v.document(key, value, limits(settings).json_bytes))
         elif key == "environment":  # null clears it
             clean[key] = None if value is None else v.name(key, value)
         elif key == "tested_in_staging":

@@ -9,15 +9,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..domain import plan, validation, workflow
+from ..domain import permissions, plan, runbooks, validation, workflow
 from ..domain.codec import fmt_epoch
-from ..domain.errors import Conflict, Refused
+from ..domain.errors import Conflict, Forbidden, Refused, ValidationError
 from ..domain.events import Event
 from ..domain.lifecycle import State
 from ..domain.model import Change, ClosureStatus
-from ..domain.plan import HttpStep, RunStep, Step, TextStep
+from ..domain.plan import HttpStep, RunbookStep, RunStep, Step, TextStep
 from ..runner import checks
-from ..runner.execute import Secrets, StepResult, http_request, run_command
+from ..runner.execute import Secrets, StepResult, http_request, run_command, step_environment
 from ..store import audit, incidents, leases
 from ..store.db import Tx
 from . import followups
@@ -90,12 +90,22 @@ def _release(run: Run) -> Callable[[Tx, Change], list[Event]]:
 
 
 def begin(
-    run: Run, actor: str, baseline: dict[str, float] | None = None, if_version: int | None = None
+    run: Run,
+    actor: str,
+    baseline: dict[str, float] | None = None,
+    if_version: int | None = None,
+    trusted: bool = False,
 ) -> Change:
-    """approved -> implementing, taking the lease in the same transaction (a second taker is refused)."""
+    """approved -> implementing, taking the lease in the same transaction (a second taker is refused).
+
+    `trusted`: the worker carrying out a change queued for it (the permission was checked when it
+    was queued or approved); any other caller must be allowed to implement (SPEC §11).
+    """
     now = run.ctx.clock()
 
     def op(change: Change) -> list[Event]:
+        if not trusted:
+            permissions.require(permissions.Act.IMPLEMENT, actor, run.ctx.policy, change)
         events = workflow.start_implementation(change, actor, now)
         if baseline:
             events.append(Event("baseline_measured", actor, {"baseline": baseline}))
@@ -116,10 +126,12 @@ def implement_change(
     sleep: Callable[[float], None] = time.sleep,
     if_version: int | None = None,
     holder: str | None = None,
+    trusted: bool = False,
 ) -> Change:
     """Run the implementation plan; then validate (now with `wait`, else in the worker).
 
-    `holder` names the lease holder (default `cli:ACTOR`; the worker passes its own name).
+    `holder` names the lease holder (default `cli:ACTOR`; the worker passes its own name and
+    `trusted`, see `begin`).
     """
     validation.identity("actor", actor)
     run = Run(ctx, change_id, holder or f"cli:{actor}", os.environ if env is None else env, progress)
@@ -130,7 +142,8 @@ def implement_change(
     if resume:
         change, start = _resume(run, actor)
     else:
-        change = begin(run, actor, checks.baseline(spec) if spec.has_checks else None, if_version)
+        baseline = checks.baseline(spec) if spec.has_checks else None
+        change = begin(run, actor, baseline, if_version, trusted)
     failure = run_steps(run, steps, actor, start)
     if failure:
         return fail_change(ctx, change_id=change_id, actor=actor, reason=failure, run=run)
@@ -183,7 +196,7 @@ def _finished(
 
 def run_steps(run: Run, steps: list[Step], actor: str, start: int = 0, deadline: float | None = None) -> str:
     """Carry out steps[start:] in order; returns why one failed ("" when all succeeded)."""
-    secrets = Secrets(run.env)
+    secrets = _secrets(run)
     began = time.monotonic()
     total = len(steps)
     for n, step in enumerate(steps[start:], start + 1):
@@ -193,12 +206,13 @@ def run_steps(run: Run, steps: list[Step], actor: str, start: int = 0, deadline:
         if isinstance(step, TextStep):
             run.record([Event("step_manual", actor, {"step": n, "of": total, "text": step.text})])
             continue
-        run.record([Event("step_started", actor, {"step": n, "of": total, "what": what})])
-        limit = step.timeout if deadline is None else max(0.0, min(step.timeout, deadline - time.monotonic()))
-        result = _execute(run, step, secrets, limit)
-        if not result.ok and deadline is not None and limit < step.timeout and "timed out" in result.error:
-            result = dataclasses.replace(result, error=f"{result.error} (the rollback's time limit ran out)")
-        details = {"step": n, "of": total, "what": what, **result.details()}
+        ready, tags = _ready(run, step)
+        run.record([Event("step_started", actor, {"step": n, "of": total, "what": what, **tags})])
+        if isinstance(ready, str):
+            result = StepResult(False, 0.0, error=ready)
+        else:
+            result = _execute(run, ready, secrets, deadline)
+        details = {"step": n, "of": total, "what": what, **tags, **result.details()}
         run.record([Event("step_succeeded" if result.ok else "step_failed", actor, details)])
         if not result.ok:
             return f"step {n}/{total} ({what}) failed: {result.error}"
@@ -206,30 +220,85 @@ def run_steps(run: Run, steps: list[Step], actor: str, start: int = 0, deadline:
     return ""
 
 
-def _execute(run: Run, step: Step, secrets: Secrets, limit: float) -> StepResult:
+def _secrets(run: Run) -> Secrets:
+    """`${env:NAME}` for the PLAN_SECRETS names; the server's own secrets (SECRET_KEYS, the store's
+    password, the API token) are redacted from output tails, errors and the audit trail too."""
+    from urllib.parse import urlsplit
+
+    from ..config import SECRET_KEYS
+
+    settings = run.ctx.settings
+    hidden = [str(settings[key]) for key in sorted(SECRET_KEYS)]
+    hidden += [urlsplit(settings.database()).password or "", run.env.get("CORTEX_CHANGE_TOKEN", "")]
+    return Secrets(run.env, settings["PLAN_SECRETS"], hidden)
+
+
+def _ready(
+    run: Run, step: RunStep | HttpStep | RunbookStep
+) -> tuple[RunStep | HttpStep | str, dict[str, Any]]:
+    """The step to execute and what its audit events add. A runbook step is expanded from the
+    catalog now; gone, or at another version than the one stamped when the change was filed
+    (and approved), it comes back as the reason it fails, and nothing runs."""
+    if not isinstance(step, RunbookStep):
+        return step, {}
+    from ..catalog.loader import load_catalog
+
+    tags: dict[str, Any] = {"runbook": step.name, "runbook_version": step.version}
+    try:
+        ready = runbooks.approved(load_catalog(run.ctx.settings).runbooks, step)
+    except ValidationError as exc:
+        return str(exc), tags
+    return ready, {**tags, "expanded": ready.describe()}
+
+
+def _execute(run: Run, step: RunStep | HttpStep, secrets: Secrets, deadline: float | None) -> StepResult:
+    """Run one executable step within its timeout (and the rollback's `deadline`, if any)."""
+    timeout = min(step.timeout, float(run.ctx.settings["STEP_TIMEOUT_MAX"]))  # filed before a lower max
+    limit = timeout if deadline is None else max(0.0, min(timeout, deadline - time.monotonic()))
     if limit <= 0:
         return StepResult(False, 0.0, error="no time left (ROLLBACK_TIMEOUT)")
     if isinstance(step, RunStep):
-        return run_command(step, secrets, limit, run.cwd, run.heartbeat)
-    assert isinstance(step, HttpStep)
-    run.heartbeat()
-    return http_request(step, secrets, limit)
+        env = step_environment(run.env, run.ctx.settings["RUNNER_ENV_PASSTHROUGH"])
+        result = run_command(step, secrets, limit, run.cwd, run.heartbeat, env)
+    else:
+        run.heartbeat()
+        result = http_request(step, secrets, limit, run.ctx.settings["HTTP_STEP_ALLOWED_HOSTS"])
+    if not result.ok and deadline is not None and limit < timeout and "timed out" in result.error:
+        result = dataclasses.replace(result, error=f"{result.error} (the rollback's time limit ran out)")
+    return result
 
 
 def _describe(step: Step) -> str:
     return step.text if isinstance(step, TextStep) else step.describe()
 
 
-def fail_change(ctx: Context, *, change_id: str, actor: str, reason: str, run: Run | None = None) -> Change:
-    """The failure path: rollback (AUTO_ROLLBACK_ENABLED) within ROLLBACK_TIMEOUT, else close failed."""
+def fail_change(
+    ctx: Context,
+    *,
+    change_id: str,
+    actor: str,
+    reason: str,
+    run: Run | None = None,
+    allowed: Callable[[Change], None] | None = None,
+) -> Change:
+    """The failure path: rollback (AUTO_ROLLBACK_ENABLED) within ROLLBACK_TIMEOUT, else close failed.
+
+    `allowed` checks, in the same read as the decision, that a person asking for it may (SPEC §11).
+    """
     run = run or Run(ctx, change_id, f"cli:{actor}", os.environ)
     now = ctx.clock()
     auto = bool(ctx.settings["AUTO_ROLLBACK_ENABLED"])
+
+    def op(c: Change) -> list[Event]:
+        if allowed is not None:
+            allowed(c)
+        return workflow.fail(c, reason, actor, now, auto_rollback=auto)
+
     change = _apply(
         ctx,
         change_id,
         actor,
-        lambda c: workflow.fail(c, reason, actor, now, auto_rollback=auto),
+        op,
         extra=_take_lease(run, takeover=True) if auto else _release(run),
     )
     if change.state is not State.ROLLING_BACK:
@@ -384,6 +453,9 @@ def _resume(run: Run, actor: str) -> tuple[Change, int]:
             raise Refused(
                 f"{run.change_id} is {change.state.value}; only an implementing change can be resumed"
             )
+        if not permissions.allowed(permissions.Act.IMPLEMENT, actor, run.ctx.policy, change):
+            who = permissions.describe(permissions.Act.IMPLEMENT, run.ctx.policy, change)
+            raise Forbidden(f"{actor} may not resume {run.change_id}: allowed to {who}")
         return [Event("implementation_resumed", actor, {"from_step": start + 1})]
 
     change = _apply(run.ctx, run.change_id, actor, op, extra=_take_lease(run, takeover=True))

@@ -13,6 +13,7 @@ from ..domain.lifecycle import State
 from ..domain.model import Change, ChangeType
 from . import changes as svc
 from .context import Context
+from .dispatch import runs_steps
 
 
 @dataclass
@@ -39,10 +40,12 @@ def integrate(
     args: Sequence[str],
     actor: str | None = None,
     requester: str | None = None,
+    run_steps_here: bool = True,
 ) -> Outcome:
     """Create (and carry as far as the rules allow) a change, or act on an existing one.
 
-    `requester` (the API's authenticated identity) replaces the template's requester.
+    `requester` (the API's authenticated identity) replaces the template's requester. Without
+    `run_steps_here` (the API: SPEC §11) executable plans are left to the workers.
     """
     catalog = load_catalog(ctx.settings)
     template, named, rest = resolve(catalog, component, action, args)
@@ -51,7 +54,7 @@ def integrate(
         return _operate(ctx, template, who, rest)
     if not rest:
         raise ValidationError("details", f"{component} {action} needs DETAILS (free text or a JSON object)")
-    params = parse_details(" ".join(rest), template.text_field)
+    params = parse_details(" ".join(rest), template.text_field, int(ctx.settings["PLAN_JSON_MAX"]))
     request = render(template, params)
     if requester is not None:
         request.fields["requested_by"] = requester
@@ -67,19 +70,22 @@ def integrate(
     )
     change = svc.assess_change(ctx, change_id=change.change_id)
     out.steps.append(_assessed(change))
-    out.steps += _carry_on(ctx, change, template.who)
+    out.steps += _carry_on(ctx, change, template.who, run_steps_here)
     return out
 
 
-def _carry_on(ctx: Context, change: Change, who: str) -> list[str]:
+def _carry_on(ctx: Context, change: Change, who: str, run_steps_here: bool) -> list[str]:
     """AUTO_IMPLEMENT: an approved standard or emergency change is implemented after
-    IMPLEMENTATION_DELAY — by the worker, or here and now when the delay is 0."""
+    IMPLEMENTATION_DELAY — by the worker, or here and now when the delay is 0 (an executable
+    plan only where `run_steps_here`: its timer, due now, is already set for the workers)."""
     auto = change.type in (ChangeType.STANDARD, ChangeType.EMERGENCY) and ctx.settings["AUTO_IMPLEMENT"]
     if change.state is not State.APPROVED or not auto:
         return []
     delay = int(ctx.settings["IMPLEMENTATION_DELAY"])
     if delay > 0:
         return [f"implementation scheduled in {delay}s (IMPLEMENTATION_DELAY): the worker carries it out"]
+    if not run_steps_here and runs_steps(change):
+        return ["implementation queued for the workers (IMPLEMENTATION_DELAY=0): worker run carries it out"]
     from .implementation import implement_change
 
     change = implement_change(ctx, change_id=change.change_id, actor=who)

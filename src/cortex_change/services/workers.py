@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from ..domain import validation, workflow
+from ..domain import permissions, validation, workflow
 from ..domain.codec import fmt_epoch
 from ..domain.errors import Conflict, Refused
 from ..domain.events import Event
@@ -109,7 +109,14 @@ def rollback_change(ctx: Context, *, change_id: str, actor: str, reason: str) ->
     if lease is not None and lease.holder != f"cli:{actor}" and lease.live(now):
         until = fmt_epoch(lease.expires_at)
         raise Refused(f"{change_id} is being carried out by {lease.holder} (lease live until {until})")
-    return fail_change(ctx, change_id=change_id, actor=actor, reason=f"rolled back by {actor}: {reason}")
+    holder = lease.holder if lease is not None and lease.flagged_at is None else None
+    return fail_change(
+        ctx,
+        change_id=change_id,
+        actor=actor,
+        reason=f"rolled back by {actor}: {reason}",
+        allowed=lambda c: permissions.require(permissions.Act.ROLLBACK, actor, ctx.policy, c, holder),
+    )
 
 
 def sweep_leases(ctx: Context) -> list[str]:
