@@ -23,7 +23,8 @@ def test_config_show_lists_every_key_with_its_source(cli: Cli) -> None:
     seed_keys = {"CAB_MEMBERS", "RISK_THRESHOLD_LOW", "SLACK_WEBHOOK_URL", "SELF_HEALING", "TECH_LEADS"}
     assert seed_keys <= set(rows)
     assert rows["CORTEX_CHANGE_DB"]["source"] == "environment"
-    assert all(r["source"] == "default" for k, r in rows.items() if k != "CORTEX_CHANGE_DB")
+    set_by_tests = {"CORTEX_CHANGE_DB", "IMPLEMENTERS"}  # tests/conftest.py clean_env
+    assert all(r["source"] == "default" for k, r in rows.items() if k not in set_by_tests)
     assert rows["RISK_THRESHOLD_LOW"]["value"] == 30
     assert rows["CAB_MEMBERS"]["value"] == "tech-lead,security-lead,ops-lead,product-lead"
     pending = {k.name for k in KEYS if k.pending}

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
 from security_support import Door, World, run_plan
 
 SEVEN_SERVICES = [f"svc-{i}" for i in range(7)]
@@ -171,18 +170,8 @@ def test_adhoc_steps_nobody_approved_never_run(world: World, door: Door) -> None
     assert not marker.exists()
 
 
-def test_implement_refuses_adhoc_steps_nobody_approved(
-    world: World, door: Door, request: pytest.FixtureRequest
-) -> None:
+def test_implement_refuses_adhoc_steps_nobody_approved(world: World, door: Door) -> None:
     """Implementing such a record is refused at the door, even for the requester."""
-    if door.name == "api":
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason="POST /implement queues it (202, implementation_queued by the requester); "
-                "only the worker refuses it (a `refused` event by worker:NAME)",
-            )
-        )
     change_id, marker = approved_without_a_person(world, door)
     message = world.refused(change_id, "alice", lambda: door.implement("alice", change_id), door.REFUSED)
     assert "no person approved" in message

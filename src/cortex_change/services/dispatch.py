@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 
-from ..domain import lifecycle, permissions, plan
+from ..domain import permissions, plan, workflow
 from ..domain import validation as v
 from ..domain.codec import fmt_epoch
 from ..domain.errors import Conflict
 from ..domain.events import Event
-from ..domain.lifecycle import Action
 from ..domain.model import Change
 from ..store import timers
 from ..store.db import Tx
@@ -34,8 +33,8 @@ def queue_implementation(
     now = ctx.clock()
 
     def op(change: Change) -> list[Event]:
-        lifecycle.check(change.change_id, Action.IMPLEMENT, change.state)
-        permissions.require(permissions.Act.IMPLEMENT, actor, ctx.policy, change)
+        permissions.require(permissions.Act.IMPLEMENT, actor, ctx.policy, change)  # state first
+        workflow.check_reviewed(change)
         why = "the plan has executable steps: a worker (worker run) carries it out"
         return [Event(QUEUED, actor, {"reason": why})]
 
