@@ -10,18 +10,21 @@ from typing import Any
 
 from .domain.errors import ConfigError
 from .domain.policy import DEFAULT_CATEGORY_WEIGHTS, Policy
+from .redaction import redact_url
 
 Parser = Callable[[str, str], Any]
-TRUE, FALSE = {"true", "1", "yes", "on"}, {"false", "0", "no", "off"}
+# A boolean key takes exactly these spellings, in any letter case (not " true", not "y").
+TRUE, FALSE = ("true", "yes", "on", "1"), ("false", "no", "off", "0")
+BOOLEANS = "true/false, yes/no, on/off or 1/0 (any letter case)"
 
 
 def _bool(key: str, raw: str) -> bool:
-    low = raw.strip().lower()
+    low = raw.lower()
     if low in TRUE:
         return True
     if low in FALSE:
         return False
-    raise ConfigError(key, f"{raw!r} is not a boolean; use true or false")
+    raise ConfigError(key, f"{raw!r} is not a boolean; use {BOOLEANS}")
 
 
 def _int(lo: int, hi: int) -> Parser:
@@ -45,6 +48,14 @@ def _names(key: str, raw: str) -> tuple[str, ...]:
     return items
 
 
+def _role(key: str, raw: str) -> tuple[str, ...]:
+    """The members of a role the rules need: at least one, or nobody could approve or act in it."""
+    members = _names(key, raw)
+    if not members:
+        raise ConfigError(key, "names nobody: list at least one identity (comma-separated)")
+    return members
+
+
 def _text(key: str, raw: str) -> str:
     return raw
 
@@ -52,6 +63,21 @@ def _text(key: str, raw: str) -> str:
 def _url(key: str, raw: str) -> str:
     if raw and not re.match(r"^(https?|smtp|smtps)://\S+$|^[\w.-]+(:\d+)?$", raw):
         raise ConfigError(key, f"{raw!r} is not a URL or host[:port]")
+    return raw
+
+
+def _location(key: str, raw: str) -> str:
+    """A file path or a postgresql:// URL; any other scheme, or a URL that does not parse, is refused."""
+    if "://" not in raw:
+        return raw
+    if not raw.startswith(("postgresql://", "postgres://")):
+        raise ConfigError(key, f"{redact_url(raw)!r} is neither a file path nor a postgresql:// URL")
+    from urllib.parse import urlsplit
+
+    try:
+        urlsplit(raw)  # an unclosed [ raises; libpq judges the rest (hosts lists, ports) at connect
+    except ValueError:
+        raise ConfigError(key, f"{redact_url(raw)!r} is not a well-formed postgresql:// URL") from None
     return raw
 
 
@@ -91,15 +117,15 @@ KEYS: list[Key] = [
     Key("REQUIRE_CHANGE_APPROVAL", "true", _bool),
     Key("AUTO_APPROVE_LOW_RISK", "true", _bool),
     Key("CAB_MEETING_SCHEDULE", "0 14 * * 4", _cron),
-    Key("CAB_MEMBERS", "tech-lead,security-lead,ops-lead,product-lead", _names),
+    Key("CAB_MEMBERS", "tech-lead,security-lead,ops-lead,product-lead", _role),
     Key("CAB_MIN_APPROVALS", "2", _int(1, 50)),
-    Key("ECAB_MEMBERS", "tech-lead-oncall,security-oncall", _names),
-    Key("TECH_LEADS", "tech-lead,coordinator-master", _names),
-    Key("CISO_MEMBERS", "ciso", _names),
-    Key("CTO_MEMBERS", "cto", _names),
-    Key("CHANGE_MANAGERS", "change-manager", _names),
-    Key("IMPLEMENTERS", "cortex-deployer", _names),
-    Key("ADMINS", "", _names),
+    Key("ECAB_MEMBERS", "tech-lead-oncall,security-oncall", _role),
+    Key("TECH_LEADS", "tech-lead,coordinator-master", _role),
+    Key("CISO_MEMBERS", "ciso", _role),
+    Key("CTO_MEMBERS", "cto", _role),
+    Key("CHANGE_MANAGERS", "change-manager", _role),
+    Key("IMPLEMENTERS", "cortex-deployer", _role),
+    Key("ADMINS", "", _names),  # may be empty: then only the local CLI manages tokens
     Key("RISK_THRESHOLD_LOW", "30", _int(0, 100)),
     Key("RISK_THRESHOLD_MEDIUM", "60", _int(0, 100)),
     Key("RISK_THRESHOLD_HIGH", "80", _int(0, 100)),
@@ -186,7 +212,7 @@ KEYS: list[Key] = [
     Key("AUTO_DEPENDENCY_ANALYSIS", "true", _bool, NOT_YET),
     Key("AUTO_ROLLBACK_DECISION", "true", _bool, NOT_YET),
     Key("SELF_HEALING", "true", _bool, NOT_YET),
-    Key("CORTEX_CHANGE_DB", "", _text),
+    Key("CORTEX_CHANGE_DB", "", _location),
 ]
 KEYS_BY_NAME = {k.name: k for k in KEYS}
 NOTES = {
@@ -331,6 +357,13 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
 
 
 def _check_consistency(s: Settings) -> None:
+    db = s.values["CORTEX_CHANGE_DB"]
+    if db.source != "default" and not db.value.strip():
+        raise ConfigError(
+            "CORTEX_CHANGE_DB",
+            f"is set but empty ({db.source}): name a file or a postgresql:// URL, "
+            "or unset it for the default location",
+        )
     low, medium, high = s["RISK_THRESHOLD_LOW"], s["RISK_THRESHOLD_MEDIUM"], s["RISK_THRESHOLD_HIGH"]
     if not low < medium < high:
         raise ConfigError(
@@ -358,7 +391,7 @@ def describe(settings: Settings) -> list[dict[str, Any]]:
         elif isinstance(value, tuple):
             value = ",".join(value)
         elif key.name == "CORTEX_CHANGE_DB":
-            value = re.sub(r"://([^:/@]+):[^@]*@", r"://\1:********@", value or settings.database())
+            value = redact_url(value or settings.database())
         rows.append(
             {
                 "key": key.name,

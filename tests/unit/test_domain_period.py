@@ -33,6 +33,14 @@ def test_periods(text: str, start: datetime, end: datetime, days: int) -> None:
     assert (p.start, p.end, p.days) == (start, end, days)
 
 
+def test_the_widest_period_spans_1970_to_the_last_instant_of_9999() -> None:
+    p = period.parse("1970-01-01 to 9999-12-31", NOW)
+    assert p.start == _day(1970, 1, 1)
+    assert p.end == datetime.max.replace(tzinfo=UTC)  # 10000-01-01 is not a datetime
+    assert (p.start.timestamp(), p.label) == (0, "1970-01-01 to 9999-12-31")
+    assert p.end.timestamp() > _day(9999, 12, 31).timestamp()
+
+
 def test_range_label_is_normalised() -> None:
     assert period.parse(" 2025-01-01  to 2025-01-02", NOW).label == "2025-01-01 to 2025-01-02"
     assert period.parse("week", NOW).label == "week"
@@ -56,6 +64,8 @@ def test_today_is_the_utc_day() -> None:
         ("2025-02-30 to 2025-03-01", "is not a date"),
         ("2025-13-01 to 2025-13-02", "is not a date"),
         ("2025-02-01 to 2025-01-31", "ends before it starts"),
+        ("0001-01-01 to 9999-12-31", "is out of range; allowed: dates within years 1970–9999"),
+        ("1969-12-31 to 2025-01-01", "is out of range; allowed: dates within years 1970–9999"),
     ],
 )
 def test_bad_periods(text: str, needle: str) -> None:

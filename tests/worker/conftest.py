@@ -5,10 +5,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
-from worker_support import QUIET
+from worker_support import QUIET, RUNBOOK_TOML
 
 from cortex_change.services.context import Context, system_clock
 from support import FakeClock
@@ -26,8 +27,10 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-def make_ctx(make_ctx: Callable[..., Context]) -> Callable[..., Context]:
-    """tests/conftest.py's `make_ctx` (driven by the clock above), QUIET unless overridden."""
+def make_ctx(make_ctx: Callable[..., Context], tmp_path: Path) -> Callable[..., Context]:
+    """tests/conftest.py's `make_ctx` (driven by the clock above), QUIET unless overridden; the
+    catalog has the `noop` runbook emergencies run (automatic routes run runbooks only)."""
+    (tmp_path / "cortex-change.toml").write_text(RUNBOOK_TOML)
 
     def make(**env: str) -> Context:
         return make_ctx(**{**QUIET, **env})

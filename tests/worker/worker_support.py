@@ -111,7 +111,9 @@ def file_for_approval(ctx: Context, title: str = "Deploy build 42", **fields: An
     return change.change_id
 
 
-RUNNABLE = {"steps": [{"run": ["true"]}]}
+# Automatic routes run runbooks only (SPEC §11): `noop` is defined in the tests' catalog.
+RUNBOOK_TOML = '[runbooks.noop]\nversion = 1\nrun = ["true"]\n'
+RUNNABLE = {"steps": [{"runbook": "noop"}]}
 
 
 def emergency(ctx: Context, title: str = "Patch CVE-2026-0001", **fields: Any) -> str:

@@ -15,7 +15,7 @@ from .. import __version__
 from ..config import load
 from ..domain.errors import CortexError
 from ..services.context import Context, open_context
-from . import problems, routes
+from . import accesslog, problems, routes
 from .limits import Limits
 
 lock = threading.Lock()
@@ -29,7 +29,8 @@ class Contexts(threading.local):
 
 def create_app(env: Mapping[str, str] | None = None) -> FastAPI:
     """The API on the store CORTEX_CHANGE_DB names; configuration is validated at start-up."""
-    load(env)  # a bad key stops the server before it listens
+    settings = load(env)  # a bad key stops the server before it listens
+    accesslog.install()  # uvicorn's access log masks credential-like query parameters
     app = FastAPI(
         title="cortex-change",
         version=__version__,
@@ -56,6 +57,7 @@ def create_app(env: Mapping[str, str] | None = None) -> FastAPI:
         return local.ctx
 
     app.state.context = context
+    app.state.store_location = settings.database()  # problems.py masks its credentials in answers
     app.add_exception_handler(CortexError, problems.domain_error)
     app.add_exception_handler(RequestValidationError, problems.request_invalid)
     app.add_exception_handler(HTTPException, problems.http_error)

@@ -6,7 +6,7 @@ from http import HTTPStatus
 
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
 
 from ..domain.errors import (
@@ -15,13 +15,16 @@ from ..domain.errors import (
     CortexError,
     Forbidden,
     InvalidTransition,
+    MissingPackage,
     NotFound,
     PreconditionFailed,
     Refused,
     ValidationError,
 )
+from ..redaction import redact
 from ..services.tokens import Unauthenticated
 from ..store.db import StoreError
+from .strict import allowed_methods
 
 PROBLEM = "application/problem+json"
 # Most specific first.
@@ -36,6 +39,7 @@ STATUS: list[tuple[type[CortexError], int, str]] = [
     (NotFound, 404, "not-found"),
     (ValidationError, 422, "invalid-input"),
     (StoreError, 503, "store-unavailable"),
+    (MissingPackage, 503, "missing-package"),
 ]
 
 
@@ -54,7 +58,9 @@ def problem(status: int, slug: str, detail: str, instance: str) -> JSONResponse:
 async def domain_error(request: Request, exc: Exception) -> JSONResponse:
     for kind, status, slug in STATUS:
         if isinstance(exc, kind):
-            return problem(status, slug, " ".join(str(exc).split()), request.url.path)
+            location = getattr(request.app.state, "store_location", "")
+            detail = redact(" ".join(str(exc).split()), location)  # no password, even unauthenticated
+            return problem(status, slug, detail, request.url.path)
     return problem(500, "internal", "internal error", request.url.path)
 
 
@@ -69,11 +75,23 @@ async def request_invalid(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
-async def http_error(request: Request, exc: Exception) -> JSONResponse:
-    """Framework errors (unknown route, wrong method, an unreadable body) as problem details too."""
+async def http_error(request: Request, exc: Exception) -> Response:
+    """Framework errors (unknown route, wrong method, an unreadable body) as problem details too.
+
+    A method the path does not take is 405 with `Allow` naming every method it does (any of its
+    routes); OPTIONS on a known path answers 204 with that `Allow`.
+    """
     assert isinstance(exc, HTTPException)
     if exc.status_code == 400:  # the body could not be parsed at all: bad input, like malformed JSON
         return problem(422, "invalid-input", "body: is not valid JSON text (UTF-8)", request.url.path)
+    if exc.status_code == 405:
+        allow = ", ".join(allowed_methods(request))
+        if request.method == "OPTIONS":
+            return Response(status_code=204, headers={"Allow": allow})
+        detail = f"{request.method} is not allowed on {request.url.path}; allowed: {allow}"
+        response = problem(405, "method-not-allowed", detail, request.url.path)
+        response.headers["Allow"] = allow
+        return response
     slug = HTTPStatus(exc.status_code).phrase.lower().replace(" ", "-")
     response = problem(exc.status_code, slug, str(exc.detail), request.url.path)
     response.headers.update(exc.headers or {})

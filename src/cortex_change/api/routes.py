@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
@@ -12,12 +13,12 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from ..catalog.loader import load_catalog
 from ..domain.compliance_report import FRAMEWORKS
-from ..domain.errors import NotFound, PreconditionFailed, Refused
+from ..domain.errors import NotFound, PreconditionFailed, Refused, ValidationError
 from ..domain.lifecycle import GROUPS, State
 from ..domain.model import ChangeType, Level
 from ..services import audit as audit_service
 from ..services import changes as svc
-from ..services import telemetry
+from ..services import reviews, telemetry
 from ..services.compliance import compliance_report
 from ..services.context import Context
 from ..services.dispatch import implement_or_queue
@@ -26,12 +27,29 @@ from ..services.integrations import integrate, resolve
 from ..services.reports import metrics_report
 from ..services.tokens import authenticate
 from . import schemas
+from .strict import only_known_query_parameters
 
 health = APIRouter(tags=["health"])
-api = APIRouter(tags=["changes"])
+# Every /api/v1 route refuses query parameters it does not take (422), rather than ignoring them.
+api = APIRouter(tags=["changes"], dependencies=[Depends(only_known_query_parameters)])
 bearer = HTTPBearer(auto_error=False, description="a token from `cortex-change token create NAME`")
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
-IfMatch = Annotated[str | None, Header(description='the ETag read before, e.g. "v3"')]
+
+
+def _if_match(
+    request: Request,
+    if_match: Annotated[
+        str | None,
+        Header(description='the ETag read before, e.g. "v3" (or W/"v3"); * for whichever version is current'),
+    ] = None,
+) -> str | None:
+    """The If-Match header; several lines are one list (RFC 9110 §5.3), joined as such."""
+    lines = request.headers.getlist("if-match")
+    return ", ".join(lines) if len(lines) > 1 else if_match
+
+
+IfMatch = Annotated[str | None, Depends(_if_match)]
+ETAG_VALUE = re.compile(r'(?:W/)?(?:"v([0-9]{1,18})"|v([0-9]{1,18}))')  # W/: a proxy weakened it
 
 _WHY = {
     401: "no bearer token, or an unknown, malformed or revoked one",
@@ -76,12 +94,24 @@ def _who(ctx: Context, credentials: HTTPAuthorizationCredentials | None) -> str:
 
 
 def _version(if_match: str | None) -> int | None:
+    """The version If-Match names; None without one, or for `*` (any current version of the
+    change, which must exist). One tag only: a list is refused (422), a tag of no version this
+    API gives is a failed precondition (412)."""
     if if_match is None:
         return None
-    tag = if_match.strip().removeprefix("W/").strip('"')
-    if not tag.startswith("v") or not tag[1:].isdigit():
-        raise PreconditionFailed(f'If-Match {if_match!r} is not an ETag of this API ("v<version>")')
-    return int(tag[1:])
+    tags = [t.strip() for t in if_match.split(",") if t.strip()]
+    if len(tags) > 1:
+        raise ValidationError(
+            "If-Match", 'send one ETag ("v<version>", W/ allowed) or *; lists of ETags are not supported'
+        )
+    tag = tags[0] if tags else ""
+    if tag == "*":
+        return None
+    m = ETAG_VALUE.fullmatch(tag)
+    if m is None:
+        shown = repr(tag if len(tag) <= 40 else tag[:40] + "…")
+        raise PreconditionFailed(f'If-Match: {shown} is not an ETag of this API ("v<version>")')
+    return int(m.group(1) or m.group(2))
 
 
 def _record(ctx: Context, change_id: str, status: int = 200) -> JSONResponse:
@@ -363,14 +393,13 @@ def close(
 def cancel(
     request: Request,
     change_id: str,
+    body: schemas.Cancel,
     credentials: Credentials,
-    body: schemas.Cancel | None = None,
     if_match: IfMatch = None,
 ) -> JSONResponse:
     ctx = _ctx(request)
     who = _who(ctx, credentials)
-    reason = body.reason if body else ""
-    svc.cancel_change(ctx, change_id=change_id, actor=who, reason=reason, if_version=_version(if_match))
+    svc.cancel_change(ctx, change_id=change_id, actor=who, reason=body.reason, if_version=_version(if_match))
     return _record(ctx, change_id)
 
 
@@ -496,6 +525,18 @@ def verify(request: Request, credentials: Credentials, response: Response) -> di
         "problem": verdict.problem or None,
         "first_bad_seq": verdict.first_bad_seq,
     }
+
+
+@api.get(
+    "/reviews/overdue",
+    summary="emergency changes whose retrospective review is past due, longest overdue first",
+    response_model=list[schemas.OverdueReview],
+    responses=_problems(*AUTHED),
+)
+def overdue_reviews(request: Request, credentials: Credentials) -> list[dict[str, Any]]:
+    ctx = _ctx(request)
+    _who(ctx, credentials)
+    return reviews.overdue_reviews(ctx)
 
 
 @api.patch(

@@ -87,7 +87,7 @@ class Assess(Body):
 
 
 class Decide(Body):
-    reason: str = _text(v.REASON_MAX, examples=["Approved for deployment"])
+    reason: str = _text(v.REASON_MAX, 1, examples=["Approved for deployment"])
     role: str | None = Field(None, description="the role to count this vote under (cab, ciso, cto, …)")
 
 
@@ -97,7 +97,7 @@ class Close(Body):
 
 
 class Cancel(Body):
-    reason: str = _text(v.REASON_MAX, default="")
+    reason: str = _text(v.REASON_MAX, 1, examples=["superseded by a later change"])
 
 
 class Review(Body):
@@ -251,6 +251,22 @@ class ChangePage(Out):
     next: str | None = Field(description="pass as `before` for the next page; null on the last page")
 
 
+class OverdueReview(Out):
+    """An emergency change whose retrospective review is past due (`review overdue`)."""
+
+    change_id: str
+    title: str
+    state: str = _one_of(State)
+    type: str = _one_of(ChangeType)
+    category: str
+    risk_level: str | None
+    requested_by: str
+    created_at: str
+    approved_at: str | None
+    due_at: str
+    overdue_seconds: int
+
+
 class Health(Out):
     status: str
 
@@ -269,6 +285,7 @@ class ModelCondition(Out):
     max: int | float | str | None
     absolute: bool
     scale: list[str]
+    whole: bool = Field(description="range: whole numbers only")
 
 
 class StandardModel(Out):

@@ -97,6 +97,7 @@ def _model(name: str, raw: dict[str, Any], settings: Settings) -> StandardModel:
             maximum=r.get("max") if r["kind"] == "max_rank" else (float(r["max"]) if "max" in r else None),
             absolute=bool(r.get("absolute", False)),
             scale=tuple(str(s) for s in r.get("scale", ())),
+            whole=_flag(r.get("whole", False), f"{where}.condition.whole"),
         )
     except (TypeError, ValueError) as exc:
         raise ConfigError(where, f"condition does not parse: {exc}") from None
@@ -116,6 +117,13 @@ def _model(name: str, raw: dict[str, Any], settings: Settings) -> StandardModel:
         otherwise=ChangeType(otherwise),
         max_level=Level(max_level),
     )
+
+
+def _flag(value: Any, where: str) -> bool:
+    """A TOML true/false (a string such as "no" would be truthy)."""
+    if not isinstance(value, bool):
+        raise ConfigError(where, f"{value!r} is not true or false")
+    return value
 
 
 def _check_condition(where: str, c: Condition) -> None:

@@ -7,7 +7,7 @@ import os
 import sys
 from typing import TYPE_CHECKING
 
-from ..domain.errors import ValidationError
+from ..domain.errors import MissingPackage, ValidationError
 from . import inputs, operations, render
 from .exits import EXIT_OK, EXIT_REFUSED
 from .gateway import Gateway, Verdict, model_document
@@ -26,7 +26,7 @@ def _json_max(a: argparse.Namespace) -> int:
 def cmd_create(gw: Gateway, a: argparse.Namespace) -> int:
     most = _json_max(a)
     details = inputs.details(a.details, most)
-    requester = gw.who(a, a.requester_pos or a.requester, "requested_by", True)
+    requester = gw.who(a, _given(a.requester_pos, a.requester), "requested_by", True)
     plans = {
         k: inputs.json_arg(k, v, most)
         for k, v in (
@@ -39,8 +39,8 @@ def cmd_create(gw: Gateway, a: argparse.Namespace) -> int:
     }
     fields = {**details, **plans}
     for key, value in (
-        ("impact", a.impact_pos or a.impact),
-        ("urgency", a.urgency_pos or a.urgency),
+        ("impact", _given(a.impact_pos, a.impact)),
+        ("urgency", _given(a.urgency_pos, a.urgency)),
         ("environment", a.environment),
         ("tested_in_staging", a.tested_in_staging),
     ):
@@ -70,12 +70,19 @@ def cmd_create(gw: Gateway, a: argparse.Namespace) -> int:
         },
     )
     print(
-        f"created {change.change_id}: {change.type.value} {change.category}, "
-        f"requested by {change.requested_by}; state {change.state.value}",
+        render.escape(
+            f"created {change.change_id}: {change.type.value} {change.category}, "
+            f"requested by {change.requested_by}; state {change.state.value}"
+        ),
         file=sys.stderr,
     )
     print(change.change_id)
     return EXIT_OK
+
+
+def _given(positional: str | None, option: str | None) -> str | None:
+    """The positional value, else the option's: a value given empty stays empty (and is refused)."""
+    return positional if positional is not None else option
 
 
 def cmd_update(gw: Gateway, a: argparse.Namespace) -> int:
@@ -119,7 +126,7 @@ def cmd_approve(gw: Gateway, a: argparse.Namespace) -> int:
     approver, (reason,) = inputs.person_and_text(a, "approver", 1, gw.who)
     change, warnings = gw.approve(a.change_id, approver, reason, a.role)
     for warning in warnings:
-        print(f"warning: {warning}", file=sys.stderr)
+        print(f"warning: {render.escape(warning)}", file=sys.stderr)
     print(render.vote(change, approver or change.approvals[-1].approver, gw.policy))
     return EXIT_OK
 
@@ -144,7 +151,8 @@ def cmd_implement(gw: Gateway, a: argparse.Namespace) -> int:
 
 
 def _progress(n: int, total: int, what: str, elapsed: float) -> None:
-    print(f"[{n}/{total} +{elapsed:.1f}s] {' '.join(what.split())[:100]}", file=sys.stderr, flush=True)
+    shown = render.escape(" ".join(what.split())[:100])
+    print(f"[{n}/{total} +{elapsed:.1f}s] {shown}", file=sys.stderr, flush=True)
 
 
 def implement_outcome(change: Change) -> str:
@@ -152,7 +160,7 @@ def implement_outcome(change: Change) -> str:
     from ..domain.lifecycle import State
 
     if change.state is State.CLOSED and change.closure_status is not None:
-        return f"closed {change.closure_status.value}: {change.closure_notes}"
+        return f"closed {change.closure_status.value}: {render.escape(change.closure_notes)}"
     if change.state is State.IMPLEMENTED:
         return f"implemented; {_next_step(change)}"
     if change.state is State.APPROVED:  # the server queued it (202): its workers run the plan
@@ -175,19 +183,35 @@ def cmd_close(gw: Gateway, a: argparse.Namespace) -> int:
 
 
 def cmd_cancel(gw: Gateway, a: argparse.Namespace) -> int:
-    change = gw.cancel(a.change_id, gw.who(a, None, "actor", True), a.reason or "")
+    change = gw.cancel(a.change_id, gw.who(a, None, "actor", True), a.reason)
     print(f"{change.change_id} cancelled")
     return EXIT_OK
 
 
 def cmd_review(gw: Gateway, a: argparse.Namespace) -> int:
+    if a.change_id == OVERDUE:
+        return _overdue_reviews(gw, a)
+    if a.json:
+        raise ValidationError("--json", f"goes with `review {OVERDUE}` (a review prints one line)")
     reviewer, (outcome, notes) = inputs.person_and_text(a, "reviewer", 2, gw.who)
     change = gw.review(a.change_id, reviewer, outcome, notes)
     r = change.review
     assert r is not None and r.outcome is not None
     reviewer = reviewer or r.reviewer
     late = " (after the due time)" if r.reviewed_at and r.reviewed_at > r.due_at else ""
-    print(f"{change.change_id} review recorded: {r.outcome.value} by {reviewer}{late}")
+    print(f"{change.change_id} review recorded: {r.outcome.value} by {render.escape(reviewer)}{late}")
+    return EXIT_OK
+
+
+OVERDUE = "overdue"
+
+
+def _overdue_reviews(gw: Gateway, a: argparse.Namespace) -> int:
+    """`review overdue`: emergency changes whose retrospective review is past due (SPEC §5)."""
+    if a.rest or a.as_ is not None:
+        raise ValidationError("review", f"`review {OVERDUE}` takes no other argument than --json")
+    rows = gw.overdue_reviews()
+    print(render.as_json(rows) if a.json else render.overdue_reviews(rows))
     return EXIT_OK
 
 
@@ -223,11 +247,9 @@ def _metrics_push(gw: Gateway) -> int:
         )
     try:
         from ..services import telemetry
-    except ImportError:
-        raise ValidationError(
-            "metrics push", "needs the 'worker' extra: pip install 'cortex-change[worker]'"
-        ) from None
-    print(telemetry.push(gw.ctx))
+    except ImportError as exc:
+        raise MissingPackage("metrics push", exc.name or "prometheus-client", "worker") from None
+    print(render.escape(telemetry.push(gw.ctx)))
     return EXIT_OK
 
 
@@ -258,17 +280,20 @@ def cmd_audit_verify(gw: Gateway | None, a: argparse.Namespace) -> int:
         assert gw is not None
         verdict = gw.audit_verify()
     if verdict.ok:
-        print(f"audit chain intact: {verdict.checked} events verified; head {verdict.head_hash}")
+        print(
+            f"audit chain intact: {verdict.checked} events verified; head {render.escape(verdict.head_hash)}"
+        )
         return EXIT_OK
-    print(f"audit chain BROKEN after {verdict.checked} good events: {verdict.problem}", file=sys.stderr)
+    problem = render.escape(verdict.problem)
+    print(f"audit chain BROKEN after {verdict.checked} good events: {problem}", file=sys.stderr)
     return EXIT_REFUSED
 
 
 def cmd_audit_log(ctx: Context, a: argparse.Namespace) -> int:
     from ..services import audit
 
-    for text in audit.log(ctx, day=a.date or audit.today(ctx)):
-        print(text)
+    for text in audit.log(ctx, day=audit.today(ctx) if a.date is None else a.date):
+        print(render.escape(text))  # the details' JSON stays JSON
     return EXIT_OK
 
 
@@ -276,7 +301,8 @@ def cmd_audit_export(ctx: Context, a: argparse.Namespace) -> int:
     from ..services import audit
 
     result = audit.export(ctx, directory=a.dir, all_events=a.all)
-    print(f"exported {result['events']} events over {len(result['days'])} day(s) to {result['directory']}")
+    where = render.escape(result["directory"])
+    print(f"exported {result['events']} events over {len(result['days'])} day(s) to {where}")
     return EXIT_OK
 
 
@@ -289,10 +315,10 @@ def cmd_config_show(ctx: Context | None, a: argparse.Namespace) -> int:
 
 
 def cmd_integrate(gw: Gateway, a: argparse.Namespace) -> int:
-    actor = gw.who(a, None, "actor", False) if a.as_ else None
+    actor = gw.who(a, None, "actor", False) if a.as_ is not None else None
     outcome = gw.integrate(a.component, a.action, a.rest, actor)
     for step in outcome.steps:
-        print(step, file=sys.stderr)
+        print(render.escape(step), file=sys.stderr)
     print(outcome.change_id)
     return EXIT_OK
 
@@ -307,7 +333,7 @@ def cmd_integrations(gw: Gateway, a: argparse.Namespace) -> int:
                 f"acts on a change ({r['operation']})" if r["operation"] else f"{r['type']} {r['category']}"
             )
             model = f", model {r['model']}" if r["model"] else ""
-            print(f"{r['component']:<20}{r['action']:<22}{kind}{model}: {r['summary']}")
+            print(render.escape(f"{r['component']:<20}{r['action']:<22}{kind}{model}: {r['summary']}"))
     return EXIT_OK
 
 
@@ -318,7 +344,7 @@ def cmd_models_list(gw: Gateway, a: argparse.Namespace) -> int:
     else:
         for r in rows:
             state = "enabled " if r["enabled"] else "disabled"
-            print(f"{r['name']:<16}{state}  {r['rule']}  (otherwise: {r['otherwise']})")
+            print(render.escape(f"{r['name']:<16}{state}  {r['rule']}  (otherwise: {r['otherwise']})"))
     return EXIT_OK
 
 
@@ -331,7 +357,8 @@ def cmd_token_create(ctx: Context, a: argparse.Namespace) -> int:
     from ..services.tokens import create_token
 
     token_id, token = create_token(ctx, name=a.name)
-    print(f"token {token_id} for {a.name}; shown once, store it now (only its hash is kept)", file=sys.stderr)
+    name = render.escape(a.name)
+    print(f"token {token_id} for {name}; shown once, store it now (only its hash is kept)", file=sys.stderr)
     print(token)
     return EXIT_OK
 
@@ -345,7 +372,7 @@ def cmd_token_list(ctx: Context, a: argparse.Namespace) -> int:
     else:
         for r in rows:
             state = f"revoked {r['revoked_at']}" if r["revoked_at"] else "active"
-            print(f"{r['token_id']}  {r['name']}  created {r['created_at']}  {state}")
+            print(render.escape(f"{r['token_id']}  {r['name']}  created {r['created_at']}  {state}"))
     return EXIT_OK
 
 
@@ -353,7 +380,7 @@ def cmd_token_revoke(ctx: Context, a: argparse.Namespace) -> int:
     from ..services.tokens import revoke_token
 
     revoke_token(ctx, token_id=a.token_id)
-    print(f"token {a.token_id} revoked")
+    print(f"token {render.escape(a.token_id)} revoked")
     return EXIT_OK
 
 
@@ -361,10 +388,8 @@ def cmd_serve(ctx: Context | None, a: argparse.Namespace) -> int:
     try:
         import httptools  # noqa: F401  (the protocol that bounds request heads is built on it)
         import uvicorn
-    except ImportError:
-        raise ValidationError(
-            "serve", "the server needs the 'server' extra: pip install 'cortex-change[server]'"
-        ) from None
+    except ImportError as exc:
+        raise MissingPackage("serve", exc.name or "uvicorn", "server") from None
     from ..config import load
 
     load(a.env)  # fail on bad configuration before binding the port
@@ -395,3 +420,16 @@ LOCAL_ONLY = (
     *operations.LOCAL_ONLY,
 )
 NO_STORE = (cmd_config_show, cmd_serve)
+# Locally these only read: they open an existing store read-only (an auditor's access is enough)
+# and say it does not exist rather than create one; every other command creates it on first use.
+READ_ONLY = (
+    cmd_show,
+    cmd_list,
+    cmd_metrics,
+    cmd_compliance_report,
+    cmd_audit_verify,
+    cmd_audit_log,
+    cmd_audit_export,
+    cmd_token_list,
+    *operations.READ_ONLY,
+)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..domain.errors import Conflict, CortexError, NotFound, Refused, ValidationError
+from ..domain.errors import Conflict, CortexError, MissingPackage, NotFound, Refused, ValidationError
 
 EXIT_OK, EXIT_REFUSED, EXIT_BAD_INPUT, EXIT_NOT_FOUND, EXIT_CONFLICT, EXIT_STORE = 0, 1, 2, 3, 4, 5
 EXIT_CODES = """exit codes:
@@ -11,7 +11,8 @@ EXIT_CODES = """exit codes:
   2  bad input (unknown type, category, state; empty or over-long fields; bad JSON)
   3  not found (unknown change id)
   4  conflict (another writer changed the change first; nothing was written)
-  5  the database, the server (CORTEX_CHANGE_URL) or the output could not be used"""
+  5  the database, the server (CORTEX_CHANGE_URL) or the output could not be used, or an
+     optional package is missing (the message names the pip install line)"""
 
 
 def for_error(exc: CortexError) -> int:
@@ -23,6 +24,7 @@ def for_error(exc: CortexError) -> int:
         (Conflict, EXIT_CONFLICT),
         (Refused, EXIT_REFUSED),
         (ServerUnavailable, EXIT_STORE),
+        (MissingPackage, EXIT_STORE),
     ):
         if isinstance(exc, kind):
             return code

@@ -79,6 +79,7 @@ class Gateway(Protocol):
     def integrations(self) -> list[dict[str, Any]]: ...
     def models(self) -> dict[str, dict[str, Any]]: ...
     def audit_verify(self) -> Verdict: ...
+    def overdue_reviews(self) -> list[dict[str, Any]]: ...
 
 
 def _need(actor: str | None) -> str:
@@ -218,6 +219,11 @@ class Local:
         v = audit.verify(self.ctx)
         return Verdict(v.ok, v.checked, v.head_hash, v.problem)
 
+    def overdue_reviews(self) -> list[dict[str, Any]]:
+        from ..services.reviews import overdue_reviews
+
+        return overdue_reviews(self.ctx)
+
 
 class Remote:
     """The server's REST API, as the token's identity (`CORTEX_CHANGE_URL`, `CORTEX_CHANGE_TOKEN`)."""
@@ -254,6 +260,7 @@ class Remote:
         identity whatever they say.
         """
         flag = getattr(args, "as_", None)
+        inputs.given_empty(named, flag, field)
         if named and flag and named != flag:
             raise ValidationError(field, f"named twice, as {named!r} and --as {flag!r}")
         claimed = named or flag
@@ -398,6 +405,10 @@ class Remote:
             bool(v["ok"]), int(v["checked"]), str(v.get("head_hash") or ""), str(v.get("problem") or "")
         )
 
+    def overdue_reviews(self) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = self.client.get("/reviews/overdue")
+        return rows
+
 
 def settled(change: Change) -> bool:
     """Nothing left for `implement --wait` to wait for: ended, or implemented with steps for people."""
@@ -452,6 +463,11 @@ def from_environment(env: Mapping[str, str]) -> Remote | None:
             TOKEN_VAR,
             f"not set; {URL_VAR} names a server, which needs a token (cortex-change token create NAME, "
             "run where the server's store is)",
+        )
+    if not all("!" <= ch <= "~" for ch in token):  # it goes into a header: never echo it
+        raise ValidationError(
+            TOKEN_VAR,
+            "is not a token: printable ASCII only, without spaces or line breaks (its value is not shown)",
         )
     from .remote import Client
 

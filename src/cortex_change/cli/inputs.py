@@ -97,6 +97,7 @@ def params(pairs: list[str]) -> dict[str, Any]:
 def who(args: argparse.Namespace, named: str | None, field: str, default_os: bool) -> str:
     """The identity rules are checked against: positional, --as, CORTEX_CHANGE_USER, OS user."""
     flag = getattr(args, "as_", None)
+    given_empty(named, flag, field)
     if named and flag and named != flag:
         raise ValidationError(field, f"named twice, as {named!r} and --as {flag!r}")
     who = named or flag or os.environ.get("CORTEX_CHANGE_USER")
@@ -107,6 +108,13 @@ def who(args: argparse.Namespace, named: str | None, field: str, default_os: boo
     if not who:
         raise ValidationError(field, f"name the {field} (argument, --as or CORTEX_CHANGE_USER)")
     return who
+
+
+def given_empty(named: str | None, flag: str | None, field: str) -> None:
+    """A name given on the command line but empty is bad input, never "use the default"."""
+    for value, how in ((named, "the name given"), (flag, "--as")):
+        if value is not None and not value.strip():
+            raise ValidationError(field, f"{how} is empty: name someone, or leave it out")
 
 
 Who = Callable[[argparse.Namespace, str | None, str, bool], str | None]

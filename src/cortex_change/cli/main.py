@@ -9,9 +9,11 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..domain.errors import CortexError
-from .commands import LOCAL_ONLY, NO_STORE, cmd_audit_verify
+from ..redaction import redact
+from .commands import LOCAL_ONLY, NO_STORE, READ_ONLY, cmd_audit_verify
 from .exits import EXIT_OK, EXIT_STORE, for_error
 from .parser import build_parser, command_word
+from .render import escape
 
 if TYPE_CHECKING:
     from ..services.context import Context
@@ -22,7 +24,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser(command_word(argv)).parse_args(argv)
     env = dict(os.environ)
-    if args.db:
+    if args.db is not None:  # given empty, it is refused as the empty variable is
         env["CORTEX_CHANGE_DB"] = args.db
     args.env = env
     ctx: Context | None = None
@@ -31,7 +33,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         code: int = args.handler(target, args)
         return code
     except CortexError as exc:
-        message = " ".join(str(exc).split("\n"))
+        message = redact(" ".join(str(exc).split("\n")), env.get("CORTEX_CHANGE_DB", ""))  # no password
+        message = escape(message)  # it may echo the input
         print(f"cortex-change: {message}", file=sys.stderr)
         return for_error(exc)
     except BrokenPipeError:  # e.g. `list | head`
@@ -57,12 +60,12 @@ def _target(args: argparse.Namespace, env: dict[str, str]) -> tuple[Any, Context
     if args.handler not in LOCAL_ONLY:
         from .gateway import from_environment
 
-        remote = None if args.db else from_environment(env)
+        remote = None if args.db is not None else from_environment(env)
         if remote is not None:
             return remote, None
     from ..services.context import open_context
 
-    ctx = open_context(env)
+    ctx = open_context(env, create=args.handler not in READ_ONLY)
     if args.handler in LOCAL_ONLY:
         return ctx, ctx
     from .gateway import Local

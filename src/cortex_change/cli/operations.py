@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..domain.errors import CortexError, NotFound
 from .exits import EXIT_OK
+from .render import escape
 
 if TYPE_CHECKING:
     from ..services.context import Context
@@ -39,9 +40,10 @@ def cmd_worker_run(ctx: Context, a: argparse.Namespace) -> int:
     import signal
     import threading
 
+    from ..domain import validation
     from ..services import worker
 
-    name = a.name or worker.default_name()
+    name = worker.default_name() if a.name is None else validation.identity("--name", a.name)
     if a.once:
         print(json.dumps(worker.tick(ctx, name).as_dict(), ensure_ascii=False))
         return EXIT_OK
@@ -50,11 +52,11 @@ def cmd_worker_run(ctx: Context, a: argparse.Namespace) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     print(
-        f"worker {name} running (WORKER_POLL_INTERVAL={ctx.settings['WORKER_POLL_INTERVAL']}s)",
+        f"worker {escape(name)} running (WORKER_POLL_INTERVAL={ctx.settings['WORKER_POLL_INTERVAL']}s)",
         file=sys.stderr,
     )
     worker.run(ctx, name, stop, _pusher(ctx))
-    print(f"worker {name} stopped", file=sys.stderr)
+    print(f"worker {escape(name)} stopped", file=sys.stderr)
     return EXIT_OK
 
 
@@ -72,7 +74,7 @@ def _pusher(ctx: Context) -> Any:
             push(ctx)
             return True
         except Exception as exc:  # an unreachable gateway must not stop the worker
-            print(f"cortex-change worker: metrics push failed: {exc}", file=sys.stderr)
+            print(f"cortex-change worker: metrics push failed: {escape(exc)}", file=sys.stderr)
             return False
 
     return run
@@ -89,7 +91,7 @@ def cmd_worker_heartbeat(ctx: Context, a: argparse.Namespace) -> int:
     from ..services.workers import heartbeat
 
     until = heartbeat(ctx, change_id=a.change_id, worker=a.worker)
-    print(f"{a.change_id}: lease of {a.worker} renewed until {until}")
+    print(escape(f"{a.change_id}: lease of {a.worker} renewed until {until}"))
     return EXIT_OK
 
 
@@ -97,7 +99,8 @@ def cmd_worker_report(ctx: Context, a: argparse.Namespace) -> int:
     from ..services.workers import report
     from .commands import implement_outcome
 
-    notes = a.notes or ("worker reported success" if a.success else "worker reported failure")
+    default = "worker reported success" if a.success else "worker reported failure"
+    notes = default if a.notes is None else a.notes  # a reason given empty is refused, not replaced
     change = report(ctx, change_id=a.change_id, worker=a.worker, success=a.success, notes=notes)
     print(f"{change.change_id}: {implement_outcome(change)}")
     return EXIT_OK
@@ -111,7 +114,7 @@ def cmd_worker_leases(ctx: Context, a: argparse.Namespace) -> int:
         print(json.dumps(rows, indent=2))
         return EXIT_OK
     for r in rows:
-        print(f"{r['change_id']}  {r['holder']}  {r['status']}  until {r['expires_at']}")
+        print(escape(f"{r['change_id']}  {r['holder']}  {r['status']}  until {r['expires_at']}"))
     return EXIT_OK
 
 
@@ -123,7 +126,7 @@ def cmd_incidents_list(ctx: Context, a: argparse.Namespace) -> int:
         print(json.dumps(rows, indent=2, ensure_ascii=False))
         return EXIT_OK
     for r in rows:
-        print(f"{r['incident_id']}  {r['state']}  {r['opened_at']}  {r['change_id']}  {r['title']}")
+        print(escape(f"{r['incident_id']}  {r['state']}  {r['opened_at']}  {r['change_id']}  {r['title']}"))
     if not rows:
         print("no incidents", file=sys.stderr)
     return EXIT_OK
@@ -146,8 +149,10 @@ def cmd_outbox_list(ctx: Context, a: argparse.Namespace) -> int:
     for r in rows:
         error = f"  {r['last_error']}" if r["last_error"] else ""
         print(
-            f"{r['message_id']}  {r['state']}  {r['channel']}  {r['kind']}  {r['change_id'] or '-'}  "
-            f"attempts {r['attempts']}{error}"
+            escape(
+                f"{r['message_id']}  {r['state']}  {r['channel']}  {r['kind']}  {r['change_id'] or '-'}  "
+                f"attempts {r['attempts']}{error}"
+            )
         )
     return EXIT_OK
 
@@ -157,7 +162,7 @@ def cmd_outbox_retry(ctx: Context, a: argparse.Namespace) -> int:
 
     if not retry(ctx, message_id=a.message_id):
         raise NotFound(f"no dead-lettered message {a.message_id!r} (see outbox list --failed)")
-    print(f"{a.message_id} queued again")
+    print(f"{escape(a.message_id)} queued again")
     return EXIT_OK
 
 
@@ -168,10 +173,13 @@ def cmd_cab_agenda(ctx: Context, a: argparse.Namespace) -> int:
     if a.json:
         print(json.dumps(data, indent=2, ensure_ascii=False))
         return EXIT_OK
-    print(f"CAB meeting {data['meeting']} ({data['schedule']}); members: {', '.join(data['members'])}")
+    print(
+        escape(f"CAB meeting {data['meeting']} ({data['schedule']}); members: {', '.join(data['members'])}")
+    )
     for i in data["changes"]:
         risk = f"risk {i['risk_score']} ({i['risk_level']})"
-        print(f"  {i['change_id']}  {risk}  {i['type']} {i['category']}  {i['title']}")
+        title = escape(i["title"], backslashes=True)  # as `list` shows it
+        print(escape(f"  {i['change_id']}  {risk}  {i['type']} {i['category']}  {title}"))
     if not data["changes"]:
         print("  no change is waiting for the CAB")
     return EXIT_OK
@@ -190,3 +198,5 @@ LOCAL_ONLY = (
     cmd_outbox_retry,
     cmd_cab_agenda,
 )
+# These only read: they open an existing store read-only and never create one.
+READ_ONLY = (cmd_worker_leases, cmd_incidents_list, cmd_incidents_show, cmd_outbox_list, cmd_cab_agenda)

@@ -9,13 +9,14 @@ from typing import Any, NoReturn, cast
 from ..domain.errors import ValidationError
 from . import commands, operations
 from .exits import EXIT_BAD_INPUT, EXIT_CODES
+from .render import escape
 
 
 class Parser(argparse.ArgumentParser):
     """argparse, but usage errors are one line and exit 2."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {escape(message)} (see {self.prog} --help)\n")
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -116,6 +117,7 @@ def build_parser(only: str | None = None) -> Parser:
     )
     root.add_argument(
         "--db",
+        type=_nonempty,
         metavar="PATH",
         help="database file (default: CORTEX_CHANGE_DB, else ~/.local/share/cortex-change/cortex-change.db)",
     )
@@ -212,18 +214,26 @@ def _lifecycle_commands(add: Adder) -> None:
     p.add_argument("notes", metavar="NOTES", nargs="?")
     _common(p)
 
-    p = add("cancel", commands.cmd_cancel, "cancel a change that is not yet implementing")
+    p = add("cancel", commands.cmd_cancel, "cancel a change that is not yet implementing: cancel ID REASON")
     p.add_argument("change_id", metavar="ID")
-    p.add_argument("reason", metavar="REASON", nargs="?")
+    p.add_argument("reason", metavar="REASON")
     _common(p)
 
+    _review_command(add)
+
+
+def _review_command(add: Adder) -> None:
+    """`review ID [REVIEWER] OUTCOME NOTES` records one; `review overdue` lists those past due."""
     p = add(
         "review",
         commands.cmd_review,
-        "record an emergency change's retrospective review: review ID REVIEWER accepted|concerns NOTES",
+        "record an emergency change's retrospective review: review ID REVIEWER accepted|concerns NOTES; "
+        "or list the reviews past due: review overdue [--json]",
     )
-    p.add_argument("change_id", metavar="ID")
-    p.add_argument("rest", metavar="[REVIEWER] OUTCOME NOTES", nargs="+")
+    # A change id is RFC-…, never the word `overdue`: the first argument tells the two apart.
+    p.add_argument("change_id", metavar="ID|overdue")
+    p.add_argument("rest", metavar="[REVIEWER] OUTCOME NOTES", nargs="*")
+    p.add_argument("--json", action="store_true", help="with overdue: the list as JSON")
     _common(p)
 
 
@@ -322,6 +332,13 @@ def _admin_commands(add: Adder) -> None:
     p = cfg_sub.add_parser("show", help="every key: value, where it came from, in effect or not")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=commands.cmd_config_show)
+
+
+def _nonempty(text: str) -> str:
+    """A value given on the command line must say something: empty is not "the default"."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("must not be empty")
+    return text
 
 
 def _period(text: str) -> str:

@@ -103,11 +103,16 @@ class Client:
     """Requests to one server with one bearer token; JSON in, JSON out."""
 
     def __init__(self, url: str, token: str, timeout: float = TIMEOUT_SECONDS) -> None:
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
+        try:  # an unclosed [ or a port that is not a number raises
+            parts, shown = urlsplit(url), display_url(url)
+        except ValueError:
             raise ValidationError(
-                "CORTEX_CHANGE_URL", f"{display_url(url)!r} is not an http:// or https:// URL"
-            )
+                "CORTEX_CHANGE_URL", "is not a well-formed http:// or https:// URL"
+            ) from None
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValidationError("CORTEX_CHANGE_URL", f"{shown!r} is not an http:// or https:// URL")
+        if any(ch <= " " or ch == "\x7f" for ch in url):
+            raise ValidationError("CORTEX_CHANGE_URL", "must not contain spaces or control characters")
         self.base = url.rstrip("/")
         self.url = display_url(self.base)
         self.token = token

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from ..domain.model import Change
@@ -14,9 +15,17 @@ def as_json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, indent=2)
 
 
-def one_line(text: str) -> str:
-    """Keep listings one change per line whatever the title holds."""
-    return text.replace("\\", "\\\\").replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t")
+_CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # C0, DEL, C1
+_SHORT = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def escape(text: object, *, backslashes: bool = False) -> str:
+    r"""Text fit for a terminal: C0 and C1 controls and DEL become JSON's escapes (\n, \r, \t,
+    \u00XX), so escaped JSON stays JSON; `backslashes` doubles \ first (listings read back exactly)."""
+    out = str(text)
+    if backslashes:
+        out = out.replace("\\", "\\\\")
+    return _CONTROLS.sub(lambda m: _SHORT.get(m.group(), f"\\u{ord(m.group()):04x}"), out)
 
 
 def assessment(change: Change, policy: Policy) -> str:
@@ -26,24 +35,24 @@ def assessment(change: Change, policy: Policy) -> str:
         f"{change.change_id} assessed: risk {a.score}/100 ({a.level.value}), "
         f"priority {a.priority}, testing: {a.testing_required}"
     ]
-    lines += [f"  {name:<11}{c.points:>3}  {c.reason}" for name, c in a.components.items()]
+    lines += [f"  {name:<11}{c.points:>3}  {escape(c.reason)}" for name, c in a.components.items()]
     if change.reclassified_from:
         lines.append(f"reclassified: {change.reclassified_from.value} -> {change.type.value}")
-    lines.append(f"route: {a.route.value} ({a.route_reason}) -> state {change.state.value}")
+    lines.append(f"route: {a.route.value} ({escape(a.route_reason)}) -> state {change.state.value}")
     needs = outstanding(a.route, change.active_approvals, policy)
     if needs and change.state.value.startswith("pending"):
-        lines.append(f"needs: {', '.join(needs)}")
-    lines.append(f"assigned to: {a.assigned_to}")
+        lines.append(f"needs: {escape(', '.join(needs))}")
+    lines.append(f"assigned to: {escape(a.assigned_to)}")
     return "\n".join(lines)
 
 
 def vote(change: Change, person: str, policy: Policy) -> str:
     last = change.approvals[-1]
-    head = f"{change.change_id} {last.decision.value} by {person} ({last.role})"
+    head = f"{change.change_id} {last.decision.value} by {escape(person)} ({escape(last.role)})"
     a = change.assessment
     needs = outstanding(a.route, change.active_approvals, policy) if a else []
     if change.state.value in ("pending_approval", "pending_cab") and needs:
-        return f"{head}; still needs {', '.join(needs)}; state {change.state.value}"
+        return f"{head}; still needs {escape(', '.join(needs))}; state {change.state.value}"
     return f"{head}; state {change.state.value}"
 
 
@@ -53,12 +62,12 @@ def table(rows: list[dict[str, Any]]) -> str:
     header = ("CHANGE_ID", "STATE", "TYPE", "CATEGORY", "RISK", "TITLE")
     body = [
         (
-            r["change_id"],
-            r["state"],
-            r["type"],
-            r["category"],
-            "-" if r["risk_score"] is None else f"{r['risk_score']} {r['risk_level']}",
-            one_line(r["title"]),
+            escape(r["change_id"]),
+            escape(r["state"]),
+            escape(r["type"]),
+            escape(r["category"]),
+            "-" if r["risk_score"] is None else escape(f"{r['risk_score']} {r['risk_level']}"),
+            escape(r["title"], backslashes=True),
         )
         for r in rows
     ]
@@ -75,24 +84,24 @@ def _value(k: dict[str, Any]) -> str:
     unit = k["unit"]
     value = k["value"]
     shown = f"{value:g}" if isinstance(value, float) else str(value)
-    return f"{shown}{'' if unit in ('', '%') else ' '}{unit}"
+    return escape(f"{shown}{'' if unit in ('', '%') else ' '}{unit}")
 
 
 def metrics(report: dict[str, Any]) -> str:
     p = report["period"]
-    lines = [f"Change metrics: {p['label']} ({p['start']} .. {p['end']})", ""]
+    lines = [escape(f"Change metrics: {p['label']} ({p['start']} .. {p['end']})"), ""]
     lines.append(f"Changes created: {report['changes_created']}")
     for state, n in report["changes_by_state"].items():
-        lines.append(f"  {state:<20}{n:>6}")
+        lines.append(f"  {escape(state):<20}{n:>6}")
     lines += ["", f"{'KPI':<28}{'value':<12}{'target':<10}status"]
     for k in report["kpis"]:
         status = {True: "met", False: "MISSED", None: "-"}[k["met"]]
-        note = f"  ({k['note']})" if k["note"] else ""
-        lines.append(f"{k['name']:<28}{_value(k):<12}{k['target']:<10}{status}{note}")
+        note = f"  ({escape(k['note'])})" if k["note"] else ""
+        lines.append(f"{escape(k['name']):<28}{_value(k):<12}{escape(k['target']):<10}{status}{note}")
     lines += ["", "DORA"]
     for k in report["dora"]:
-        note = f"  ({k['note']})" if k["note"] else ""
-        lines.append(f"{k['name']:<28}{_value(k)}{note}")
+        note = f"  ({escape(k['note'])})" if k["note"] else ""
+        lines.append(f"{escape(k['name']):<28}{_value(k)}{note}")
     return "\n".join(lines)
 
 
@@ -101,7 +110,40 @@ def config_rows(rows: list[dict[str, Any]]) -> str:
     out = []
     for r in rows:
         flag = "" if r["in_effect"] else "  [not yet in effect]"
-        note = f"  ({r['note']})" if r["note"] and r["in_effect"] else ""
+        note = f"  ({escape(r['note'])})" if r["note"] and r["in_effect"] else ""
         value = str(r["value"]).lower() if isinstance(r["value"], bool) else str(r["value"])
-        out.append(f"{r['key']:<{width}}  {one_line(value)}  <- {r['source']}{flag}{note}")
+        source = escape(r["source"])
+        out.append(f"{r['key']:<{width}}  {escape(value, backslashes=True)}  <- {source}{flag}{note}")
     return "\n".join(out)
+
+
+def _span(seconds: float) -> str:
+    """A duration as people read it: 2d 3h, 5h 10m, 12m."""
+    minutes = int(seconds // 60)
+    days, hours, mins = minutes // 1440, minutes // 60 % 24, minutes % 60
+    if days:
+        return f"{days}d {hours}h"
+    return f"{hours}h {mins}m" if hours else f"{mins}m"
+
+
+def overdue_reviews(rows: list[dict[str, Any]]) -> str:
+    """`review overdue`: one emergency change a line, the longest overdue first."""
+    if not rows:
+        return "no review is overdue"
+    header = ("CHANGE_ID", "DUE_AT", "OVERDUE", "STATE", "REQUESTED_BY")
+    body = [
+        (
+            escape(r["change_id"]),
+            escape(r["due_at"]),
+            _span(r["overdue_seconds"]),
+            escape(r["state"]),
+            escape(r["requested_by"], backslashes=True),
+            escape(r["title"], backslashes=True),
+        )
+        for r in rows
+    ]
+    widths = [max(len(x[i]) for x in [header, *body]) for i in range(len(header))]
+    return "\n".join(
+        "  ".join(col.ljust(widths[i]) for i, col in enumerate(row[:-1])) + "  " + row[-1]
+        for row in [(*header, "TITLE"), *body]
+    )

@@ -6,7 +6,7 @@ import csv
 import io
 from typing import Any
 
-from .render import one_line
+from .render import escape
 
 CSV_COLUMNS = (
     "framework",
@@ -25,8 +25,8 @@ def chain_line(report: dict[str, Any]) -> str:
     """The report's first line: the audit chain's verdict over the whole database."""
     chain = report["audit_chain"]
     if chain["ok"]:
-        return f"audit chain intact: {chain['checked']} events verified; head {chain['head_hash']}"
-    return f"AUDIT CHAIN BROKEN: {chain['problem']}; the audit_trail control fails for every change"
+        return f"audit chain intact: {chain['checked']} events verified; head {escape(chain['head_hash'])}"
+    return f"AUDIT CHAIN BROKEN: {escape(chain['problem'])}; the audit_trail control fails for every change"
 
 
 def _approvers(change: dict[str, Any]) -> str:
@@ -44,25 +44,29 @@ def text(report: dict[str, Any]) -> str:
     p = report["period"]
     lines = [
         chain_line(report),
-        f"{report['framework_name']} compliance report: {p['label']} ({p['start']} .. {p['end']}), "
-        f"{len(report['changes'])} change(s) created; generated {report['generated_at']}",
-        *(f"note: {n}" for n in report["notes"]),
+        escape(
+            f"{report['framework_name']} compliance report: {p['label']} ({p['start']} .. {p['end']}), "
+            f"{len(report['changes'])} change(s) created; generated {report['generated_at']}"
+        ),
+        *(f"note: {escape(n)}" for n in report["notes"]),
         "",
         f"{'control':<24}{'reference':<26}" + "".join(f"{label:>9}" for _, label in STATUS_COLUMNS),
     ]
     for c in report["controls"]:
         counts = "".join(f"{c[key]:>9}" for key, _ in STATUS_COLUMNS)
-        lines.append(f"{c['control']:<24}{c['reference']:<26}{counts}")
+        lines.append(f"{escape(c['control']):<24}{escape(c['reference']):<26}{counts}")
     for u in report["not_assessed"]:
-        lines.append(f"not assessed: {u['control']} ({u['reference']}): {u['why']}")
+        lines.append(escape(f"not assessed: {u['control']} ({u['reference']}): {u['why']}"))
     for change in report["changes"]:
         lines += ["", _change_heading(change)]
         if change["approvers"]:
-            lines.append(f"  approvers: {_approvers(change)}")
+            lines.append(f"  approvers: {escape(_approvers(change))}")
         for f in change["controls"]:
-            lines.append(f"  {f['status']:<15}{f['control']}: {one_line(f['reason'])}")
+            lines.append(
+                f"  {escape(f['status']):<15}{escape(f['control'])}: {escape(f['reason'], backslashes=True)}"
+            )
             if f["evidence"]:
-                cited = ", ".join(f"#{e['seq']} {e['hash'][:12]}" for e in f["evidence"])
+                cited = escape(", ".join(f"#{e['seq']} {e['hash'][:12]}" for e in f["evidence"]))
                 lines.append(f"  {'':<15}evidence: {cited}")
     return "\n".join(lines)
 
@@ -71,29 +75,30 @@ def _change_heading(change: dict[str, Any]) -> str:
     state = change["state"] + (f" {change['closure_status']}" if change["closure_status"] else "")
     risk = f", risk {change['risk_level']}" if change["risk_level"] else ""
     phi = f", PHI: {', '.join(change['phi'])}" if change["phi"] else ""
-    return (
-        f"{change['change_id']} '{one_line(change['title'])}': {change['type']}, {state}{risk}{phi}; "
+    title = escape(change["title"], backslashes=True)  # escaped again below: a no-op on it
+    return escape(
+        f"{change['change_id']} '{title}': {change['type']}, {state}{risk}{phi}; "
         f"requested by {change['requested_by']}; last audit hash {change['last_hash'] or '-'}"
     )
 
 
 def as_csv(report: dict[str, Any]) -> str:
-    """One row per change and control, evidence as `seq:hash` separated by spaces."""
+    """One row per change and control, evidence as `seq:hash` separated by spaces; each cell
+    escaped as text is (one row per line, no control characters)."""
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(CSV_COLUMNS)
     for change in report["changes"]:
         for f in change["controls"]:
-            writer.writerow(
-                (
-                    report["framework"],
-                    f["control"],
-                    change["change_id"],
-                    f["status"],
-                    f["reason"],
-                    _evidence(f),
-                    _approvers(change),
-                    change["last_hash"] or "",
-                )
+            row = (
+                report["framework"],
+                f["control"],
+                change["change_id"],
+                f["status"],
+                f["reason"],
+                _evidence(f),
+                _approvers(change),
+                change["last_hash"] or "",
             )
+            writer.writerow([escape(cell) for cell in row])
     return out.getvalue()

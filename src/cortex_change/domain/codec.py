@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,6 +27,12 @@ TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
 def fmt_time(value: datetime | None) -> str | None:
     return None if value is None else value.astimezone(UTC).strftime(TIME_FORMAT)
+
+
+def parse_stored(text: str) -> Any:
+    """A stored JSON document. NaN and ±Infinity, which json.dumps wrote before the doors refused
+    them (SPEC §11), read as null: no answer may carry them and no other JSON parser reads them."""
+    return json.loads(text, parse_constant=lambda _: None)
 
 
 def fmt_epoch(value: float) -> str:

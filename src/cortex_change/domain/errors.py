@@ -45,6 +45,13 @@ class ApprovalRefused(Refused):
     """An approval, rejection or review was refused by a rule; the record is unchanged."""
 
 
+class MissingPackage(CortexError):
+    """An optional package (a pip extra) is not installed: exit 5 / HTTP 503, naming the install line."""
+
+    def __init__(self, what: str, package: str, extra: str) -> None:
+        super().__init__(f"{what} needs the {package} package: pip install 'cortex-change[{extra}]'")
+
+
 class Conflict(CortexError):
     """Another writer changed the record first; nothing of this attempt was written."""
 

@@ -71,11 +71,15 @@ def parse_details(text: str, text_field: str, max_bytes: int = PLAN_JSON_MAX) ->
     if size > max_bytes:
         raise ValidationError("details", f"is {size} bytes; at most {max_bytes} allowed (PLAN_JSON_MAX)")
     stripped = text.strip()
+    if not stripped:
+        raise ValidationError("details", "must not be empty (free text or a JSON object)")
     if not stripped.startswith("{"):
         return {text_field: text, "text": text}
     data = json_text("details", stripped)
     if not isinstance(data, dict):
         raise ValidationError("details", "JSON details must be an object")
+    if not data:
+        raise ValidationError("details", "a JSON object of details must have at least one field")
     if len(data) > MAX_PARAMETERS:
         raise ValidationError("details", f"has {len(data)} fields; at most {MAX_PARAMETERS} allowed")
     for key, value in data.items():

@@ -11,6 +11,7 @@ from .errors import ValidationError
 ROLLING_DAYS = {"today": 1, "week": 7, "month": 30}
 RANGE = re.compile(r"^\s*(\d{4}-\d{2}-\d{2})\s+to\s+(\d{4}-\d{2}-\d{2})\s*$")
 ALLOWED = "today, week (last 7 days), month (last 30 days) or 'YYYY-MM-DD to YYYY-MM-DD'"
+FIRST_YEAR, LAST_YEAR = 1970, 9999  # SPEC §11: periods lie within these years
 
 
 @dataclass(frozen=True)
@@ -47,4 +48,16 @@ def parse(text: str, now: datetime) -> Period:
     first, last = _day(m.group(1)), _day(m.group(2))
     if last < first:
         raise ValidationError("period", f"{text!r} ends before it starts")
-    return Period(f"{first} to {last}", _midnight(first), _midnight(last + timedelta(days=1)))
+    if first.year < FIRST_YEAR:  # `last` is not before `first`, and no date is after 9999
+        raise ValidationError(
+            "period", f"{text!r} is out of range; allowed: dates within years {FIRST_YEAR}–{LAST_YEAR}"
+        )
+    return Period(f"{first} to {last}", _midnight(first), _end(last))
+
+
+def _end(last: date) -> datetime:
+    """The exclusive end after day `last`: the next midnight, or for 9999-12-31 the last
+    representable instant (its next midnight would be in year 10000)."""
+    if last == date.max:
+        return datetime.max.replace(tzinfo=UTC)
+    return _midnight(last + timedelta(days=1))

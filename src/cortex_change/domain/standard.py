@@ -3,9 +3,12 @@ when it is not. Models are data (see catalog/); this module only judges them."""
 
 from __future__ import annotations
 
+import json
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 
+from .errors import ValidationError
 from .model import ChangeType, Level
 
 
@@ -35,7 +38,8 @@ class Condition:
 
     - ``rate``: fewer than ``limit`` earlier requests with the same ``field`` value within
       ``window_seconds`` (the caller counts them);
-    - ``range``: ``minimum`` <= ``field`` <= ``maximum`` (``absolute`` compares the magnitude);
+    - ``range``: ``minimum`` <= ``field`` <= ``maximum`` (``absolute`` compares the magnitude,
+      ``whole`` takes whole numbers only: 2.5 replicas is outside any range);
     - ``max_rank``: ``field``'s position in ``scale`` is at or below ``maximum``'s.
     """
 
@@ -47,6 +51,7 @@ class Condition:
     maximum: float | str | None = None
     absolute: bool = False
     scale: tuple[str, ...] = ()
+    whole: bool = False
 
 
 KINDS = ("rate", "range", "max_rank")
@@ -70,7 +75,7 @@ class StandardModel:
         elif c.kind == "range":
             lo = "" if c.minimum is None else f"{c.minimum:g} ≤ "
             hi = "" if c.maximum is None else f" ≤ {float(c.maximum):g}"
-            rule = f"{lo}{'|' + c.field + '|' if c.absolute else c.field}{hi}"
+            rule = f"{lo}{'|' + c.field + '|' if c.absolute else c.field}{hi}{', whole' if c.whole else ''}"
         else:
             rule = f"{c.field} at or below {c.maximum} on {' < '.join(c.scale)}"
         return {
@@ -87,10 +92,20 @@ class StandardModel:
                 "max": c.maximum,
                 "absolute": c.absolute,
                 "scale": list(c.scale),
+                "whole": c.whole,
             },
             "otherwise": self.otherwise.value,
             "max_level": self.max_level.value,
         }
+
+    def rate_key(self, parameters: dict[str, Any]) -> str | None:
+        """What a rate condition counts requests by (`counting_key` of its field's value); None
+        for other conditions or when the value is missing."""
+        c = self.condition
+        value = parameters.get(c.field)
+        if c.kind != "rate" or value is None or value == "":
+            return None
+        return counting_key(f"parameters.{c.field}", value)
 
     def decide(self, parameters: dict[str, Any], recent: int = 0) -> StandardDecision:
         """Judge a request's parameters (and, for a rate, how many came before it)."""
@@ -125,6 +140,8 @@ class StandardModel:
         number = _number(value)
         if number is None:
             return self._fails(ChangeType.NORMAL, f"parameter {c.field!r} is not a number: {value!r}")
+        if c.whole and not number.is_integer():
+            return self._fails(ChangeType.NORMAL, f"parameter {c.field!r} is not a whole number: {value!r}")
         measured = abs(number) if c.absolute else number
         lo = c.minimum
         hi = float(c.maximum) if c.maximum is not None else None
@@ -143,6 +160,29 @@ class StandardModel:
         if c.scale.index(text) <= c.scale.index(ceiling):
             return self._ok(f"{c.field} {text} is at or below {ceiling}")
         return self._fails(self.otherwise, f"{c.field} {text} is above {ceiling}")
+
+
+# Unicode categories no identifier may hold: controls, format characters (zero-width, bidi),
+# line and paragraph separators, private use, unassigned. They make two names look alike.
+INVISIBLE = frozenset({"Cc", "Cf", "Zl", "Zp", "Co", "Cn"})
+
+
+def counting_key(field: str, value: Any) -> str:
+    """An identifier as rate conditions compare it: NFKC, case-folded (NFKC again after), surrounding
+    white space stripped, so `WORKER-777` and ` worker-777` count as `worker-777`. A value holding an
+    INVISIBLE character, or nothing but white space, is refused."""
+    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+    for ch in text:
+        if unicodedata.category(ch) in INVISIBLE:
+            raise ValidationError(
+                field,
+                f"holds an invisible or format character (U+{ord(ch):04X}, "
+                f"{unicodedata.category(ch)}); identifiers are visible characters only",
+            )
+    key = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", text).casefold()).strip()
+    if not key:
+        raise ValidationError(field, "must not be empty")
+    return key
 
 
 def _number(value: Any) -> float | None:

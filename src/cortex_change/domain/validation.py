@@ -48,6 +48,15 @@ def text(field: str, value: str, *, max_len: int, min_len: int = 0) -> str:
     return value
 
 
+def reason(field: str, value: str, max_len: int = REASON_MAX) -> str:
+    """A reason a decision rests on (approve, reject, cancel, rollback): 1–max_len characters,
+    not only white space."""
+    text(field, value, max_len=max_len)
+    if not value.strip():
+        raise ValidationError(field, f"must not be empty: say why (1–{max_len} characters)")
+    return value
+
+
 def title(value: str) -> str:
     text("title", value, max_len=TITLE_MAX)  # a string first: JSON input may hold anything
     if not value.strip():

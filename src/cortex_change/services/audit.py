@@ -11,6 +11,7 @@ from typing import Any
 from ..domain.errors import ValidationError
 from ..store import audit
 from ..store.audit import Verdict
+from ..store.db import StoreError
 from .context import Context
 
 CHAIN_FILE = "audit-chain.jsonl"
@@ -20,7 +21,7 @@ HEAD_FILE = "audit-head.json"  # the chain's last event at export: deleting trai
 def verify(ctx: Context) -> Verdict:
     """Re-walk the whole chain in the database."""
     with ctx.db.read() as tx:
-        return audit.verify_rows(audit.rows(tx), audit.head(tx))
+        return audit.verify(tx)
 
 
 def line(event: dict[str, Any]) -> str:
@@ -59,7 +60,10 @@ def export(ctx: Context, *, directory: str, all_events: bool = False) -> dict[st
     files: dict[str, list[str]] = {}
     chain = []
     with ctx.db.read() as tx:
-        head_seq, head_hash = audit.head(tx)
+        head = audit.head(tx)
+        if head is None:  # an export without it would verify offline as intact
+            raise StoreError(f"{audit.HEAD_MISSING}: an export would hide it (run `audit verify`)")
+        head_seq, head_hash = head
         for row in audit.rows(tx):
             event = audit.as_dict(row)
             if event["timestamp"] < since:

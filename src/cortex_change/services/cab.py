@@ -20,12 +20,10 @@ def next_meeting(schedule: str, after: datetime) -> datetime:
     """The first meeting strictly after `after` (UTC), by the cron expression."""
     try:
         from cronsim import CronSim
-    except ImportError:  # pragma: no cover - the `worker` extra brings it
-        from ..domain.errors import ConfigError
+    except ImportError:  # the `worker` extra brings it: not bad input, an installation to complete
+        from ..domain.errors import MissingPackage
 
-        raise ConfigError(
-            "CAB_MEETING_SCHEDULE", "needs the cronsim package: pip install 'cortex-change[worker]'"
-        ) from None
+        raise MissingPackage("CAB_MEETING_SCHEDULE (the CAB's meetings)", "cronsim", "worker") from None
     naive = after.astimezone(UTC).replace(tzinfo=None, second=0, microsecond=0)
     return next(CronSim(schedule, naive)).replace(tzinfo=UTC)
 

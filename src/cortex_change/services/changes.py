@@ -12,12 +12,19 @@ from ..config import Settings, rules_snapshot
 from ..domain import compliance, permissions, staging, workflow
 from ..domain import validation as v
 from ..domain.codec import fmt_epoch, fmt_time, to_document
-from ..domain.errors import InvalidTransition, NotFound, PreconditionFailed, Refused, ValidationError
+from ..domain.errors import (
+    Conflict,
+    InvalidTransition,
+    NotFound,
+    PreconditionFailed,
+    Refused,
+    ValidationError,
+)
 from ..domain.events import Event
 from ..domain.lifecycle import states_for
 from ..domain.model import Change, ChangeType, ClosureStatus, Level, ReviewOutcome, Timeline
 from ..domain.risk import PastChange
-from ..domain.standard import NO_MODEL, StandardDecision
+from ..domain.standard import NO_MODEL, StandardDecision, StandardModel
 from ..store import audit, changes, leases, tokens
 from ..store.db import Tx
 from . import followups
@@ -88,32 +95,29 @@ def create_change(
         change.validation = check_validation(
             v.document("validation", validation, limits(ctx.settings).json_bytes)
         )
-    change.standard_model = _model_name(ctx, change, standard_model)
+    model = _model(ctx, change, standard_model)
+    change.standard_model = None if model is None else model.name
     change.parameters = v.parameters(parameters or {}, limits(ctx.settings).json_bytes)
+    rate_key = None if model is None else model.rate_key(change.parameters)
     events = workflow.created(change, ctx.policy)
     _staging_evidence(ctx, change)
     with ctx.db.transaction() as tx:
-        if idempotency is not None:
-            first = tokens.idempotent_result(tx, change.requested_by, idempotency.key)
-            if first is not None:
-                if first[0] != idempotency.request_hash:
-                    raise ValidationError("Idempotency-Key", "was already used for a different request")
-                idempotency.replayed = True
-                return changes.get(tx, first[1])
         while changes.exists(tx, change.change_id):  # 16M ids per second: rare, but never reuse
             change.change_id = new_change_id(now)
+        # The key before anything else: a concurrent first request with the same key waits here
+        # until this one commits, then replays it (one change, never a unique violation).
+        if idempotency is not None and not tokens.claim(
+            tx,
+            change.requested_by,
+            idempotency.key,
+            idempotency.request_hash,
+            change.change_id,
+            fmt_time(now) or "",
+        ):
+            return _replay(tx, change.requested_by, idempotency)
         _audit_config(tx, ctx, now)
-        changes.insert(tx, change)
+        changes.insert(tx, change, rate_key=rate_key)
         followups.commit(tx, ctx, change, events, now)
-        if idempotency is not None:
-            tokens.remember(
-                tx,
-                change.requested_by,
-                idempotency.key,
-                idempotency.request_hash,
-                change.change_id,
-                fmt_time(now) or "",
-            )
     return change
 
 
@@ -124,6 +128,17 @@ class Idempotency:
     key: str
     request_hash: str
     replayed: bool = False
+
+
+def _replay(tx: Tx, identity: str, idempotency: Idempotency) -> Change:
+    """The change the first request with this caller's key created (422 if its body differed)."""
+    first = tokens.idempotent_result(tx, identity, idempotency.key)
+    if first is None:  # claimed by a transaction that has committed: its row is readable
+        raise Conflict(f"Idempotency-Key {idempotency.key!r} is being used by another request; retry")
+    if first[0] != idempotency.request_hash:
+        raise ValidationError("Idempotency-Key", "was already used for a different request")
+    idempotency.replayed = True
+    return changes.get(tx, first[1])
 
 
 def _descriptive(
@@ -157,7 +172,8 @@ def limits(settings: Settings) -> v.Limits:
     return v.Limits(int(settings["PLAN_JSON_MAX"]), float(settings["STEP_TIMEOUT_MAX"]))
 
 
-def _model_name(ctx: Context, change: Change, name: str | None) -> str | None:
+def _model(ctx: Context, change: Change, name: str | None) -> StandardModel | None:
+    """The standard model a request names (only standard requests name one)."""
     if name is None:
         return None
     if change.type is not ChangeType.STANDARD:
@@ -169,7 +185,7 @@ def _model_name(ctx: Context, change: Change, name: str | None) -> str | None:
     known = load_catalog(ctx.settings).models
     if name not in known:
         raise ValidationError("model", f"unknown standard model {name!r}; known: {', '.join(sorted(known))}")
-    return name
+    return known[name]
 
 
 def _staging_evidence(ctx: Context, change: Change) -> str | None:
@@ -201,12 +217,14 @@ def _standard_decision(ctx: Context, change: Change, now: datetime) -> StandardD
         )
     recent = 0
     c = model.condition
-    if c.kind == "rate" and change.parameters.get(c.field) is not None:
+    key = model.rate_key(change.parameters)
+    if key is not None:
         since = change.timeline.created_at - timedelta(seconds=c.window_seconds)
         with ctx.db.read() as tx:
             recent = changes.recent_model_requests(
                 tx,
                 model.name,
+                key,
                 c.field,
                 change.parameters[c.field],
                 since,
@@ -310,7 +328,7 @@ def assess_change(
     """
     who = workflow.RISK_ENGINE if actor is None else v.identity("actor", actor)
     if lower_reason is not None:
-        v.text("reason", lower_reason, max_len=v.REASON_MAX, min_len=1)
+        v.reason("reason", lower_reason)
         if not reassess:
             raise ValidationError("reason", "lowering the route needs --reassess (a new assessment)")
     change = _load(ctx, change_id)
@@ -348,7 +366,7 @@ def approve_change(
 ) -> tuple[Change, list[str]]:
     """Record an approval; returns the change and any documentation warnings."""
     v.identity("approver", approver)
-    v.text("reason", reason, max_len=v.REASON_MAX)
+    v.reason("reason", reason)
     now = ctx.clock()
     change = _apply(
         ctx,
@@ -364,7 +382,7 @@ def reject_change(
     ctx: Context, *, change_id: str, rejector: str, reason: str, if_version: int | None = None
 ) -> Change:
     v.identity("rejector", rejector)
-    v.text("reason", reason, max_len=v.REASON_MAX)
+    v.reason("reason", reason)
     now = ctx.clock()
     return _apply(
         ctx,
@@ -402,7 +420,7 @@ def cancel_change(
     ctx: Context, *, change_id: str, actor: str, reason: str, if_version: int | None = None
 ) -> Change:
     v.identity("actor", actor)
-    v.text("reason", reason, max_len=v.REASON_MAX)
+    v.reason("reason", reason)
     now = ctx.clock()
 
     def op(c: Change) -> list[Event]:
@@ -418,6 +436,8 @@ def review_change(
     """Record the retrospective CAB review of an emergency change."""
     v.identity("reviewer", reviewer)
     result = v.choice("outcome", outcome, ReviewOutcome)
+    if result is ReviewOutcome.CONCERNS:  # concerns must be stated; an acceptance may stand alone
+        v.reason("notes", notes, max_len=v.DESCRIPTION_MAX)
     v.text("notes", notes, max_len=v.DESCRIPTION_MAX)
     now = ctx.clock()
     return _apply(
@@ -506,7 +526,7 @@ def list_changes(
 ) -> list[dict[str, Any]]:
     """Newest first, optionally filtered by a state or a seed folder name, and by `filters`:
     type, category, risk_level, requested_by, service, created_from, created_to (ISO 8601, UTC)."""
-    states = states_for(state) if state else None
+    states = None if state is None else states_for(state)
     where = _list_filters(filters or {})
     if not 1 <= limit <= 1000:
         raise ValidationError("limit", f"{limit} is out of range (1–1000)")

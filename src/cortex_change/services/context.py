@@ -34,8 +34,12 @@ class Context:
 
 
 def open_context(
-    env: Mapping[str, str] | None = None, clock: Clock = system_clock, pooled: bool = False
+    env: Mapping[str, str] | None = None,
+    clock: Clock = system_clock,
+    pooled: bool = False,
+    create: bool = True,
 ) -> Context:
-    """Load settings, open (and if need be create) the store (`pooled`: shareable by threads)."""
+    """Load settings, open the store (`pooled`: shareable by threads), creating it if need be
+    unless `create` is False (read-only commands: a missing store is an error, never made)."""
     settings = load(env)
-    return Context(settings, open_store(settings.database(), pooled), clock)
+    return Context(settings, open_store(settings.database(), pooled, create), clock)

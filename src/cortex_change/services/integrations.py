@@ -49,7 +49,7 @@ def integrate(
     """
     catalog = load_catalog(ctx.settings)
     template, named, rest = resolve(catalog, component, action, args)
-    who = named or actor or template.who
+    who = named if named is not None else (actor or template.who)  # a name given empty is refused
     if template.operation:
         return _operate(ctx, template, who, rest)
     if not rest:
@@ -107,6 +107,7 @@ def _operate(ctx: Context, t: Template, who: str, rest: list[str]) -> Outcome:
     if not rest:
         raise ValidationError("change_id", f"{t.component} {t.action} needs a change id")
     change_id, text = rest[0], " ".join(rest[1:])
+    given = len(rest) > 1  # a reason given empty is refused by the service, not replaced
     op = t.operation
     if op == "review":
         doc = svc.get_change(ctx, change_id=change_id)
@@ -120,11 +121,11 @@ def _operate(ctx: Context, t: Template, who: str, rest: list[str]) -> Outcome:
         )
     if op == "approve":
         change, _ = svc.approve_change(
-            ctx, change_id=change_id, approver=who, reason=text or f"approved by {who}"
+            ctx, change_id=change_id, approver=who, reason=text if given else f"approved by {who}"
         )
     elif op == "reject":
         change = svc.reject_change(
-            ctx, change_id=change_id, rejector=who, reason=text or f"rejected by {who}"
+            ctx, change_id=change_id, rejector=who, reason=text if given else f"rejected by {who}"
         )
     elif op == "route":
         current = svc.get_change(ctx, change_id=change_id)["state"]
@@ -140,6 +141,7 @@ def _operate(ctx: Context, t: Template, who: str, rest: list[str]) -> Outcome:
         from .workers import report
 
         success = op == "report_success"
-        notes = text or ("worker reported success" if success else "worker reported failure")
+        default = "worker reported success" if success else "worker reported failure"
+        notes = text if given else default
         change = report(ctx, change_id=change_id, worker=who, success=success, notes=notes)
     return Outcome(change_id, [f"{change_id}: {op} by {who}; state {change.state.value}"])

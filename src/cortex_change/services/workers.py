@@ -79,6 +79,8 @@ def report(ctx: Context, *, change_id: str, worker: str, success: bool, notes: s
     """report_success closes the change successful; report_failure takes the rollback path."""
     validation.identity("worker", worker)
     validation.text("notes", notes, max_len=validation.DESCRIPTION_MAX)
+    if not success:  # a failure's reason is what the rollback and its incident rest on
+        validation.reason("reason", notes, max_len=validation.DESCRIPTION_MAX)
     _holder_check(ctx, validation.change_id(change_id), worker)
     if not success:
         return fail_change(
@@ -102,7 +104,7 @@ def report(ctx: Context, *, change_id: str, worker: str, success: bool, notes: s
 def rollback_change(ctx: Context, *, change_id: str, actor: str, reason: str) -> Change:
     """An operator rolls back an implementing or implemented change (a live lease of another refuses)."""
     validation.identity("actor", actor)
-    validation.text("reason", reason, max_len=validation.REASON_MAX, min_len=1)
+    validation.reason("reason", reason)
     with ctx.db.read() as tx:
         lease = leases.get(tx, validation.change_id(change_id))
     now = ctx.clock().timestamp()

@@ -12,7 +12,7 @@ from typing import Any
 
 from ..domain.codec import fmt_time
 from ..domain.events import Event
-from .db import Row, Tx
+from .db import Row, StoreError, Tx
 
 GENESIS = "0" * 64
 EVENT_COLUMNS = "seq, event_id, at, change_id, action, actor, details, prev_hash, hash"
@@ -45,7 +45,10 @@ def event_hash(
 def append(tx: Tx, change_id: str | None, events: Iterable[Event], at: datetime) -> list[str]:
     """Chain `events` onto the log inside the caller's transaction; returns their event ids."""
     head = tx.one(f"SELECT seq, hash FROM audit_head WHERE id=1{tx.for_update}")  # serializes appends
-    assert head is not None
+    if head is None:  # removed by hand: recreating it would hide that; nothing is written
+        raise StoreError(
+            f"{HEAD_MISSING}: the trail cannot be extended; nothing was written (run `audit verify`)"
+        )
     seq, prev = int(head[0]), str(head[1])
     stamp = fmt_time(at)
     rows = []
@@ -110,10 +113,26 @@ def rows(tx: Tx, batch: int = 10_000) -> Iterator[Row]:
     return tx.stream(f"SELECT {EVENT_COLUMNS} FROM audit_events ORDER BY seq", batch)
 
 
-def head(tx: Tx) -> tuple[int, str]:
+HEAD_MISSING = "the audit head is missing (its row was removed by hand)"
+
+
+def head(tx: Tx) -> tuple[int, str] | None:
+    """The chain's last event (seq, hash) as recorded; None if its row was removed."""
     row = tx.one("SELECT seq, hash FROM audit_head WHERE id=1")
-    assert row is not None
-    return int(row[0]), str(row[1])
+    return None if row is None else (int(row[0]), str(row[1]))
+
+
+def verify(tx: Tx) -> Verdict:
+    """Re-walk the stored chain against its head; a missing head breaks it."""
+    recorded = head(tx)
+    verdict = verify_rows(rows(tx), recorded)
+    if recorded is not None or not verdict.ok:
+        return verdict
+    problem = (
+        f"{HEAD_MISSING}: the end of the chain, event #{verdict.checked}, cannot be vouched for "
+        "(events may have been removed from the end)"
+    )
+    return Verdict(False, verdict.checked, verdict.head_hash, problem, verdict.checked + 1)
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ COLUMNS = (
     "compliant",
     "title",
     "standard_model",
+    "review_due_at",
     "doc",
 )
 
@@ -43,6 +44,7 @@ def _epoch(value: datetime | None) -> float | None:
 def _row(change: Change, compliant: bool) -> tuple[Any, ...]:
     a = change.assessment
     t = change.timeline
+    r = change.review
     doc = json.dumps(to_document(change), ensure_ascii=False, separators=(",", ":"))
     return (
         change.change_id,
@@ -63,14 +65,19 @@ def _row(change: Change, compliant: bool) -> tuple[Any, ...]:
         # The column is the list's copy (PostgreSQL text cannot hold NUL); the document is exact.
         change.title.replace("\x00", "\u2400"),
         change.standard_model,
+        r.due_at.timestamp() if r is not None and r.reviewed_at is None else None,
         doc,
     )
 
 
-def insert(tx: Tx, change: Change, compliant: bool = False) -> None:
+def insert(tx: Tx, change: Change, compliant: bool = False, rate_key: str | None = None) -> None:
+    """A new record; `rate_key` is what its model's rate condition counts it by (never updated)."""
     change.version = 1
-    marks = ",".join("?" * len(COLUMNS))
-    tx.run(f"INSERT INTO changes ({','.join(COLUMNS)}) VALUES ({marks})", _row(change, compliant))
+    columns = (*COLUMNS, "rate_key")
+    marks = ",".join("?" * len(columns))
+    tx.run(
+        f"INSERT INTO changes ({','.join(columns)}) VALUES ({marks})", (*_row(change, compliant), rate_key)
+    )
     _set_services(tx, change)
 
 
@@ -200,18 +207,39 @@ def listing(
 
 
 def recent_model_requests(
-    tx: Tx, model: str, field: str, value: Any, since: datetime, until: datetime, exclude: str
+    tx: Tx,
+    model: str,
+    key: str,
+    field: str,
+    value: Any,
+    since: datetime,
+    until: datetime,
+    exclude: str,
 ) -> int:
-    """How many requests for `model` with parameter `field` = `value` were created in [since, until]."""
+    """How many requests for `model` with rate key `key` were created in [since, until].
+
+    Rows filed before keys were stored (migration 0008) have none: there parameter `field` must
+    equal `value` exactly, as it was compared then.
+    """
     if not field.isidentifier():
         raise ValueError(f"bad parameter name {field!r}")
     row = tx.one(
         "SELECT count(*) FROM changes WHERE standard_model=? AND type='standard' "
-        "AND created_at >= ? AND created_at <= ? "
-        f"AND change_id <> ? AND {_json_field(tx, field)} = {_json_value(tx)}",
-        (model, since.timestamp(), until.timestamp(), exclude, _json_param(tx, value)),
+        "AND created_at >= ? AND created_at <= ? AND change_id <> ? "
+        f"AND (rate_key = ? OR (rate_key IS NULL AND {_json_field(tx, field)} = {_json_value(tx)}))",
+        (model, since.timestamp(), until.timestamp(), exclude, key, _json_param(tx, value)),
     )
     return int(row[0]) if row else 0
+
+
+def overdue_reviews(tx: Tx, now: float) -> list[Row]:
+    """Changes whose retrospective review was due before `now` and is not recorded, oldest due first:
+    the listing's columns, then requested_by, approved_at and review_due_at."""
+    return tx.all(
+        f"SELECT {LIST_COLUMNS}, requested_by, approved_at, review_due_at FROM changes "
+        "WHERE review_due_at < ? ORDER BY review_due_at, change_id",
+        (now,),
+    )
 
 
 # A document's parameter, compared as JSON on both engines (a number stays a number).

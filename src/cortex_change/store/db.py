@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     import threading
 
 from ..domain.errors import Conflict, CortexError
+from ..redaction import redact_url
 
 Row = tuple[Any, ...]
 BUSY_TIMEOUT_MS = 10_000
@@ -80,14 +81,41 @@ def current_version(tx: Tx) -> int:
     return int(row[0]) if row and row[0] else 0
 
 
-def open_store(location: str, pooled: bool = False) -> Store:
+def open_store(location: str, pooled: bool = False, create: bool = True) -> Store:
     """A file path opens the embedded SQLite store; a postgresql:// URL opens PostgreSQL
-    (`pooled`: a connection pool that threads may share, for the server)."""
+    (`pooled`: a connection pool that threads may share, for the server). Without `create` (the
+    read-only commands) the store must exist already: nothing is created, SQLite opens read-only."""
     if location.startswith(("postgresql://", "postgres://")):
         from .postgres import PooledPostgresDatabase, PostgresDatabase  # psycopg only when used
 
-        return PooledPostgresDatabase(location) if pooled else PostgresDatabase(location)
-    return Database(location)
+        return (PooledPostgresDatabase if pooled else PostgresDatabase)(location, create=create)
+    return Database(location, create=create)
+
+
+MISSING = "commands that write create it; check CORTEX_CHANGE_DB or --db"
+# What an SQLite error means for the person reading it, by its result code's name.
+HINTS = {
+    "SQLITE_READONLY": "the file or its folder is read-only for this user",
+    "SQLITE_CORRUPT": "the file is damaged: restore it from a backup",
+    "SQLITE_NOTADB": "the file is not an SQLite database",
+    "SQLITE_FULL": "the disk is full",
+}
+
+
+def shown(location: str) -> str:
+    """A store's location as messages name it: quoted, any credentials masked."""
+    return repr(redact_url(location))
+
+
+def _reason(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    name = getattr(exc, "sqlite_errorname", "")
+    hint = next((h for prefix, h in HINTS.items() if name.startswith(prefix)), "")
+    return f"{text} ({hint})" if hint and hint not in text else text
+
+
+def _busy(exc: sqlite3.Error) -> bool:
+    return exc.sqlite_errorname.startswith(("SQLITE_BUSY", "SQLITE_LOCKED"))
 
 
 class Database:
@@ -95,27 +123,31 @@ class Database:
 
     thread_safe = False
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, create: bool = True) -> None:
         self.path = path
         try:
-            if path != ":memory:":
-                os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-            self.conn = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
-            _enable_wal(self.conn)
-            self.conn.execute("PRAGMA synchronous=FULL")
-            self.conn.execute("PRAGMA foreign_keys=ON")
-            migrate(self.conn)
+            self.conn = _existing(path) if not create and path != ":memory:" else _created(path)
         except (OSError, sqlite3.Error) as exc:
-            raise StoreError(f"cannot open the database {path!r}: {exc}") from None
+            raise StoreError(f"cannot open the database {shown(path)}: {_reason(exc)}") from None
+
+    @contextmanager
+    def _failures(self) -> Iterator[None]:
+        """SQLite's errors while in use, as one line naming the file (exit 5, HTTP 503)."""
+        try:
+            yield
+        except sqlite3.Error as exc:
+            raise StoreError(f"the database {shown(self.path)} cannot be used: {_reason(exc)}") from None
 
     @contextmanager
     def read(self) -> Iterator[Tx]:
         """A consistent snapshot for reading."""
-        self.conn.execute("BEGIN")
-        try:
-            yield Tx(self.conn)
-        finally:
-            self.conn.execute("COMMIT")
+        with self._failures():
+            self.conn.execute("BEGIN")
+            try:
+                yield Tx(self.conn)
+            finally:
+                if self.conn.in_transaction:  # SQLite ends it itself after some errors
+                    self.conn.execute("COMMIT")
 
     @contextmanager
     def transaction(self) -> Iterator[Tx]:
@@ -123,24 +155,106 @@ class Database:
         # Writers of one process queue here rather than in SQLite's busy handler, which sleeps
         # up to 100 ms between retries (the server's tail latency); other processes still wait
         # on the file lock.
-        with _writer_lock(self.path):
+        with _writer_lock(self.path), self._failures():
             try:
                 self.conn.execute("BEGIN IMMEDIATE")
-            except sqlite3.OperationalError as exc:  # the lock stayed busy past the timeout
+            except sqlite3.OperationalError as exc:
+                if not _busy(exc):
+                    raise
                 raise Conflict(f"the database is busy; nothing was written ({exc})") from None
             try:
                 yield Tx(self.conn)
             except BaseException:
-                self.conn.execute("ROLLBACK")
+                self._rollback()
                 raise
             try:
                 self.conn.execute("COMMIT")
             except sqlite3.Error as exc:
-                self.conn.execute("ROLLBACK")
+                self._rollback()
+                if not _busy(exc):
+                    raise
                 raise Conflict(f"commit failed; nothing was written ({exc})") from None
+
+    def _rollback(self) -> None:
+        if self.conn.in_transaction:  # SQLite ends it itself after some errors (a full disk, ...)
+            self.conn.execute("ROLLBACK")
 
     def close(self) -> None:
         self.conn.close()
+
+
+def _created(path: str) -> sqlite3.Connection:
+    """Open the file, creating it and its folders if need be; its schema brought up to date."""
+    if path != ":memory:":
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    conn = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
+    try:
+        _enable_wal(conn)
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        migrate(conn)
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def _existing(path: str) -> sqlite3.Connection:
+    """Open a store that must exist, read-only: nothing is created or written (an auditor may
+    have read access only). A schema behind this program's is upgraded as any first use would."""
+    if not os.path.exists(path):
+        raise StoreError(f"the database {shown(path)} does not exist ({MISSING})")
+    if os.path.isdir(path):
+        raise StoreError(f"the database {shown(path)} is a folder, not a database file")
+    conn = _read_only(path)
+    try:
+        version = _current(conn)
+        if version == 0:
+            raise StoreError(f"the database {shown(path)} holds no cortex-change store ({MISSING})")
+        if version >= LATEST_VERSION:
+            migrate(conn)  # nothing to do, or refused: newer than this program
+            return conn
+    except BaseException:
+        conn.close()
+        raise
+    conn.close()
+    try:
+        return _created(path)
+    except (OSError, sqlite3.Error) as exc:
+        raise StoreError(
+            f"the database {shown(path)} has schema version {version} and needs upgrading to "
+            f"{LATEST_VERSION}, which failed: {_reason(exc)}"
+        ) from None
+
+
+def _read_only(path: str) -> sqlite3.Connection:
+    """The file opened read-only (`mode=ro`). A reader needs the WAL's -shm file: in a folder it
+    cannot write, with none there, the file is opened `immutable` (no write-ahead log pending
+    means its content is all in the file); with a log pending, that would miss it: refused."""
+    from urllib.parse import quote
+
+    uri = f"file:{quote(os.path.abspath(path))}?mode=ro"
+    conn = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
+    try:
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        return conn
+    except sqlite3.OperationalError as exc:
+        conn.close()
+        if exc.sqlite_errorname != "SQLITE_CANTOPEN":
+            raise
+    wal = f"{path}-wal"
+    if os.path.exists(wal) and os.path.getsize(wal) > 0:
+        raise StoreError(
+            f"cannot read the database {shown(path)}: its write-ahead log ({os.path.basename(wal)}) "
+            "holds changes and no -shm file can be made beside it (the folder is read-only)"
+        )
+    conn = sqlite3.connect(f"{uri}&immutable=1", uri=True, isolation_level=None)
+    try:
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except BaseException:
+        conn.close()
+        raise
+    return conn
 
 
 _WRITERS: dict[str, threading.Lock] = {}
@@ -187,7 +301,7 @@ def _migrations() -> list[tuple[int, str]]:
     return migration_scripts("sqlite")
 
 
-LATEST_VERSION = 7  # kept in step with the newest file in migrations/ (checked by a test)
+LATEST_VERSION = 8  # kept in step with the newest file in migrations/ (checked by a test)
 
 
 def _current(conn: sqlite3.Connection) -> int:

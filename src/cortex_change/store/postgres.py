@@ -18,7 +18,8 @@ from psycopg import errors as pg_errors
 from psycopg_pool import PoolTimeout
 
 from ..domain.errors import Conflict
-from .db import LATEST_VERSION, Row, StoreError, Tx, migration_scripts
+from ..redaction import redact, redact_url
+from .db import LATEST_VERSION, MISSING, Row, StoreError, Tx, migration_scripts
 
 MIGRATION_LOCK = 0x636F727465  # "corte": one migrator at a time, across hosts
 PLACEHOLDER = re.compile(r"\?")
@@ -26,7 +27,7 @@ RETRYABLE = (
     pg_errors.SerializationFailure,
     pg_errors.DeadlockDetected,
     pg_errors.LockNotAvailable,
-    pg_errors.UniqueViolation,  # two first requests with one Idempotency-Key: the second retries
+    pg_errors.UniqueViolation,  # a key another writer took first (idempotency keys: tokens.claim)
 )
 
 
@@ -52,33 +53,36 @@ class PgTx(Tx):
             yield from cursor
 
 
-def _redact(url: str) -> str:
-    return re.sub(r"://([^:/@]+):[^@]*@", r"://\1:***@", url)
-
-
 class PostgresDatabase:
     """One connection (a CLI run); transactions are explicit (autocommit outside them)."""
 
     thread_safe = False
 
-    def __init__(self, url: str) -> None:
-        self.path = _redact(url)
+    def __init__(self, url: str, create: bool = True) -> None:
+        self.url, self.path = url, redact_url(url)
         try:
             self.conn = psycopg.connect(url, autocommit=True)
-            migrate(self.conn)
         except psycopg.Error as exc:
-            raise StoreError(f"cannot open the database {self.path}: {_first_line(exc)}") from None
+            raise StoreError(f"cannot open the database {self.path}: {_first_line(exc, url)}") from None
+        try:
+            _prepare(self.conn, self.path, create)
+        except psycopg.Error as exc:
+            self.conn.close()
+            raise StoreError(f"cannot open the database {self.path}: {_first_line(exc, url)}") from None
+        except StoreError:
+            self.conn.close()
+            raise
 
     @contextmanager
     def read(self) -> Iterator[Tx]:
         """A consistent snapshot for reading."""
-        with _errors(), _snapshot(self.conn) as tx:
+        with _errors(self.url), _snapshot(self.conn) as tx:
             yield tx
 
     @contextmanager
     def transaction(self) -> Iterator[Tx]:
         """Everything inside commits together or not at all."""
-        with _errors(), self.conn.transaction():
+        with _errors(self.url), self.conn.transaction():
             yield PgTx(self.conn)
 
     def close(self) -> None:
@@ -90,27 +94,27 @@ class PooledPostgresDatabase:
 
     thread_safe = True
 
-    def __init__(self, url: str, max_size: int = 16) -> None:
+    def __init__(self, url: str, max_size: int = 16, create: bool = True) -> None:
         from psycopg_pool import ConnectionPool
 
-        self.path = _redact(url)
+        self.url, self.path = url, redact_url(url)
         try:
             with psycopg.connect(url, autocommit=True) as conn:
-                migrate(conn)
+                _prepare(conn, self.path, create)
             self.pool = ConnectionPool(
                 url, min_size=1, max_size=max_size, kwargs={"autocommit": True}, open=True, timeout=10
             )
         except psycopg.Error as exc:
-            raise StoreError(f"cannot open the database {self.path}: {_first_line(exc)}") from None
+            raise StoreError(f"cannot open the database {self.path}: {_first_line(exc, url)}") from None
 
     @contextmanager
     def read(self) -> Iterator[Tx]:
-        with _errors(), self.pool.connection() as conn, _snapshot(conn) as tx:
+        with _errors(self.url), self.pool.connection() as conn, _snapshot(conn) as tx:
             yield tx
 
     @contextmanager
     def transaction(self) -> Iterator[Tx]:
-        with _errors(), self.pool.connection() as conn, conn.transaction():
+        with _errors(self.url), self.pool.connection() as conn, conn.transaction():
             yield PgTx(conn)
 
     def close(self) -> None:
@@ -124,18 +128,32 @@ def _snapshot(conn: psycopg.Connection[Any]) -> Iterator[Tx]:
         yield PgTx(conn)
 
 
-def _first_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+def _first_line(exc: BaseException, url: str) -> str:
+    """The driver's message, first line only, with the URL's credentials masked (libpq echoes
+    a URL it cannot parse, or a piece of it)."""
+    return redact((str(exc).strip().splitlines() or [type(exc).__name__])[0], url)
+
+
+def _prepare(conn: psycopg.Connection[Any], shown: str, create: bool) -> None:
+    """Bring the schema up to date; without `create`, a database with no store is refused."""
+    if not create and _current(conn) == 0:
+        raise StoreError(f"the database {shown} holds no cortex-change store ({MISSING})")
+    migrate(conn)
 
 
 @contextmanager
-def _errors() -> Iterator[None]:
+def _errors(url: str) -> Iterator[None]:
+    """The driver's errors while in use: a lost race is a Conflict, anything else one line."""
     try:
         yield
     except RETRYABLE as exc:
-        raise Conflict(f"another writer got there first; nothing was written ({_first_line(exc)})") from None
+        raise Conflict(
+            f"another writer got there first; nothing was written ({_first_line(exc, url)})"
+        ) from None
     except (psycopg.OperationalError, PoolTimeout) as exc:
-        raise StoreError(f"the database is unavailable: {_first_line(exc)}") from None
+        raise StoreError(f"the database is unavailable: {_first_line(exc, url)}") from None
+    except psycopg.Error as exc:
+        raise StoreError(f"the database cannot be used: {_first_line(exc, url)}") from None
 
 
 def _current(conn: psycopg.Connection[Any]) -> int:

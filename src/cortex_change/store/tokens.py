@@ -37,9 +37,18 @@ def idempotent_result(tx: Tx, identity: str, key: str) -> Row | None:
     )
 
 
-def remember(tx: Tx, identity: str, key: str, request_hash: str, change_id: str, at: str) -> None:
-    tx.run(
-        "INSERT INTO idempotency_keys (identity, idem_key, request_hash, change_id, created_at) "
-        "VALUES (?, ?, ?, ?, ?)",
-        (identity, key, request_hash, change_id, at),
+def claim(tx: Tx, identity: str, key: str, request_hash: str, change_id: str, at: str) -> bool:
+    """Record this caller's key for `change_id`; False if a request took the key first.
+
+    A concurrent first request holding the same key makes this wait until it commits (then
+    False: its row is there to read, in the same transaction, as PostgreSQL reads committed
+    rows) or rolls back (then True): never a unique violation.
+    """
+    return (
+        tx.run(
+            "INSERT INTO idempotency_keys (identity, idem_key, request_hash, change_id, created_at) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (identity, idem_key) DO NOTHING",
+            (identity, key, request_hash, change_id, at),
+        )
+        == 1
     )

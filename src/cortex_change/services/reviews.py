@@ -1,0 +1,33 @@
+"""Retrospective reviews of emergency changes past due (SPEC §5: `review overdue`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..domain.codec import fmt_epoch
+from ..store import changes
+from .context import Context
+
+
+def overdue_reviews(ctx: Context) -> list[dict[str, Any]]:
+    """Emergency changes whose review was due before now and is not recorded, longest overdue first
+    (they fail the emergency_review control and count against audit compliance)."""
+    now = ctx.clock().timestamp()
+    with ctx.db.read() as tx:
+        rows = changes.overdue_reviews(tx, now)
+    return [
+        {
+            "change_id": change_id,
+            "title": title,
+            "state": state,
+            "type": typ,
+            "category": category,
+            "risk_level": level,
+            "requested_by": requested_by,
+            "created_at": fmt_epoch(created),
+            "approved_at": None if approved is None else fmt_epoch(approved),
+            "due_at": fmt_epoch(due),
+            "overdue_seconds": int(now - due),
+        }
+        for change_id, state, typ, category, level, _, created, title, requested_by, approved, due in rows
+    ]
