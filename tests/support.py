@@ -126,13 +126,17 @@ class HttpServer(_Server):
                 request = Received(self.command, self.path, headers, self.rfile.read(length))
                 owner.requests.append(request)
                 reply = owner.answer(request)
-                self.send_response(reply.status)
-                for name, value in reply.headers:
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(reply.body)))
-                self.end_headers()
-                if self.command != "HEAD":
-                    self.wfile.write(reply.body)
+                try:
+                    self.send_response(reply.status)
+                    for name, value in reply.headers:
+                        self.send_header(name, value)
+                    self.send_header("Content-Length", str(len(reply.body)))
+                    self.end_headers()
+                    if self.command != "HEAD":
+                        self.wfile.write(reply.body)
+                except (BrokenPipeError, ConnectionResetError):
+                    # The client went away first (it timed out, as tests make it): nobody to answer.
+                    self.close_connection = True
 
             do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _handle
 

@@ -14,6 +14,26 @@ MASK = "***"
 SHORTEST_LOOSE = 4  # a secret this long is masked anywhere in a message, not only inside its URL
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
 _SECRET_NAME = re.compile(r"pass|secret|token", re.IGNORECASE)
+# Whole words that name a credential (split at non-alphanumerics and camelCase): api_key,
+# X-Amz-Signature, accessToken, auth — but not author, monkey or design.
+SECRET_WORDS = frozenset(
+    [
+        "token",
+        "accesstoken",
+        "password",
+        "passwd",
+        "pwd",
+        "secret",
+        "auth",
+        "authorization",
+        "key",
+        "apikey",
+        "signature",
+        "sig",
+        "credential",
+        "credentials",
+    ]
+)
 # Credentials in any URL or conninfo text, whoever wrote it: `://user:PASSWORD@`, `password=VALUE`.
 _ANY_USERINFO = re.compile(r"(://[^\s:/?#@]*:)[^\s@]*@")
 _ANY_PARAM = re.compile(r"((?:\b|%[0-9A-Fa-f]{2})[\w%.-]*=)('[^']*'|[^\s&#;'\"]*)")
@@ -44,11 +64,20 @@ def _userinfo_spans(url: str) -> list[Span]:
     return spans
 
 
+def secret_name(name: str) -> bool:
+    """Does a parameter's name (as sent: percent-encoded) look like a credential's?"""
+    decoded = unquote(name)
+    if _SECRET_NAME.search(decoded):
+        return True
+    words = re.sub(r"([a-z0-9])([A-Z])", r"\1 \2", decoded.replace("+", " "))
+    return any(w in SECRET_WORDS for w in re.split(r"[^a-z0-9]+", words.lower()))
+
+
 def _query_spans(url: str) -> list[Span]:
     """Values of query parameters whose name says secret (`password`, `sslpassword`, ...)."""
     spans = []
     for match in re.finditer(r"[?&]([^=&#]*)=([^&#]*)", url):
-        if _SECRET_NAME.search(unquote(match.group(1))):
+        if secret_name(match.group(1)):
             spans.append(match.span(2))
     return spans
 
@@ -78,6 +107,7 @@ def redact(text: str, *urls: str) -> str:
     for url in urls:
         text = text.replace(url, redact_url(url)) if url else text
         pieces = {url[b:e] for b, e in _spans(url)}
+        pieces |= {part for piece in pieces for part in re.split(r"[@/?#]", piece)}  # libpq splits there
         for secret in sorted(pieces | {unquote(p) for p in pieces}, key=len, reverse=True):
             if len(secret) >= SHORTEST_LOOSE:
                 text = text.replace(secret, MASK)
@@ -90,11 +120,7 @@ def _generic(text: str) -> str:
 
 
 def _mask_param(match: re.Match[str]) -> str:
-    name = match.group(1)
-    if (
-        not _SECRET_NAME.search(unquote(name))
-        or match.group(2) in ("", MASK)
-        or match.group(2).startswith(MASK)
-    ):
+    name, value = match.group(1), match.group(2)
+    if not secret_name(name.rstrip("=")) or not value or value.startswith(MASK):
         return match.group(0)
     return f"{name}{MASK}"

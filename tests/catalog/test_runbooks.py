@@ -104,9 +104,11 @@ def test_builtin_kubernetes_templates_plan_with_runbooks(ctx: Context) -> None:
             {"runbook": "kubectl-scale", "params": {"deployment": "{deployment}", "replicas": "{replicas}"}}
         ]
     }
-    for t in (restart, scale):
-        assert t.rollback_plan is not None
-        assert [s["runbook"] for s in t.rollback_plan["steps"]] == ["kubectl-rollout-undo"]
+    assert restart.rollback_plan is not None
+    assert [s["runbook"] for s in restart.rollback_plan["steps"]] == ["kubectl-rollout-undo"]
+    # `rollout undo` would revert the pod template, not the count: a person scales back.
+    assert scale.rollback_plan is not None
+    assert all(isinstance(s, str) for s in scale.rollback_plan["steps"])
 
 
 def test_user_runbooks_add_and_replace_builtins(make_ctx: Callable[..., Context], tmp_path: Path) -> None:

@@ -157,11 +157,11 @@ def test_emergency_without_auto_approve_needs_an_ecab_member(cli: Cli) -> None:
 
 
 def test_emergency_disabled_refuses_and_writes_nothing(cli: Cli) -> None:
-    cli.ok("list")  # create the database
     res = cli("create", "emergency", "patch", "Hotfix", env={"EMERGENCY_CHANGE_ENABLED": "false"})
     assert res.code == 1
     assert "EMERGENCY_CHANGE_ENABLED" in res.err
     assert res.out == ""
+    assert cli.ok("list").strip() == "no changes"  # a write creates the store, even one refused
     assert cli.counts() == (0, 0)
 
 

@@ -155,6 +155,7 @@ def test_the_worker_entry_point_pushes_in_process(
 def test_a_configuration_that_forbids_pushing_exits_2_naming_the_key(
     cli: Cli, env: dict[str, str], key: str
 ) -> None:
+    cli.create("normal", "deployment", "Deploy")  # metrics only read: the store must exist
     res = cli("metrics", "push", env=env)
     assert res.code == 2, res
     assert key in one_error_line(res.err)
@@ -163,6 +164,7 @@ def test_a_configuration_that_forbids_pushing_exits_2_naming_the_key(
 
 def test_an_unreachable_gateway_exits_5(cli: Cli) -> None:
     url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    cli.create("normal", "deployment", "Deploy")  # metrics only read: the store must exist
     res = cli("metrics", "push", env={"PROMETHEUS_PUSHGATEWAY": url})
     assert res.code == 5, res
     line = one_error_line(res.err)
@@ -172,6 +174,7 @@ def test_an_unreachable_gateway_exits_5(cli: Cli) -> None:
 
 def test_periods_are_still_periods(cli: Cli) -> None:
     """`push` is the only special word: the report commands keep working."""
+    cli.create("normal", "deployment", "Deploy")  # metrics only read: the store must exist
     assert '"label": "today"' in cli.ok("metrics", "--json")
     assert "Change metrics: week" in cli.ok("metrics", "week")
     res = cli("metrics", "pushed")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -12,7 +11,7 @@ import pytest
 
 from cortex_change.domain.events import Event
 from cortex_change.store import audit
-from cortex_change.store.db import Database
+from cortex_change.store.db import Database, StoreError
 
 AT = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
 CHANGE = "RFC-20260301120000-abcdef"
@@ -64,7 +63,7 @@ def test_append_chains_events_and_moves_the_head(database: Database) -> None:
 def test_database_refuses_update_and_delete_of_audit_rows(database: Database, sql: str) -> None:
     with database.read() as tx:
         before = list(audit.rows(tx))
-    with pytest.raises(sqlite3.IntegrityError, match="append-only"), database.transaction() as tx:
+    with pytest.raises(StoreError, match="append-only"), database.transaction() as tx:
         tx.run(sql)
     with database.read() as tx:
         assert list(audit.rows(tx)) == before
@@ -82,7 +81,10 @@ def test_database_refuses_update_and_delete_of_audit_rows(database: Database, sq
 def test_audit_head_refuses_moving_backwards_or_vanishing(database: Database, sql: str) -> None:
     with database.read() as tx:
         head = audit.head(tx)
-    with pytest.raises(sqlite3.IntegrityError), database.transaction() as tx:
+    with (
+        pytest.raises(StoreError, match=r"only moves forward|cannot be deleted"),
+        database.transaction() as tx,
+    ):
         tx.run(sql)
     with database.read() as tx:
         assert audit.head(tx) == head

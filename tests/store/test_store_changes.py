@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import UTC, datetime
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -15,6 +15,7 @@ from cortex_change.services import implementation
 from cortex_change.services.context import Context
 from cortex_change.store import audit, changes
 from cortex_change.store.db import Database, Tx
+from support import FakeClock
 
 AT = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
 
@@ -123,3 +124,41 @@ def test_history_query_reads_only_indexes(tmp_path: Path, monkeypatch: pytest.Mo
     db.close()
     assert "SEARCH s USING COVERING INDEX" in plan
     assert "SEARCH c USING COVERING INDEX changes_for_history" in plan
+
+
+def test_the_rate_count_compares_documents_sql_cannot_read_as_sql_does(
+    make_ctx: Callable[..., Context], clock: FakeClock
+) -> None:
+    """Documents holding NaN (json.dumps wrote it before the doors refused it) or a NUL (which
+    jsonb refuses) and filed without a rate key: they are compared after a tolerant parse, with the
+    engines' JSON equality (5 is 5.0; "5" and true are not 5). Both backends."""
+    ctx = make_ctx()
+    for value, description in ((5, "NUL \x00 inside"), (5, ""), (5.0, ""), ("5", ""), (True, ""), (6, "")):
+        service.create_change(
+            ctx,
+            type="standard",
+            category="infrastructure",
+            title="Scale",
+            description=description,
+            requested_by="alice",
+            standard_model="autoscale",  # a range model: its rows carry no rate key
+            parameters={"replicas": value},
+        )
+    since, until = clock() - timedelta(hours=1), clock() + timedelta(seconds=1)
+
+    def counts() -> list[int]:
+        with ctx.db.read() as tx:
+            return [
+                changes.recent_model_requests(tx, "autoscale", "-", "replicas", v, since, until, "-")
+                for v in (5, "5", True, 6, 7)
+            ]
+
+    readable = counts()
+    assert readable == [3, 1, 1, 1, 0]
+    with ctx.db.transaction() as tx:
+        poisoned = tx.run(
+            "UPDATE changes SET doc = replace(doc, ?, ?) WHERE standard_model = ?",
+            ('"parameters":{', '"parameters":{"load":NaN,"peak":-Infinity,', "autoscale"),
+        )
+    assert poisoned == 6
+    assert counts() == readable

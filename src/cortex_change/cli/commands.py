@@ -433,3 +433,8 @@ READ_ONLY = (
     cmd_token_list,
     *operations.READ_ONLY,
 )
+
+
+def reads_only(a: argparse.Namespace) -> bool:
+    """Whether this command line only reads the store (`review overdue` does, `review ID` writes)."""
+    return a.handler in READ_ONLY or (a.handler is cmd_review and a.change_id == OVERDUE)

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..domain.errors import CortexError
 from ..redaction import redact
-from .commands import LOCAL_ONLY, NO_STORE, READ_ONLY, cmd_audit_verify
+from .commands import LOCAL_ONLY, NO_STORE, cmd_audit_verify, reads_only
 from .exits import EXIT_OK, EXIT_STORE, for_error
 from .parser import build_parser, command_word
 from .render import escape
@@ -65,7 +65,7 @@ def _target(args: argparse.Namespace, env: dict[str, str]) -> tuple[Any, Context
             return remote, None
     from ..services.context import open_context
 
-    ctx = open_context(env, create=args.handler not in READ_ONLY)
+    ctx = open_context(env, create=not reads_only(args))
     if args.handler in LOCAL_ONLY:
         return ctx, ctx
     from .gateway import Local

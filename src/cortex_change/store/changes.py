@@ -7,7 +7,7 @@ from collections.abc import Collection, Mapping
 from datetime import datetime
 from typing import Any
 
-from ..domain.codec import from_document, to_document
+from ..domain.codec import from_document, parse_stored, to_document
 from ..domain.errors import Conflict, NotFound
 from ..domain.lifecycle import State
 from ..domain.model import Change, ClosureStatus
@@ -111,14 +111,14 @@ def get(tx: Tx, change_id: str) -> Change:
     row = tx.one("SELECT doc FROM changes WHERE change_id=?", (change_id,))
     if row is None:
         raise NotFound(f"no change {change_id!r}")
-    return from_document(json.loads(row[0]))
+    return from_document(parse_stored(row[0]))
 
 
 def document(tx: Tx, change_id: str) -> dict[str, Any]:
     row = tx.one("SELECT doc FROM changes WHERE change_id=?", (change_id,))
     if row is None:
         raise NotFound(f"no change {change_id!r}")
-    doc: dict[str, Any] = json.loads(row[0])
+    doc: dict[str, Any] = parse_stored(row[0])
     return doc
 
 
@@ -219,17 +219,25 @@ def recent_model_requests(
     """How many requests for `model` with rate key `key` were created in [since, until].
 
     Rows filed before keys were stored (migration 0008) have none: there parameter `field` must
-    equal `value` exactly, as it was compared then.
+    equal `value` exactly, as it was compared then. Their documents may hold what the engines'
+    JSON functions refuse (`_unreadable`): those are compared here, after a tolerant parse.
     """
     if not field.isidentifier():
         raise ValueError(f"bad parameter name {field!r}")
-    row = tx.one(
-        "SELECT count(*) FROM changes WHERE standard_model=? AND type='standard' "
+    window = (
+        "FROM changes WHERE standard_model=? AND type='standard' "
         "AND created_at >= ? AND created_at <= ? AND change_id <> ? "
-        f"AND (rate_key = ? OR (rate_key IS NULL AND {_json_field(tx, field)} = {_json_value(tx)}))",
-        (model, since.timestamp(), until.timestamp(), exclude, key, _json_param(tx, value)),
     )
-    return int(row[0]) if row else 0
+    span = (model, since.timestamp(), until.timestamp(), exclude)
+    same = f"{_json_field(tx, field)} = {_json_value(tx)}"
+    row = tx.one(  # CASE, not AND: SQL promises no order of evaluation but CASE's
+        f"SELECT count(*) {window}AND (rate_key = ? OR (rate_key IS NULL AND "
+        f"CASE WHEN {_unreadable(tx)} THEN 0 WHEN {same} THEN 1 ELSE 0 END = 1))",
+        (*span, key, _json_param(tx, value)),
+    )
+    unreadable = tx.all(f"SELECT doc {window}AND rate_key IS NULL AND {_unreadable(tx)}", span)
+    parameters = [parse_stored(doc).get("parameters") or {} for (doc,) in unreadable]
+    return (int(row[0]) if row else 0) + sum(_json_equal(p.get(field), value) for p in parameters)
 
 
 def overdue_reviews(tx: Tx, now: float) -> list[Row]:
@@ -255,3 +263,20 @@ def _json_value(tx: Tx) -> str:
 
 def _json_param(tx: Tx, value: Any) -> Any:
     return json.dumps(value) if tx.dialect == "postgres" else value
+
+
+def _unreadable(tx: Tx) -> str:
+    """True of a document the engines' JSON functions may refuse: one json.dumps wrote NaN or
+    ±Infinity into (before the doors refused them), or, for PostgreSQL's jsonb, one holding a NUL
+    character (`\\u0000`); true as well of one that merely mentions the words."""
+    find = "strpos" if tx.dialect == "postgres" else "instr"
+    return f"({find}(doc, 'NaN') > 0 OR {find}(doc, 'Infinity') > 0 OR {find}(doc, '\\u0000') > 0)"
+
+
+def _json_equal(a: Any, b: Any) -> bool:
+    """Equality of two JSON scalars as the engines compare them: true is not 1, 1 is 1.0."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return a is b
+    if isinstance(a, int | float) and isinstance(b, int | float):
+        return a == b
+    return type(a) is type(b) and bool(a == b)

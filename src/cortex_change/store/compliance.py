@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 
-from ..domain.codec import from_document
+from ..domain.codec import from_document, parse_stored
 from ..domain.compliance_report import AuditRef
 from ..domain.model import Change
 from ..domain.period import Period
@@ -24,7 +23,7 @@ def changes_created(tx: Tx, p: Period) -> list[Change]:
         "SELECT doc FROM changes WHERE created_at >= ? AND created_at < ? ORDER BY created_at, change_id",
         _span(p),
     )
-    return [from_document(json.loads(r[0])) for r in rows]
+    return [from_document(parse_stored(r[0])) for r in rows]
 
 
 def events_by_change(tx: Tx, p: Period) -> dict[str, list[AuditRef]]:

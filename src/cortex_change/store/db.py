@@ -96,6 +96,7 @@ MISSING = "commands that write create it; check CORTEX_CHANGE_DB or --db"
 # What an SQLite error means for the person reading it, by its result code's name.
 HINTS = {
     "SQLITE_READONLY": "the file or its folder is read-only for this user",
+    "SQLITE_CANTOPEN": "the file or its folder is missing, or read-only for this user",
     "SQLITE_CORRUPT": "the file is damaged: restore it from a backup",
     "SQLITE_NOTADB": "the file is not an SQLite database",
     "SQLITE_FULL": "the disk is full",
