@@ -34,6 +34,7 @@ def test_empty_reasons_and_details_are_422_and_write_nothing(shared_api: Api) ->
     cases: list[tuple[str, str, dict[str, Any] | None, str]] = [
         ("tech-lead", f"/changes/{cid}/approve", {"reason": ""}, "reason"),
         ("tech-lead", f"/changes/{cid}/approve", {"reason": " \n "}, "reason"),
+        ("tech-lead", f"/changes/{cid}/approve", {"reason": "ok", "role": " "}, "role"),
         ("tech-lead", f"/changes/{cid}/reject", {"reason": ""}, "reason"),
         ("alice", f"/changes/{cid}/cancel", {"reason": ""}, "reason"),
         ("alice", f"/changes/{cid}/cancel", {}, "reason"),

@@ -50,6 +50,7 @@ def test_empty_reasons_names_and_details_are_bad_input(cli: Cli) -> None:
         (["approve", cid, "tech-lead", " \t "], "reason"),
         (["approve", cid, "", "looks good"], "approver"),
         (["approve", cid, "looks good", "--as", ""], "approver"),
+        (["approve", cid, "tech-lead", "looks good", "--role", ""], "role"),
         (["reject", cid, "tech-lead", ""], "reason"),
         (["cancel", cid, ""], "reason"),
         (["cancel", cid], "REASON"),

@@ -367,6 +367,8 @@ def approve_change(
     """Record an approval; returns the change and any documentation warnings."""
     v.identity("approver", approver)
     v.reason("reason", reason)
+    if role is not None:  # a role named empty is bad input, not "any role"
+        v.name("role", role)
     now = ctx.clock()
     change = _apply(
         ctx,
