@@ -20,7 +20,7 @@ import pytest
 
 from cortex_change.config import KEYS_BY_NAME
 from cortex_change.services.context import Context, open_context
-from support import TEST_IMPLEMENTERS, FakeClock, Garbage, HttpReceiver, SmtpServer, query
+from support import TEST_IMPLEMENTERS, FakeClock, Garbage, HttpReceiver, SmtpServer, backend_store, query
 
 _BIN_DIR = str(Path(sys.executable).parent)
 CLI_PATH = shutil.which("cortex-change", path=_BIN_DIR)
@@ -242,15 +242,7 @@ def postgres_database() -> Iterator[str]:
 @pytest.fixture(params=["sqlite", "postgres"])
 def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """Where a test's store lives, on each backend in turn."""
-    if request.param == "sqlite":
-        return str(tmp_path / "store.db")
-    database: str = request.getfixturevalue("postgres_database")
-    import psycopg
-
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(database, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
-    return f"{database}?options=-csearch_path%3D{schema}"
+    return backend_store(request, tmp_path)
 
 
 # --- local servers ---------------------------------------------------------------------------

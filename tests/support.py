@@ -13,6 +13,7 @@ import socket
 import sqlite3
 import threading
 import time
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -288,3 +289,17 @@ TEST_IMPLEMENTERS = ",".join(
         *(f"operator-{n}" for n in range(10)),
     ]
 )
+
+
+def backend_store(request: Any, folder: Path) -> str:
+    """A new, empty store for the backend a fixture is parametrised with (`sqlite` | `postgres`):
+    a file in `folder`, or a schema of its own in the run's PostgreSQL database."""
+    if request.param == "sqlite":
+        return str(folder / "store.db")
+    database: str = request.getfixturevalue("postgres_database")
+    import psycopg
+
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(database, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    return f"{database}?options=-csearch_path%3D{schema}"

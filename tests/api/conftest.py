@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from cortex_change.config import KEYS_BY_NAME
-from support import free_port
+from support import backend_store, free_port
 
 CLI = shutil.which("cortex-change", path=str(Path(sys.executable).parent))
 # The identities the default configuration gives roles to (TECH_LEADS, CAB_MEMBERS, CISO, CTO).
@@ -189,16 +189,7 @@ def shared_api(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPath
     Same backends as the `store_url` fixture, at module scope so the server starts once.
     """
     cwd = tmp_path_factory.mktemp("api")
-    if request.param == "sqlite":
-        store = str(cwd / "store.db")
-    else:
-        database: str = request.getfixturevalue("postgres_database")
-        import psycopg
-
-        schema = f"t_{uuid.uuid4().hex[:12]}"
-        with psycopg.connect(database, autocommit=True) as conn:
-            conn.execute(f'CREATE SCHEMA "{schema}"')
-        store = f"{database}?options=-csearch_path%3D{schema}"
+    store = backend_store(request, cwd)
     running = start_api(store, cwd)
     try:
         yield running

@@ -2,27 +2,19 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 
 import pytest
 from security_support import ApiDoor, CliDoor, Door, World
+
+from support import backend_store
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
 def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     """A store with the attack configuration, a live server on it and a token per identity."""
     root = tmp_path_factory.mktemp("security")
-    if request.param == "sqlite":
-        store = str(root / "store.db")
-    else:
-        database: str = request.getfixturevalue("postgres_database")
-        import psycopg
-
-        schema = f"t_{uuid.uuid4().hex[:12]}"
-        with psycopg.connect(database, autocommit=True) as conn:
-            conn.execute(f'CREATE SCHEMA "{schema}"')
-        store = f"{database}?options=-csearch_path%3D{schema}"
+    store = backend_store(request, root)
     made = World(store, root)
     try:
         yield made

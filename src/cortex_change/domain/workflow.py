@@ -42,21 +42,9 @@ UPDATABLE = (
     "environment",
     "tested_in_staging",
 )
-# Editing any of these makes the editor an author: segregation of duties then covers them.
-AUTHORING = frozenset(
-    {
-        "description",
-        "impact",
-        "urgency",
-        "affected_services",
-        "affected_cis",
-        "dependencies",
-        "implementation_plan",
-        "rollback_plan",
-        "test_plan",
-        "validation",
-    }
-)
+# Editing any updatable field but these makes the editor an author: segregation of duties then
+# covers them (a title, the environment or a staging citation is not the change's substance).
+AUTHORING = frozenset(UPDATABLE) - {"title", "environment", "tested_in_staging"}
 CLOSE_STATUSES = (ClosureStatus.SUCCESSFUL, ClosureStatus.FAILED, ClosureStatus.ROLLED_BACK)
 RISK_ENGINE = "risk-engine"
 CHANGE_MANAGER = "change-manager"
