@@ -58,11 +58,11 @@ for i in range(n):
     s.approve_change(ctx, change_id=c.change_id, approver="tech-lead", reason="reviewed")
     if stage == 3:
         continue  # approved
-    impl.implement_change(ctx, change_id=c.change_id, actor="deployer")
+    impl.implement_change(ctx, change_id=c.change_id, actor="cortex-deployer")
     if stage == 4:
         continue  # implemented
     s.close_change(ctx, change_id=c.change_id, status="failed" if stage == 5 else "successful",
-                   notes="verified", actor="deployer")
+                   notes="verified", actor="cortex-deployer")
 ctx.close()
 print(json.dumps({"ids": ids, "sqlite": sqlite3.sqlite_version}))
 """
@@ -243,7 +243,7 @@ def lifecycle(cli: str, runs: int, env: dict[str, str], cwd: str) -> list[Result
     return results
 
 
-# The one-shot carries the change out itself (IMPLEMENTATION_DELAY=0) with a one-step plan, so
+# The one-shot carries the change out itself (IMPLEMENTATION_DELAY=0) with a one-step runbook, so
 # the figure covers create + assess + approve + implement (one real subprocess) + close.
 ONE_SHOT_TEMPLATE = """
 [integrations.kubernetes.restart_pod]
@@ -254,7 +254,12 @@ model = "worker-restart"
 impact = "low"
 text_field = "target"
 title = "Restart {target}"
-implementation_plan = { steps = [{ run = ["true"] }] }
+implementation_plan = { steps = [{ runbook = "bench-true" }] }
+
+# Automatic routes run runbooks only (SPEC §11).
+[runbooks.bench-true]
+version = 1
+run = ["true"]
 """
 
 
