@@ -371,3 +371,20 @@ def test_a_user_runbook_runs_when_unchanged(cli: Cli) -> None:
     cli.ok("implement", change_id, "--as", "alice")
     assert (cli.cwd / "marker.log").read_text("utf-8") == "ran fix\n"
     assert cli.show(change_id)["closure_status"] == "successful"
+
+
+def test_an_external_worker_is_handed_the_expanded_runbook_steps(cli: Cli) -> None:
+    change_id = _last_id(cli.ok("integrate", "kubernetes", "restart_pod", "web-1"))
+    assert cli.show(change_id)["state"] == "approved"  # pre-approved; the worker takes it
+    handout = json.loads(cli.ok("worker", "execute", "w1", change_id))
+    tags = {"runbook": "kubectl-rollout-restart", "runbook_version": 1}
+    assert handout["implementation_plan"]["steps"] == [
+        {
+            "run": ["kubectl", "rollout", "restart", "deployment/web-1", "-n", "default"],
+            "timeout": 120.0,  # the runbook's own
+            **tags,
+        }
+    ]
+    (undo,) = handout["rollback_plan"]["steps"]
+    assert undo["run"] == ["kubectl", "rollout", "undo", "deployment/web-1", "-n", "default"]
+    assert cli.show(change_id)["implementation_plan"]["steps"][0]["runbook"] == "kubectl-rollout-restart"

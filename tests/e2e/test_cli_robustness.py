@@ -309,3 +309,17 @@ def test_a_missing_optional_package_is_exit_5_with_the_install_line(
     assert module in res.err
     assert "pip install 'cortex-change[worker]'" in res.err
     assert cli(*args[:1], "--help").code == 0  # the hidden module is not needed to parse
+
+
+def test_a_postgresql_store_without_psycopg_is_exit_5_with_the_install_line(cli: Cli, tmp_path: Path) -> None:
+    hidden = tmp_path / "hidden"
+    hidden.mkdir()
+    (hidden / "psycopg.py").write_text(
+        "raise ModuleNotFoundError(\"No module named 'psycopg'\", name='psycopg')\n"
+    )
+    path = os.pathsep.join(p for p in (str(hidden), os.environ.get("PYTHONPATH", "")) if p)
+    res = cli("list", env={"PYTHONPATH": path, "CORTEX_CHANGE_DB": "postgresql://u:S3cretPW@127.0.0.1:9/db"})
+    assert res.code == 5, res
+    assert res.err.splitlines() == [
+        "cortex-change: a PostgreSQL store needs the psycopg package: pip install 'cortex-change[postgres]'"
+    ]

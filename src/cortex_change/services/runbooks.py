@@ -28,3 +28,34 @@ def stamp_plan(settings: Settings, field: str, plan: dict[str, Any] | None) -> d
         expand(book, dict(step.params), where)
         stamped.append({**raw, "version": book.version})
     return {**plan, "steps": stamped}
+
+
+def expanded_plan(settings: Settings, plan: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The plan as an external worker carries it out: each runbook step replaced by the command
+    or request it expands to now (with `runbook` and `runbook_version` beside it); a runbook gone
+    or changed since filing is handed over as `{"refused": why}`, to be reported as a failure."""
+    raw_steps = (plan or {}).get("steps", [])
+    if plan is None or not any(isinstance(s, dict) and "runbook" in s for s in raw_steps):
+        return plan
+    from ..catalog.loader import load_catalog
+    from ..domain.errors import ValidationError
+    from ..domain.runbooks import approved
+
+    books = load_catalog(settings).runbooks
+    out: list[Any] = []
+    for raw, step in zip(raw_steps, plans.steps("plan", plan), strict=True):
+        if not isinstance(step, plans.RunbookStep):
+            out.append(raw)
+            continue
+        tags = {"runbook": step.name, "runbook_version": step.version}
+        try:
+            ready = approved(books, step)
+        except ValidationError as exc:
+            out.append({"refused": str(exc), **tags})
+            continue
+        if isinstance(ready, plans.RunStep):
+            out.append({"run": list(ready.command), "timeout": ready.timeout, **tags})
+        else:
+            request = {"method": ready.method, "url": ready.url, "expect_status": list(ready.expect_status)}
+            out.append({"http": {**request, "headers": dict(ready.headers), "body": ready.body}, **tags})
+    return {**plan, "steps": out}

@@ -18,6 +18,7 @@ from . import followups
 from .changes import _apply, _load
 from .context import Context
 from .implementation import Run, begin, fail_change, validation_spec
+from .runbooks import expanded_plan
 
 
 def execute(ctx: Context, *, change_id: str, worker: str) -> dict[str, Any]:
@@ -41,8 +42,9 @@ def execute(ctx: Context, *, change_id: str, worker: str) -> dict[str, Any]:
         "state": change.state.value,
         "lease_expires_at": fmt_epoch(lease.expires_at),
         "lease_ttl_seconds": run.ttl,
-        "implementation_plan": change.implementation_plan,
-        "rollback_plan": change.rollback_plan,
+        # Runbook steps expanded: what the worker runs (it need not read the catalog).
+        "implementation_plan": expanded_plan(ctx.settings, change.implementation_plan),
+        "rollback_plan": expanded_plan(ctx.settings, change.rollback_plan),
         "validation": change.validation,
     }
 

@@ -86,7 +86,12 @@ def open_store(location: str, pooled: bool = False, create: bool = True) -> Stor
     (`pooled`: a connection pool that threads may share, for the server). Without `create` (the
     read-only commands) the store must exist already: nothing is created, SQLite opens read-only."""
     if location.startswith(("postgresql://", "postgres://")):
-        from .postgres import PooledPostgresDatabase, PostgresDatabase  # psycopg only when used
+        try:
+            from .postgres import PooledPostgresDatabase, PostgresDatabase  # psycopg only when used
+        except ImportError as exc:
+            from ..domain.errors import MissingPackage
+
+            raise MissingPackage("a PostgreSQL store", exc.name or "psycopg", "postgres") from None
 
         return (PooledPostgresDatabase if pooled else PostgresDatabase)(location, create=create)
     return Database(location, create=create)
