@@ -197,8 +197,7 @@ def plans(conn: sqlite3.Connection, statements: Sequence[str]) -> list[str]:
 def in_process(db: Path, runs: int, ids: Sequence[str]) -> tuple[list[Timed], dict[str, Any]]:
     """The services the CLI calls, timed without interpreter start-up."""
     from cortex_change.services import audit as audit_service
-    from cortex_change.services import changes as change_service
-    from cortex_change.services import reports
+    from cortex_change.services import queries, reports
     from cortex_change.services.context import open_context
     from cortex_change.store import audit as audit_store
     from cortex_change.store import changes as repo
@@ -208,15 +207,13 @@ def in_process(db: Path, runs: int, ids: Sequence[str]) -> tuple[list[Timed], di
     out: list[Timed] = []
     extra: dict[str, Any] = {"plans": {}}
     it = itertools.cycle(ids)
-    ms, doc = clock(lambda: change_service.get_change(ctx, change_id=next(it)), runs)
+    ms, doc = clock(lambda: queries.get_change(ctx, change_id=next(it)), runs)
     out.append(Timed("show (get_change)", ms, SHOW_MS, f"{len(doc['audit_trail'])} events in the last one"))
-    extra["plans"]["show"] = plans(
-        conn, traced(conn, lambda: change_service.get_change(ctx, change_id=ids[0]))
-    )
+    extra["plans"]["show"] = plans(conn, traced(conn, lambda: queries.get_change(ctx, change_id=ids[0])))
     for state in (None, "closed", "pending_approval", "cancelled", "pending", "implemented"):
         label = state or "(all)"
         kind = " (group)" if state in ("pending", "implemented") else ""
-        call = functools.partial(change_service.list_changes, ctx, state=state)
+        call = functools.partial(queries.list_changes, ctx, state=state)
         ms, rows = clock(call, runs)
         out.append(Timed(f"list {label}{kind}", ms, LIST_MS, f"{len(rows)} rows"))
         extra["plans"][f"list {label}"] = plans(conn, traced(conn, call))

@@ -10,7 +10,6 @@ from typing import Any
 
 from .domain.errors import ConfigError
 from .domain.policy import DEFAULT_CATEGORY_WEIGHTS, Policy
-from .redaction import redact_url
 
 Parser = Callable[[str, str], Any]
 # A boolean key takes exactly these spellings, in any letter case (not " true", not "y").
@@ -71,12 +70,16 @@ def _location(key: str, raw: str) -> str:
     if "://" not in raw:
         return raw
     if not raw.startswith(("postgresql://", "postgres://")):
+        from .redaction import redact_url
+
         raise ConfigError(key, f"{redact_url(raw)!r} is neither a file path nor a postgresql:// URL")
     from urllib.parse import urlsplit
 
     try:
         urlsplit(raw)  # an unclosed [ raises; libpq judges the rest (hosts lists, ports) at connect
     except ValueError:
+        from .redaction import redact_url
+
         raise ConfigError(key, f"{redact_url(raw)!r} is not a well-formed postgresql:// URL") from None
     return raw
 
@@ -391,6 +394,8 @@ def describe(settings: Settings) -> list[dict[str, Any]]:
         elif isinstance(value, tuple):
             value = ",".join(value)
         elif key.name == "CORTEX_CHANGE_DB":
+            from .redaction import redact_url
+
             value = redact_url(value or settings.database())
         rows.append(
             {

@@ -17,10 +17,10 @@ from cortex_change.services.changes import (
     approve_change,
     assess_change,
     create_change,
-    get_change,
 )
 from cortex_change.services.context import open_context
 from cortex_change.services.implementation import implement_change
+from cortex_change.services.queries import get_change
 from cortex_change.store import changes as repo
 
 BIN = Path(sys.executable).parent / "cortex-change"
@@ -171,7 +171,7 @@ def test_a_title_with_nul_is_stored_exactly_on_both_backends(store_url: str) -> 
     title = "nul\x00inside \u009c\u00f0"
     change = create_change(ctx, type="normal", category="deployment", title=title, requested_by="alice")
     assert get_change(ctx, change_id=change.change_id)["title"] == title
-    from cortex_change.services.changes import list_changes
+    from cortex_change.services.queries import list_changes
 
     assert list_changes(ctx)[0]["title"] == "nul\u2400inside \u009c\u00f0"
     ctx.close()

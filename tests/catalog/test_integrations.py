@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 from cortex_change.domain.errors import NotFound, ValidationError
-from cortex_change.services.changes import get_change
 from cortex_change.services.context import Context
 from cortex_change.services.integrations import integrate
+from cortex_change.services.queries import get_change
 
 CVE_CRITICAL = '{"cve_id":"CVE-2024-12345","severity":"critical","description":"Critical security patch"}'
 CVE_HIGH = '{"cve_id":"CVE-2024-22222","severity":"high","description":"High security patch"}'

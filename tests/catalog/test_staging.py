@@ -8,10 +8,11 @@ import re
 import pytest
 
 from cortex_change.domain.errors import ValidationError
-from cortex_change.services.changes import approve_change, close_change, get_change
+from cortex_change.services.changes import approve_change, close_change
 from cortex_change.services.context import Context
 from cortex_change.services.implementation import implement_change
 from cortex_change.services.integrations import integrate
+from cortex_change.services.queries import get_change
 
 
 def _deploy(ctx: Context, **details: str) -> str:

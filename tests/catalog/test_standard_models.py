@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from cortex_change.domain.errors import ValidationError
-from cortex_change.services.changes import get_change
 from cortex_change.services.context import Context
 from cortex_change.services.integrations import integrate
+from cortex_change.services.queries import get_change
 
 
 def _scale(ctx: Context, replicas: Any) -> dict[str, Any]:

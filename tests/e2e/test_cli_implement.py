@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from cortex_change.services import changes
+from cortex_change.services import changes, queries
 from cortex_change.services.context import Context, open_context
 from support import Garbage, HttpServer, Received, Reply, prometheus_vector, promql
 
@@ -115,13 +115,13 @@ def _approved(
     )
     if changes.assess_change(svc, change_id=change.change_id).state.value == "pending_approval":
         changes.approve_change(svc, change_id=change.change_id, approver="tech-lead", reason="steps read")
-    assert changes.get_change(svc, change_id=change.change_id)["state"] == "approved"
+    assert queries.get_change(svc, change_id=change.change_id)["state"] == "approved"
     return change.change_id
 
 
 def _doc(svc: Context, change_id: str) -> dict[str, Any]:
     """What `show ID` prints, read in-process."""
-    return changes.get_change(svc, change_id=change_id)
+    return queries.get_change(svc, change_id=change_id)
 
 
 def _trail(doc: dict[str, Any], *actions: str) -> list[dict[str, Any]]:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from cortex_change.services import changes
+from cortex_change.services import changes, queries
 from cortex_change.services.context import Context, open_context
 from cortex_change.store import leases
 from support import TEST_IMPLEMENTERS
@@ -84,7 +84,7 @@ def _change(
 
 
 def _doc(ctx: Context, change_id: str) -> dict[str, Any]:
-    return changes.get_change(ctx, change_id=change_id)
+    return queries.get_change(ctx, change_id=change_id)
 
 
 def _actions(doc: dict[str, Any]) -> list[str]:

@@ -11,7 +11,7 @@ import pytest
 from cortex_change.domain.errors import Conflict, InvalidTransition, NotFound
 from cortex_change.domain.events import Event
 from cortex_change.services import changes as service
-from cortex_change.services import implementation
+from cortex_change.services import implementation, queries
 from cortex_change.services.context import Context
 from cortex_change.store import audit, changes
 from cortex_change.store.db import Database, Tx
@@ -102,7 +102,7 @@ def test_service_refusal_after_a_concurrent_write(ctx: Context, db_path: Path) -
         other.close()
     with pytest.raises(InvalidTransition, match="implemented"):
         implementation.implement_change(ctx, change_id=c.change_id, actor="ops-2")
-    doc = service.get_change(ctx, change_id=c.change_id)
+    doc = queries.get_change(ctx, change_id=c.change_id)
     assert [e["action"] for e in doc["audit_trail"]].count("implementation_started") == 1
 
 

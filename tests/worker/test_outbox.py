@@ -29,7 +29,7 @@ from worker_support import (
 
 from cortex_change.notify.message import Message
 from cortex_change.notify.webhook import verify_signature
-from cortex_change.services import changes, worker
+from cortex_change.services import queries, worker
 from cortex_change.services.context import Context
 from cortex_change.store import outbox
 from support import HttpReceiver, Received, SmtpServer, query
@@ -496,7 +496,7 @@ def test_slack_email_and_pagerduty_routing(
     # AUTO_IMPLEMENT carries it out; its close resolves the same PagerDuty alert.
     clock.advance(seconds=301)
     _tick(ctx)
-    assert changes.get_change(ctx, change_id=urgent)["state"] == "closed"
+    assert queries.get_change(ctx, change_id=urgent)["state"] == "closed"
     _, resolve = paths("/pagerduty/")
     assert resolve.json() == {
         "routing_key": "pd-routing-key-123",

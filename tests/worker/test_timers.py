@@ -20,7 +20,7 @@ from worker_support import (
     webhook_requests,
 )
 
-from cortex_change.services import changes, worker
+from cortex_change.services import changes, queries, worker
 from cortex_change.services.cab import next_meeting
 from cortex_change.services.context import Context
 from cortex_change.services.implementation import implement_change
@@ -37,7 +37,7 @@ def _fired(ctx: Context, name: str = "w1") -> list[str]:
 
 
 def _state(ctx: Context, change_id: str) -> str:
-    return str(changes.get_change(ctx, change_id=change_id)["state"])
+    return str(queries.get_change(ctx, change_id=change_id)["state"])
 
 
 def _details(store_url: str, change_id: str, action: str) -> list[tuple[str, dict[str, Any]]]:
@@ -87,7 +87,7 @@ def test_approval_timeout_rejects_with_auto_reject_on_timeout(
     clock.advance(seconds=TECH_LEAD_TIMEOUT + 1)
     assert _fired(ctx) == ["approval_timeout"]
     assert actions(store_url, change_id)[-2:] == ["approval_escalated", "rejected"]
-    doc = changes.get_change(ctx, change_id=change_id)
+    doc = queries.get_change(ctx, change_id=change_id)
     assert doc["state"] == "rejected"
     (vote,) = doc["approvals"]
     assert (vote["approver"], vote["decision"]) == ("change-manager", "rejected")
@@ -296,7 +296,7 @@ def test_auto_implement_after_the_delay_not_before(
 
     clock.advance(seconds=2)
     assert _fired(ctx, "w1") == ["implement"]
-    doc = changes.get_change(ctx, change_id=change_id)
+    doc = queries.get_change(ctx, change_id=change_id)
     assert (doc["state"], doc["closure_status"]) == ("closed", "successful")
     ((actor, _),) = _details(store_url, change_id, "implementation_started")
     assert actor == "worker:w1"

@@ -18,7 +18,7 @@ from ..domain.lifecycle import GROUPS, State
 from ..domain.model import ChangeType, Level
 from ..services import audit as audit_service
 from ..services import changes as svc
-from ..services import reviews, telemetry
+from ..services import queries, reviews, telemetry
 from ..services.compliance import compliance_report
 from ..services.context import Context
 from ..services.dispatch import implement_or_queue
@@ -115,7 +115,7 @@ def _version(if_match: str | None) -> int | None:
 
 
 def _record(ctx: Context, change_id: str, status: int = 200) -> JSONResponse:
-    doc = svc.get_change(ctx, change_id=change_id)
+    doc = queries.get_change(ctx, change_id=change_id)
     return JSONResponse(doc, status_code=status, headers={"ETag": f'"v{doc["version"]}"'})
 
 
@@ -243,7 +243,7 @@ def listing(
         "created_to": created_to,
     }
     filters = {k: v for k, v in given.items() if v is not None}
-    items = svc.list_changes(ctx, state=state, limit=limit, before=before, filters=filters)
+    items = queries.list_changes(ctx, state=state, limit=limit, before=before, filters=filters)
     return {"items": items, "next": items[-1]["change_id"] if len(items) == limit else None}
 
 
@@ -268,7 +268,7 @@ def show(request: Request, change_id: str, credentials: Credentials) -> JSONResp
 def trail(request: Request, change_id: str, credentials: Credentials) -> list[dict[str, Any]]:
     ctx = _ctx(request)
     _who(ctx, credentials)
-    events: list[dict[str, Any]] = svc.get_change(ctx, change_id=change_id)["audit_trail"]
+    events: list[dict[str, Any]] = queries.get_change(ctx, change_id=change_id)["audit_trail"]
     return events
 
 

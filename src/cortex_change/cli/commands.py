@@ -8,9 +8,10 @@ import sys
 from typing import TYPE_CHECKING
 
 from ..domain.errors import MissingPackage, ValidationError
-from . import inputs, operations, render
+from . import inputs, render
 from .exits import EXIT_OK, EXIT_REFUSED
 from .gateway import Gateway, Verdict, model_document
+from .registry import OVERDUE
 
 if TYPE_CHECKING:
     from ..domain.model import Change
@@ -201,9 +202,6 @@ def cmd_review(gw: Gateway, a: argparse.Namespace) -> int:
     late = " (after the due time)" if r.reviewed_at and r.reviewed_at > r.due_at else ""
     print(f"{change.change_id} review recorded: {r.outcome.value} by {render.escape(reviewer)}{late}")
     return EXIT_OK
-
-
-OVERDUE = "overdue"
 
 
 def _overdue_reviews(gw: Gateway, a: argparse.Namespace) -> int:
@@ -406,35 +404,3 @@ def cmd_serve(ctx: Context | None, a: argparse.Namespace) -> int:
         access_log=a.access_log,
     )
     return EXIT_OK
-
-
-# Handlers take a Gateway (the local store or the server) except these, which work on the local
-# store whatever CORTEX_CHANGE_URL says (tokens, the server itself, the trail's files on this host),
-# and those that need no store at all.
-LOCAL_ONLY = (
-    cmd_audit_log,
-    cmd_audit_export,
-    cmd_token_create,
-    cmd_token_list,
-    cmd_token_revoke,
-    *operations.LOCAL_ONLY,
-)
-NO_STORE = (cmd_config_show, cmd_serve)
-# Locally these only read: they open an existing store read-only (an auditor's access is enough)
-# and say it does not exist rather than create one; every other command creates it on first use.
-READ_ONLY = (
-    cmd_show,
-    cmd_list,
-    cmd_metrics,
-    cmd_compliance_report,
-    cmd_audit_verify,
-    cmd_audit_log,
-    cmd_audit_export,
-    cmd_token_list,
-    *operations.READ_ONLY,
-)
-
-
-def reads_only(a: argparse.Namespace) -> bool:
-    """Whether this command line only reads the store (`review overdue` does, `review ID` writes)."""
-    return a.handler in READ_ONLY or (a.handler is cmd_review and a.change_id == OVERDUE)

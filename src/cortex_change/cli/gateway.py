@@ -11,7 +11,6 @@ import argparse
 import json
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..domain.errors import NotFound, ValidationError
@@ -30,18 +29,22 @@ POLL_SECONDS = 1.0  # `implement --wait` in client mode reads the change this of
 PICK_UP_SLACK = 30.0  # beyond WORKER_POLL_INTERVAL, for a worker to claim a queued change
 
 
-@dataclass
 class Verdict:
-    ok: bool
-    checked: int
-    head_hash: str
-    problem: str = ""
+    """`audit verify`'s answer, locally or from the server."""
+
+    __slots__ = ("checked", "head_hash", "ok", "problem")
+
+    def __init__(self, ok: bool, checked: int, head_hash: str, problem: str = "") -> None:
+        self.ok, self.checked, self.head_hash, self.problem = ok, checked, head_hash, problem
 
 
-@dataclass
 class Integrated:
-    change_id: str
-    steps: list[str] = field(default_factory=list)
+    """`integrate`'s answer: the change it created or moved, and what was done, a line a step."""
+
+    __slots__ = ("change_id", "steps")
+
+    def __init__(self, change_id: str, steps: list[str] | None = None) -> None:
+        self.change_id, self.steps = change_id, [] if steps is None else steps
 
 
 class Gateway(Protocol):
@@ -180,12 +183,12 @@ class Local:
         )
 
     def show(self, change_id: str) -> dict[str, Any]:
-        from ..services.changes import get_change
+        from ..services.queries import get_change
 
         return get_change(self.ctx, change_id=change_id)
 
     def listing(self, state: str | None, limit: int, before: str | None) -> list[dict[str, Any]]:
-        from ..services.changes import list_changes
+        from ..services.queries import list_changes
 
         return list_changes(self.ctx, state=state, limit=limit, before=before)
 

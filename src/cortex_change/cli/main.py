@@ -9,11 +9,9 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..domain.errors import CortexError
-from ..redaction import redact
-from .commands import LOCAL_ONLY, NO_STORE, cmd_audit_verify, reads_only
 from .exits import EXIT_OK, EXIT_STORE, for_error
 from .parser import build_parser, command_word
-from .render import escape
+from .registry import LOCAL_ONLY, needs_no_store, reads_only
 
 if TYPE_CHECKING:
     from ..services.context import Context
@@ -33,6 +31,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         code: int = args.handler(target, args)
         return code
     except CortexError as exc:
+        from ..redaction import redact
+        from .render import escape
+
         message = redact(" ".join(str(exc).split("\n")), env.get("CORTEX_CHANGE_DB", ""))  # no password
         message = escape(message)  # it may echo the input
         print(f"cortex-change: {message}", file=sys.stderr)
@@ -55,7 +56,7 @@ def _target(args: argparse.Namespace, env: dict[str, str]) -> tuple[Any, Context
     trail's files stay local. Every other command goes to the server when CORTEX_CHANGE_URL is
     set, unless `--db` names a local store on the command line.
     """
-    if args.handler in NO_STORE or (args.handler is cmd_audit_verify and args.export):
+    if needs_no_store(args):
         return None, None
     if args.handler not in LOCAL_ONLY:
         from .gateway import from_environment

@@ -183,20 +183,3 @@ def cmd_cab_agenda(ctx: Context, a: argparse.Namespace) -> int:
     if not data["changes"]:
         print("  no change is waiting for the CAB")
     return EXIT_OK
-
-
-LOCAL_ONLY = (
-    cmd_rollback,
-    cmd_worker_run,
-    cmd_worker_execute,
-    cmd_worker_heartbeat,
-    cmd_worker_report,
-    cmd_worker_leases,
-    cmd_incidents_list,
-    cmd_incidents_show,
-    cmd_outbox_list,
-    cmd_outbox_retry,
-    cmd_cab_agenda,
-)
-# These only read: they open an existing store read-only and never create one.
-READ_ONLY = (cmd_worker_leases, cmd_incidents_list, cmd_incidents_show, cmd_outbox_list, cmd_cab_agenda)

@@ -7,8 +7,8 @@ from collections.abc import Callable, Sequence
 from typing import Any, NoReturn, cast
 
 from ..domain.errors import ValidationError
-from . import commands, operations
 from .exits import EXIT_BAD_INPUT, EXIT_CODES
+from .registry import commands, operations
 from .render import escape
 
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..domain.model import Change
-from ..domain.policy import Policy
-from ..domain.routing import outstanding
+if TYPE_CHECKING:  # the renderers of a change import the domain only when they run
+    from ..domain.model import Change
+    from ..domain.policy import Policy
 
 
 def as_json(value: Any) -> str:
@@ -29,6 +29,8 @@ def escape(text: object, *, backslashes: bool = False) -> str:
 
 
 def assessment(change: Change, policy: Policy) -> str:
+    from ..domain.routing import outstanding
+
     a = change.assessment
     assert a is not None
     lines = [
@@ -47,6 +49,8 @@ def assessment(change: Change, policy: Policy) -> str:
 
 
 def vote(change: Change, person: str, policy: Policy) -> str:
+    from ..domain.routing import outstanding
+
     last = change.approvals[-1]
     head = f"{change.change_id} {last.decision.value} by {escape(person)} ({escape(last.role)})"
     a = change.assessment

@@ -4,24 +4,22 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Callable, Collection, Mapping
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable, Collection
+from datetime import datetime, timedelta
 from typing import Any
 
 from ..config import Settings, rules_snapshot
 from ..domain import compliance, permissions, staging, workflow
 from ..domain import validation as v
-from ..domain.codec import fmt_epoch, fmt_time, to_document
+from ..domain.codec import fmt_time
 from ..domain.errors import (
     Conflict,
     InvalidTransition,
-    NotFound,
     PreconditionFailed,
     Refused,
     ValidationError,
 )
 from ..domain.events import Event
-from ..domain.lifecycle import states_for
 from ..domain.model import Change, ChangeType, ClosureStatus, Level, ReviewOutcome, Timeline
 from ..domain.risk import PastChange
 from ..domain.standard import NO_MODEL, StandardDecision, StandardModel
@@ -495,90 +493,3 @@ def _clean_update(settings: Settings, fields: dict[str, Any]) -> dict[str, Any]:
         else:
             raise ValidationError(key, f"cannot be updated; updatable: {', '.join(workflow.UPDATABLE)}")
     return clean
-
-
-def get_change(ctx: Context, *, change_id: str) -> dict[str, Any]:
-    """The full record as SPEC §1's JSON document, with audit trail and compliance."""
-    v.change_id(change_id)
-    with ctx.db.read() as tx:
-        change = changes.get(tx, change_id)
-        trail = audit.for_change(tx, change_id)
-    doc = to_document(change)
-    now = ctx.clock()
-    results = compliance.evaluate(
-        change, ctx.policy, ctx.policy.frameworks, [e["action"] for e in trail], now
-    )
-    doc["compliance"] = {
-        f: [{"control": r.control, "status": r.status, "reason": r.reason} for r in rs]
-        for f, rs in results.items()
-    }
-    doc["audit_trail"] = [
-        {k: e[k] for k in ("seq", "timestamp", "action", "actor", "details", "hash")} for e in trail
-    ]
-    return doc
-
-
-def list_changes(
-    ctx: Context,
-    *,
-    state: str | None = None,
-    limit: int = 50,
-    before: str | None = None,
-    filters: Mapping[str, str] | None = None,
-) -> list[dict[str, Any]]:
-    """Newest first, optionally filtered by a state or a seed folder name, and by `filters`:
-    type, category, risk_level, requested_by, service, created_from, created_to (ISO 8601, UTC)."""
-    states = None if state is None else states_for(state)
-    where = _list_filters(filters or {})
-    if not 1 <= limit <= 1000:
-        raise ValidationError("limit", f"{limit} is out of range (1–1000)")
-    if before is not None:
-        v.change_id(before)
-    with ctx.db.read() as tx:
-        if before is not None and not changes.exists(tx, before):  # else: silently an empty page
-            raise NotFound(f"no change {before!r} (--before names the last change of the previous page)")
-        rows = changes.listing(tx, states, limit, before, where)
-    out = []
-    for change_id, st, typ, category, level, score, created, title in rows:
-        out.append(
-            {
-                "change_id": change_id,
-                "state": st,
-                "type": typ,
-                "category": category,
-                "risk_level": level,
-                "risk_score": score,
-                "title": title,
-                "created_at": fmt_epoch(created),
-            }
-        )
-    return out
-
-
-def _list_filters(filters: Mapping[str, str]) -> dict[str, Any]:
-    """Validate listing filters (the CLI's wording) into store values."""
-    out: dict[str, Any] = {}
-    for key, value in filters.items():
-        if key == "type":
-            out[key] = v.choice(key, value, ChangeType).value
-        elif key == "risk_level":
-            out[key] = v.choice(key, value, Level).value
-        elif key in ("category", "service"):
-            out[key] = v.name(key, value)
-        elif key == "requested_by":
-            out[key] = v.identity(key, value)
-        elif key in ("created_from", "created_to"):
-            out[key] = _instant(key, value).timestamp()
-        else:
-            raise ValidationError(key, "is not a filter; filters: " + ", ".join(sorted(changes.FILTERS)))
-    return out
-
-
-def _instant(field: str, value: str) -> datetime:
-    try:
-        when = datetime.fromisoformat(value.strip())
-    except ValueError:
-        raise ValidationError(
-            field, f"{value!r} is not an ISO 8601 date or time (2026-01-31 or 2026-01-31T12:00:00Z)"
-        ) from None
-    return when.replace(tzinfo=UTC) if when.tzinfo is None else when

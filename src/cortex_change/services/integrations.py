@@ -12,6 +12,7 @@ from ..domain.integration import Template, parse_details, render
 from ..domain.lifecycle import State
 from ..domain.model import Change, ChangeType
 from . import changes as svc
+from . import queries
 from .context import Context
 from .dispatch import runs_steps
 
@@ -110,7 +111,7 @@ def _operate(ctx: Context, t: Template, who: str, rest: list[str]) -> Outcome:
     given = len(rest) > 1  # a reason given empty is refused by the service, not replaced
     op = t.operation
     if op == "review":
-        doc = svc.get_change(ctx, change_id=change_id)
+        doc = queries.get_change(ctx, change_id=change_id)
         return Outcome(
             change_id,
             [
@@ -128,7 +129,7 @@ def _operate(ctx: Context, t: Template, who: str, rest: list[str]) -> Outcome:
             ctx, change_id=change_id, rejector=who, reason=text if given else f"rejected by {who}"
         )
     elif op == "route":
-        current = svc.get_change(ctx, change_id=change_id)["state"]
+        current = queries.get_change(ctx, change_id=change_id)["state"]
         change = svc.assess_change(
             ctx, change_id=change_id, reassess=current != State.PENDING_ASSESSMENT.value
         )

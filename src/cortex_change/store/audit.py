@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -38,8 +36,10 @@ def event_hash(
     details: str,
 ) -> str:
     """SHA-256 over a canonical JSON array of the event's fields and the previous hash."""
+    from hashlib import sha256  # writes and verification hash; reads (`show`) never load OpenSSL
+
     body = _COMPACT.encode([prev_hash, seq, event_id, at, change_id, action, actor, details])
-    return hashlib.sha256(body.encode("utf-8")).hexdigest()
+    return sha256(body.encode("utf-8")).hexdigest()
 
 
 def append(tx: Tx, change_id: str | None, events: Iterable[Event], at: datetime) -> list[str]:
@@ -135,13 +135,26 @@ def verify(tx: Tx) -> Verdict:
     return Verdict(False, verdict.checked, verdict.head_hash, problem, verdict.checked + 1)
 
 
-@dataclass(frozen=True)
 class Verdict:
-    ok: bool
-    checked: int
-    head_hash: str
-    problem: str = ""
-    first_bad_seq: int | None = None
+    """What re-walking the chain found (a plain class: `dataclasses` costs the CLI's start-up)."""
+
+    __slots__ = ("checked", "first_bad_seq", "head_hash", "ok", "problem")
+
+    def __init__(
+        self, ok: bool, checked: int, head_hash: str, problem: str = "", first_bad_seq: int | None = None
+    ) -> None:
+        self.ok, self.checked, self.head_hash = ok, checked, head_hash
+        self.problem, self.first_bad_seq = problem, first_bad_seq
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Verdict) and all(
+            getattr(self, k) == getattr(other, k) for k in self.__slots__
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return "Verdict(" + ", ".join(f"{k}={getattr(self, k)!r}" for k in self.__slots__) + ")"
 
 
 def verify_rows(

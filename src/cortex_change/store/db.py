@@ -13,7 +13,6 @@ if TYPE_CHECKING:
     import threading
 
 from ..domain.errors import Conflict, CortexError
-from ..redaction import redact_url
 
 Row = tuple[Any, ...]
 BUSY_TIMEOUT_MS = 10_000
@@ -110,6 +109,8 @@ HINTS = {
 
 def shown(location: str) -> str:
     """A store's location as messages name it: quoted, any credentials masked."""
+    from ..redaction import redact_url  # messages only: urllib.parse stays off the start-up path
+
     return repr(redact_url(location))
 
 
@@ -233,13 +234,17 @@ def _existing(path: str) -> sqlite3.Connection:
         ) from None
 
 
+def _uri_path(path: str) -> str:
+    """A file path inside an SQLite URI: `%`, `?` and `#` escaped (SQLite's URI rules; urllib's
+    `quote` would do, at the cost of importing urllib.parse on every read-only command)."""
+    return path.replace("%", "%25").replace("?", "%3F").replace("#", "%23")
+
+
 def _read_only(path: str) -> sqlite3.Connection:
     """The file opened read-only (`mode=ro`). A reader needs the WAL's -shm file: in a folder it
     cannot write, with none there, the file is opened `immutable` (no write-ahead log pending
     means its content is all in the file); with a log pending, that would miss it: refused."""
-    from urllib.parse import quote
-
-    uri = f"file:{quote(os.path.abspath(path))}?mode=ro"
+    uri = f"file:{_uri_path(os.path.abspath(path))}?mode=ro"
     conn = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
     try:
         conn.execute("SELECT count(*) FROM sqlite_master").fetchone()

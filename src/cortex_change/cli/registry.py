@@ -1,0 +1,109 @@
+"""Which code runs each command, named rather than imported: a command imports only its own module.
+
+The parser refers to handlers as `commands.cmd_show` or `operations.cmd_worker_run`; those are
+`Handler` names here, and the module is imported when the command runs (start-up time: a `show`
+never loads the write side, the worker or the server).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import argparse
+
+
+class Handler:
+    """One command's function, `module.name` under cortex_change.cli, imported on first call."""
+
+    __slots__ = ("module", "name")
+
+    def __init__(self, module: str, name: str) -> None:
+        self.module = module
+        self.name = name
+
+    def __call__(self, target: object, args: argparse.Namespace) -> int:
+        from importlib import import_module
+
+        code: int = getattr(import_module(f"cortex_change.cli.{self.module}"), self.name)(target, args)
+        return code
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Handler) and (self.module, self.name) == (other.module, other.name)
+
+    def __hash__(self) -> int:
+        return hash((self.module, self.name))
+
+    def __repr__(self) -> str:
+        return f"Handler({self.module}.{self.name})"
+
+
+class Module:
+    """`commands.cmd_show` as a Handler, without importing the module."""
+
+    __slots__ = ("module",)
+
+    def __init__(self, module: str) -> None:
+        self.module = module
+
+    def __getattr__(self, name: str) -> Handler:
+        return Handler(self.module, name)
+
+
+commands = Module("commands")
+operations = Module("operations")
+
+# Handlers take a Gateway (the local store or the server) except these, which work on the local
+# store whatever CORTEX_CHANGE_URL says (tokens, the server itself, the trail's files on this host,
+# the worker), and those that need no store at all.
+LOCAL_ONLY = frozenset(
+    {
+        commands.cmd_audit_log,
+        commands.cmd_audit_export,
+        commands.cmd_token_create,
+        commands.cmd_token_list,
+        commands.cmd_token_revoke,
+        operations.cmd_rollback,
+        operations.cmd_worker_run,
+        operations.cmd_worker_execute,
+        operations.cmd_worker_heartbeat,
+        operations.cmd_worker_report,
+        operations.cmd_worker_leases,
+        operations.cmd_incidents_list,
+        operations.cmd_incidents_show,
+        operations.cmd_outbox_list,
+        operations.cmd_outbox_retry,
+        operations.cmd_cab_agenda,
+    }
+)
+NO_STORE = frozenset({commands.cmd_config_show, commands.cmd_serve})
+# Locally these only read: they open an existing store read-only (an auditor's access is enough)
+# and say it does not exist rather than create one; every other command creates it on first use.
+READ_ONLY = frozenset(
+    {
+        commands.cmd_show,
+        commands.cmd_list,
+        commands.cmd_metrics,
+        commands.cmd_compliance_report,
+        commands.cmd_audit_verify,
+        commands.cmd_audit_log,
+        commands.cmd_audit_export,
+        commands.cmd_token_list,
+        operations.cmd_worker_leases,
+        operations.cmd_incidents_list,
+        operations.cmd_incidents_show,
+        operations.cmd_outbox_list,
+        operations.cmd_cab_agenda,
+    }
+)
+OVERDUE = "overdue"  # `review overdue` lists; `review ID …` records (a change id is never this word)
+
+
+def reads_only(a: argparse.Namespace) -> bool:
+    """Whether this command line only reads the store (`review overdue` does, `review ID` writes)."""
+    return a.handler in READ_ONLY or (a.handler == commands.cmd_review and a.change_id == OVERDUE)
+
+
+def needs_no_store(a: argparse.Namespace) -> bool:
+    """`config show`, `serve` and the offline `audit verify --export FILE` open no store."""
+    return a.handler in NO_STORE or (a.handler == commands.cmd_audit_verify and bool(a.export))
