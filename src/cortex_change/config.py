@@ -5,13 +5,16 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any
 
 from .domain.errors import ConfigError
 from .domain.policy import DEFAULT_CATEGORY_WEIGHTS, Policy
+from .domain.values import Frozen
 
-Parser = Callable[[str, str], Any]
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up time)
+if TYPE_CHECKING:
+    from typing import Any, Final
+
+Parser = Callable[[str, str], "Any"]
 # A boolean key takes exactly these spellings, in any letter case (not " true", not "y").
 TRUE, FALSE = ("true", "yes", "on", "1"), ("false", "no", "off", "0")
 BOOLEANS = "true/false, yes/no, on/off or 1/0 (any letter case)"
@@ -103,13 +106,15 @@ def _choice(*allowed: str) -> Parser:
     return parse
 
 
-@dataclass(frozen=True)
-class Key:
-    name: str
-    default: str
-    parse: Parser
-    # None: in effect. Otherwise why it is not yet (the feature is planned).
-    pending: str | None = None
+class Key(Frozen):
+    __slots__ = ("default", "name", "parse", "pending")
+
+    def __init__(self, name: str, default: str, parse: Parser, pending: str | None = None) -> None:
+        self.name: Final = name
+        self.default: Final = default
+        self.parse: Final = parse
+        # None: in effect. Otherwise why it is not yet (the feature is planned).
+        self.pending: Final = pending
 
 
 HOURS = 3600
@@ -231,18 +236,27 @@ DATA_TABLES = ("models", "integrations", "runbooks", "services", "addresses")
 SECRET_KEYS = {"PAGERDUTY_API_KEY", "WEBHOOK_SECRET", "SLACK_WEBHOOK_URL", "EMAIL_SMTP_PASSWORD"}
 
 
-@dataclass(frozen=True)
-class Setting:
-    value: Any
-    source: str  # "default" | "environment" | the TOML file's path
+class Setting(Frozen):
+    __slots__ = ("source", "value")
+
+    def __init__(self, value: Any, source: str) -> None:
+        self.value: Final = value
+        self.source: Final = source  # "default" | "environment" | the TOML file's path
 
 
-@dataclass(frozen=True)
-class Settings:
-    values: dict[str, Setting]
-    category_weights: dict[str, int]
-    # Data tables of the TOML file: [models.*] and [integrations.*] (read by catalog/).
-    extra: dict[str, Any] = field(default_factory=dict)
+class Settings(Frozen):
+    __slots__ = ("category_weights", "extra", "values")
+
+    def __init__(
+        self,
+        values: dict[str, Setting],
+        category_weights: dict[str, int],
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        self.values: Final = values
+        self.category_weights: Final = category_weights
+        # Data tables of the TOML file: [models.*] and [integrations.*] (read by catalog/).
+        self.extra: Final = {} if extra is None else extra
 
     def __getitem__(self, key: str) -> Any:
         return self.values[key].value

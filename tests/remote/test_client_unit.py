@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import subprocess
 import sys
@@ -90,29 +89,25 @@ class FakeClient:
         return {"name": self.name}
 
 
-def _args(as_: str | None = None) -> argparse.Namespace:
-    return argparse.Namespace(as_=as_)
-
-
 def test_a_name_is_checked_against_the_tokens_identity() -> None:
     fake = FakeClient("tech-lead")
     gw = Remote(fake, {})  # type: ignore[arg-type]
-    assert gw.who(_args(), None, "approver", False) is None  # nothing named: the server decides
+    assert gw.who(None, None, "approver", False) is None  # nothing named: the server decides
     assert fake.calls == 0  # ... and nothing asked
-    assert gw.who(_args(), "tech-lead", "approver", False) == "tech-lead"
-    assert gw.who(_args("tech-lead"), None, "actor", True) == "tech-lead"
+    assert gw.who(None, "tech-lead", "approver", False) == "tech-lead"
+    assert gw.who("tech-lead", None, "actor", True) == "tech-lead"
     with pytest.raises(ValidationError, match="acts as the token's identity") as info:
-        gw.who(_args(), "alice", "approver", False)
+        gw.who(None, "alice", "approver", False)
     assert str(info.value).startswith("approver: 'alice' is not the identity of CORTEX_CHANGE_TOKEN")
     with pytest.raises(ValidationError, match="named twice"):
-        gw.who(_args("bob"), "alice", "approver", False)
+        gw.who("bob", "alice", "approver", False)
     assert fake.calls == 1  # asked once per run
 
 
 def test_without_whoami_a_name_cannot_be_checked_and_is_refused() -> None:
     gw = Remote(FakeClient(None), {})  # type: ignore[arg-type]
     with pytest.raises(ValidationError, match="acts as the token's identity: leave the name out"):
-        gw.who(_args(), "tech-lead", "approver", False)
+        gw.who(None, "tech-lead", "approver", False)
 
 
 HEAVY = ("fastapi", "pydantic", "starlette", "uvicorn", "httpx", "psycopg", "sqlite3", "anyio")

@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import replace
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -236,7 +235,7 @@ VOTE_PROFILES = {
 
 @settings(max_examples=200, deadline=None)
 @given(
-    policy=policies.map(lambda p: replace(p, emergency_auto_approve=False)),
+    policy=policies.map(lambda p: p.copy_with(emergency_auto_approve=False)),
     route_name=st.sampled_from(sorted(VOTE_PROFILES)),
     data=st.data(),
 )

@@ -19,11 +19,11 @@ from ..domain.errors import (
     NotFound,
     PreconditionFailed,
     Refused,
+    StoreError,
     ValidationError,
 )
 from ..redaction import redact
 from ..services.tokens import Unauthenticated
-from ..store.db import StoreError
 from .strict import allowed_methods
 
 PROBLEM = "application/problem+json"

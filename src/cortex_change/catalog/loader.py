@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from importlib import resources
-from typing import Any
 
 from ..config import Settings
 from ..domain.errors import ConfigError
@@ -13,6 +11,11 @@ from ..domain.integration import OPERATIONS, PLACEHOLDER, Rule, Template
 from ..domain.model import ChangeType, Level
 from ..domain.runbooks import Runbook, define
 from ..domain.standard import KINDS, Condition, StandardModel
+from ..domain.values import Frozen
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up time)
+if TYPE_CHECKING:
+    from typing import Any, Final
 
 DURATION = re.compile(r"^(\d+)\s*([smhd]?)$")
 UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -37,11 +40,18 @@ TEMPLATE_KEYS = {
 }
 
 
-@dataclass(frozen=True)
-class Catalog:
-    models: dict[str, StandardModel]
-    templates: dict[str, dict[str, Template]]
-    runbooks: dict[str, Runbook]
+class Catalog(Frozen):
+    __slots__ = ("models", "runbooks", "templates")
+
+    def __init__(
+        self,
+        models: dict[str, StandardModel],
+        templates: dict[str, dict[str, Template]],
+        runbooks: dict[str, Runbook],
+    ) -> None:
+        self.models: Final = models
+        self.templates: Final = templates
+        self.runbooks: Final = runbooks
 
     def template(self, component: str, action: str) -> Template:
         from ..domain.errors import ValidationError

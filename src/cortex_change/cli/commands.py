@@ -27,7 +27,7 @@ def _json_max(a: argparse.Namespace) -> int:
 def cmd_create(gw: Gateway, a: argparse.Namespace) -> int:
     most = _json_max(a)
     details = inputs.details(a.details, most)
-    requester = gw.who(a, _given(a.requester_pos, a.requester), "requested_by", True)
+    requester = gw.who(a.as_, _given(a.requester_pos, a.requester), "requested_by", True)
     plans = {
         k: inputs.json_arg(k, v, most)
         for k, v in (
@@ -109,7 +109,7 @@ def cmd_update(gw: Gateway, a: argparse.Namespace) -> int:
             fields[key] = values
     if not fields:
         raise ValidationError("update", "name at least one field to change (see update --help)")
-    change = gw.update(a.change_id, gw.who(a, None, "actor", True), fields)
+    change = gw.update(a.change_id, gw.who(a.as_, None, "actor", True), fields)
     print(f"{change.change_id} updated; state {change.state.value}")
     if change.assessment and change.timeline.assessed_at:
         print(render.assessment(change, gw.policy))
@@ -117,14 +117,14 @@ def cmd_update(gw: Gateway, a: argparse.Namespace) -> int:
 
 
 def cmd_assess(gw: Gateway, a: argparse.Namespace) -> int:
-    actor = gw.who(a, None, "actor", True) if a.reason is not None else None
+    actor = gw.who(a.as_, None, "actor", True) if a.reason is not None else None
     change = gw.assess(a.change_id, a.reassess, actor, a.reason)
     print(render.assessment(change, gw.policy))
     return EXIT_OK
 
 
 def cmd_approve(gw: Gateway, a: argparse.Namespace) -> int:
-    approver, (reason,) = inputs.person_and_text(a, "approver", 1, gw.who)
+    approver, (reason,) = inputs.person_and_text(a.rest, a.as_, "approver", 1, gw.who)
     change, warnings = gw.approve(a.change_id, approver, reason, a.role)
     for warning in warnings:
         print(f"warning: {render.escape(warning)}", file=sys.stderr)
@@ -133,7 +133,7 @@ def cmd_approve(gw: Gateway, a: argparse.Namespace) -> int:
 
 
 def cmd_reject(gw: Gateway, a: argparse.Namespace) -> int:
-    rejector, (reason,) = inputs.person_and_text(a, "rejector", 1, gw.who)
+    rejector, (reason,) = inputs.person_and_text(a.rest, a.as_, "rejector", 1, gw.who)
     change = gw.reject(a.change_id, rejector, reason)
     print(render.vote(change, rejector or change.approvals[-1].approver, gw.policy))
     return EXIT_OK
@@ -141,7 +141,7 @@ def cmd_reject(gw: Gateway, a: argparse.Namespace) -> int:
 
 def cmd_implement(gw: Gateway, a: argparse.Namespace) -> int:
     progress = _progress if sys.stderr.isatty() else None
-    change = gw.implement(a.change_id, gw.who(a, None, "actor", True), a.wait, a.resume, progress)
+    change = gw.implement(a.change_id, gw.who(a.as_, None, "actor", True), a.wait, a.resume, progress)
     print(f"{change.change_id}: {implement_outcome(change)}")
     from ..domain.model import ClosureStatus
 
@@ -178,13 +178,13 @@ def _next_step(change: Change) -> str:
 
 
 def cmd_close(gw: Gateway, a: argparse.Namespace) -> int:
-    change = gw.close(a.change_id, a.status, a.notes or "", gw.who(a, None, "actor", True))
+    change = gw.close(a.change_id, a.status, a.notes or "", gw.who(a.as_, None, "actor", True))
     print(f"{change.change_id} closed {change.closure_status.value if change.closure_status else ''}")
     return EXIT_OK
 
 
 def cmd_cancel(gw: Gateway, a: argparse.Namespace) -> int:
-    change = gw.cancel(a.change_id, gw.who(a, None, "actor", True), a.reason)
+    change = gw.cancel(a.change_id, gw.who(a.as_, None, "actor", True), a.reason)
     print(f"{change.change_id} cancelled")
     return EXIT_OK
 
@@ -194,7 +194,7 @@ def cmd_review(gw: Gateway, a: argparse.Namespace) -> int:
         return _overdue_reviews(gw, a)
     if a.json:
         raise ValidationError("--json", f"goes with `review {OVERDUE}` (a review prints one line)")
-    reviewer, (outcome, notes) = inputs.person_and_text(a, "reviewer", 2, gw.who)
+    reviewer, (outcome, notes) = inputs.person_and_text(a.rest, a.as_, "reviewer", 2, gw.who)
     change = gw.review(a.change_id, reviewer, outcome, notes)
     r = change.review
     assert r is not None and r.outcome is not None
@@ -313,7 +313,7 @@ def cmd_config_show(ctx: Context | None, a: argparse.Namespace) -> int:
 
 
 def cmd_integrate(gw: Gateway, a: argparse.Namespace) -> int:
-    actor = gw.who(a, None, "actor", False) if a.as_ is not None else None
+    actor = gw.who(a.as_, None, "actor", False) if a.as_ is not None else None
     outcome = gw.integrate(a.component, a.action, a.rest, actor)
     for step in outcome.steps:
         print(render.escape(step), file=sys.stderr)

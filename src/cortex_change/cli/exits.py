@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from ..domain.errors import Conflict, CortexError, MissingPackage, NotFound, Refused, ValidationError
+from ..domain.errors import (
+    Conflict,
+    CortexError,
+    MissingPackage,
+    NotFound,
+    Refused,
+    StoreError,
+    ValidationError,
+)
 
 EXIT_OK, EXIT_REFUSED, EXIT_BAD_INPUT, EXIT_NOT_FOUND, EXIT_CONFLICT, EXIT_STORE = 0, 1, 2, 3, 4, 5
 EXIT_CODES = """exit codes:
@@ -16,18 +24,14 @@ EXIT_CODES = """exit codes:
 
 
 def for_error(exc: CortexError) -> int:
-    from .remote import ServerUnavailable
-
     for kind, code in (
         (ValidationError, EXIT_BAD_INPUT),
         (NotFound, EXIT_NOT_FOUND),
         (Conflict, EXIT_CONFLICT),
         (Refused, EXIT_REFUSED),
-        (ServerUnavailable, EXIT_STORE),
+        (StoreError, EXIT_STORE),  # also the server's: remote.ServerUnavailable
         (MissingPackage, EXIT_STORE),
     ):
         if isinstance(exc, kind):
             return code
-    from ..store.db import StoreError  # not imported before: the client path has no store
-
-    return EXIT_STORE if isinstance(exc, StoreError) else EXIT_REFUSED
+    return EXIT_REFUSED

@@ -7,7 +7,6 @@ exactly the same text either way.
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -53,8 +52,8 @@ class Gateway(Protocol):
     @property
     def policy(self) -> Policy: ...
 
-    def who(self, args: argparse.Namespace, named: str | None, field: str, default_os: bool) -> str | None:
-        """The identity acting; None means "the token's" (the server decides)."""
+    def who(self, flag: str | None, named: str | None, field: str, default_os: bool) -> str | None:
+        """The identity acting (`flag`: --as, `named`: a positional name); None means "the token's"."""
         ...
 
     def create(self, requested_by: str | None, fields: dict[str, Any]) -> Change: ...
@@ -120,8 +119,8 @@ class Local:
     def policy(self) -> Policy:
         return self.ctx.policy
 
-    def who(self, args: argparse.Namespace, named: str | None, field: str, default_os: bool) -> str:
-        return inputs.who(args, named, field, default_os)
+    def who(self, flag: str | None, named: str | None, field: str, default_os: bool) -> str:
+        return inputs.who(flag, named, field, default_os)
 
     def create(self, requested_by: str | None, fields: dict[str, Any]) -> Change:
         from ..services.changes import create_change
@@ -256,13 +255,12 @@ class Remote:
                 self._identity = ""
         return self._identity
 
-    def who(self, args: argparse.Namespace, named: str | None, field: str, default_os: bool) -> str | None:
+    def who(self, flag: str | None, named: str | None, field: str, default_os: bool) -> str | None:
         """A name given on the command line (positional or --as) must be the token's identity.
 
         CORTEX_CHANGE_USER and the OS user are not consulted: the server acts as the token's
         identity whatever they say.
         """
-        flag = getattr(args, "as_", None)
         inputs.given_empty(named, flag, field)
         if named and flag and named != flag:
             raise ValidationError(field, f"named twice, as {named!r} and --as {flag!r}")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import math
 import os
 from collections.abc import Callable, Mapping
@@ -94,9 +93,9 @@ def params(pairs: list[str]) -> dict[str, Any]:
     return out
 
 
-def who(args: argparse.Namespace, named: str | None, field: str, default_os: bool) -> str:
-    """The identity rules are checked against: positional, --as, CORTEX_CHANGE_USER, OS user."""
-    flag = getattr(args, "as_", None)
+def who(flag: str | None, named: str | None, field: str, default_os: bool) -> str:
+    """The identity rules are checked against: positional (`named`), --as (`flag`),
+    CORTEX_CHANGE_USER, the OS user (with `default_os`)."""
     given_empty(named, flag, field)
     if named and flag and named != flag:
         raise ValidationError(field, f"named twice, as {named!r} and --as {flag!r}")
@@ -117,20 +116,19 @@ def given_empty(named: str | None, flag: str | None, field: str) -> None:
             raise ValidationError(field, f"{how} is empty: name someone, or leave it out")
 
 
-Who = Callable[[argparse.Namespace, str | None, str, bool], str | None]
+Who = Callable[[str | None, str | None, str, bool], str | None]
 
 
 def person_and_text(
-    args: argparse.Namespace, field: str, n: int, who: Who = who
+    rest: list[str], flag: str | None, field: str, n: int, who: Who = who
 ) -> tuple[str | None, list[str]]:
     """Split `[PERSON] TEXT...` where the person may come from --as instead.
 
     `who` resolves the identity (the local rules by default; the server's gateway checks the name
     against the token's identity and answers None for "the token's").
     """
-    rest: list[str] = args.rest
     if len(rest) == n + 1:
-        return who(args, rest[0], field, False), rest[1:]
+        return who(flag, rest[0], field, False), rest[1:]
     if len(rest) == n:
-        return who(args, None, field, False), rest
+        return who(flag, None, field, False), rest
     raise ValidationError(field, f"expected {field.upper()} and {n} more argument(s), got {len(rest)}")

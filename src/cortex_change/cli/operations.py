@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 def _who(a: argparse.Namespace) -> str:
     from . import inputs
 
-    who = inputs.who(a, None, "actor", True)
+    who = inputs.who(a.as_, None, "actor", True)
     assert who is not None
     return who
 

@@ -19,6 +19,7 @@ from ..domain.errors import (
     NotFound,
     PreconditionFailed,
     Refused,
+    StoreError,
     ValidationError,
 )
 
@@ -26,7 +27,7 @@ API_PREFIX = "/api/v1"
 TIMEOUT_SECONDS = 30.0
 
 
-class ServerUnavailable(CortexError):
+class ServerUnavailable(StoreError):
     """The server could not be reached, or failed (5xx): exit 5, as a store that cannot be used."""
 
 

@@ -3,22 +3,28 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Collection
-from dataclasses import dataclass
 from datetime import datetime
 
 from .lifecycle import State
 from .model import Change, ChangeType, Decision, Level, has_steps
 from .policy import Policy
 from .routing import is_system_approver, outstanding
+from .values import Frozen
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up time)
+if TYPE_CHECKING:
+    from typing import Final
 
 PASS, FAIL, PENDING, NA = "pass", "fail", "pending", "not_applicable"
 
 
-@dataclass(frozen=True)
-class Result:
-    control: str
-    status: str
-    reason: str
+class Result(Frozen):
+    __slots__ = ("control", "reason", "status")
+
+    def __init__(self, control: str, status: str, reason: str) -> None:
+        self.control: Final = control
+        self.status: Final = status
+        self.reason: Final = reason
 
 
 Control = Callable[[Change, Policy, Collection[str], datetime], Result]

@@ -52,6 +52,10 @@ class MissingPackage(CortexError):
         super().__init__(f"{what} needs the {package} package: pip install 'cortex-change[{extra}]'")
 
 
+class StoreError(CortexError):
+    """The database could not be opened or used (exit 5 / HTTP 503)."""
+
+
 class Conflict(CortexError):
     """Another writer changed the record first; nothing of this attempt was written."""
 

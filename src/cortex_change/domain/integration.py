@@ -4,11 +4,14 @@ request, or an operation on an existing change. Templates are data (see catalog/
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
-from typing import Any
 
 from .errors import ValidationError
 from .validation import PLAN_JSON_MAX, json_text
+from .values import Frozen
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up time)
+if TYPE_CHECKING:
+    from typing import Any, Final
 
 PLACEHOLDER = re.compile(r"\{(\w+)\}")
 RECORD_FIELDS = ("environment", "tested_in_staging", "impact", "urgency", "title", "description")
@@ -18,50 +21,97 @@ MAX_VALUE = 5_000
 OPERATIONS = ("approve", "reject", "review", "route", "execute", "report_success", "report_failure")
 
 
-@dataclass(frozen=True)
-class Rule:
+class Rule(Frozen):
     """When every `when` parameter matches (case-insensitive), apply `then` to the template."""
 
-    when: dict[str, str]
-    then: dict[str, str]
+    __slots__ = ("then", "when")
+
+    def __init__(self, when: dict[str, str], then: dict[str, str]) -> None:
+        self.when: Final = when
+        self.then: Final = then
 
     def matches(self, params: dict[str, Any]) -> bool:
         return all(str(params.get(k, "")).lower() == str(v).lower() for k, v in self.when.items())
 
 
-@dataclass(frozen=True)
-class Template:
-    component: str
-    action: str
-    summary: str
-    type: str = "normal"
-    category: str = "deployment"
-    title: str = "{text}"
-    description: str = "{text}"
-    impact: str = "medium"
-    urgency: str = "medium"
-    requester: str = ""
-    text_field: str = "text"
-    services: tuple[str, ...] = ()
-    model: str | None = None
-    rules: tuple[Rule, ...] = ()
-    implementation_plan: dict[str, Any] | None = None
-    rollback_plan: dict[str, Any] | None = None
-    validation: dict[str, Any] | None = None
-    operation: str | None = None  # set for entries that act on an existing change
-    actor: str = ""
+class Template(Frozen):
+    __slots__ = (
+        "action",
+        "actor",
+        "category",
+        "component",
+        "description",
+        "impact",
+        "implementation_plan",
+        "model",
+        "operation",
+        "requester",
+        "rollback_plan",
+        "rules",
+        "services",
+        "summary",
+        "text_field",
+        "title",
+        "type",
+        "urgency",
+        "validation",
+    )
+
+    def __init__(
+        self,
+        component: str,
+        action: str,
+        summary: str,
+        type: str = "normal",
+        category: str = "deployment",
+        title: str = "{text}",
+        description: str = "{text}",
+        impact: str = "medium",
+        urgency: str = "medium",
+        requester: str = "",
+        text_field: str = "text",
+        services: tuple[str, ...] = (),
+        model: str | None = None,
+        rules: tuple[Rule, ...] = (),
+        implementation_plan: dict[str, Any] | None = None,
+        rollback_plan: dict[str, Any] | None = None,
+        validation: dict[str, Any] | None = None,
+        operation: str | None = None,
+        actor: str = "",
+    ) -> None:
+        self.component: Final = component
+        self.action: Final = action
+        self.summary: Final = summary
+        self.type: Final = type
+        self.category: Final = category
+        self.title: Final = title
+        self.description: Final = description
+        self.impact: Final = impact
+        self.urgency: Final = urgency
+        self.requester: Final = requester
+        self.text_field: Final = text_field
+        self.services: Final = services
+        self.model: Final = model
+        self.rules: Final = rules
+        self.implementation_plan: Final = implementation_plan
+        self.rollback_plan: Final = rollback_plan
+        self.validation: Final = validation
+        self.operation: Final = operation  # set for entries that act on an existing change
+        self.actor: Final = actor
 
     @property
     def who(self) -> str:
         return self.requester or self.actor or self.component
 
 
-@dataclass(frozen=True)
-class Request:
+class Request(Frozen):
     """What `create_change` needs, rendered from a template and DETAILS."""
 
-    fields: dict[str, Any]
-    parameters: dict[str, Any] = field(default_factory=dict)
+    __slots__ = ("fields", "parameters")
+
+    def __init__(self, fields: dict[str, Any], parameters: dict[str, Any] | None = None) -> None:
+        self.fields: Final = fields
+        self.parameters: Final = {} if parameters is None else parameters
 
 
 def parse_details(text: str, text_field: str, max_bytes: int = PLAN_JSON_MAX) -> dict[str, Any]:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import StrEnum
 
 from .errors import InvalidTransition, ValidationError
+from .values import Frozen
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up time)
+if TYPE_CHECKING:
+    from typing import Final
 
 
 class State(StrEnum):
@@ -45,12 +49,14 @@ IN_FLIGHT = frozenset({S.IMPLEMENTING, S.IMPLEMENTED})
 TERMINAL = frozenset({S.REJECTED, S.CLOSED, S.CANCELLED})
 
 
-@dataclass(frozen=True)
-class Transition:
+class Transition(Frozen):
     """An action is allowed from `sources` and may only land in `targets`."""
 
-    sources: frozenset[State]
-    targets: frozenset[State]
+    __slots__ = ("sources", "targets")
+
+    def __init__(self, sources: frozenset[State], targets: frozenset[State]) -> None:
+        self.sources: Final = sources
+        self.targets: Final = targets
 
 
 def _t(sources: frozenset[State] | set[State], *targets: State) -> Transition:

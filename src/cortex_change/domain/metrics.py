@@ -3,28 +3,61 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
+
+from .values import Frozen
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up time)
+if TYPE_CHECKING:
+    from typing import Any, Final
 
 FAILURES = ("failed", "rolled_back")
 
 
-@dataclass(frozen=True)
-class Figures:
+class Figures(Frozen):
     """Aggregates over one period, as the store counts them."""
 
-    days: float
-    created: int = 0
-    by_state: dict[str, int] = field(default_factory=dict)
-    by_type: dict[str, int] = field(default_factory=dict)
-    closures: dict[str, int] = field(default_factory=dict)  # closed in period, by status
-    compliant_closed: int = 0
-    mtta_seconds: float | None = None
-    mtti_seconds: float | None = None
-    lead_time_seconds: float | None = None
-    restore_seconds: float | None = None
-    unauthorized: int = 0
-    incidents: int = 0  # changes with an incident opened in the period (a failed rollback)
+    __slots__ = (
+        "by_state",
+        "by_type",
+        "closures",
+        "compliant_closed",
+        "created",
+        "days",
+        "incidents",
+        "lead_time_seconds",
+        "mtta_seconds",
+        "mtti_seconds",
+        "restore_seconds",
+        "unauthorized",
+    )
+
+    def __init__(
+        self,
+        days: float,
+        created: int = 0,
+        by_state: dict[str, int] | None = None,
+        by_type: dict[str, int] | None = None,
+        closures: dict[str, int] | None = None,
+        compliant_closed: int = 0,
+        mtta_seconds: float | None = None,
+        mtti_seconds: float | None = None,
+        lead_time_seconds: float | None = None,
+        restore_seconds: float | None = None,
+        unauthorized: int = 0,
+        incidents: int = 0,
+    ) -> None:
+        self.days: Final = days
+        self.created: Final = created
+        self.by_state: Final = {} if by_state is None else by_state
+        self.by_type: Final = {} if by_type is None else by_type
+        self.closures: Final = {} if closures is None else closures  # closed in period, by status
+        self.compliant_closed: Final = compliant_closed
+        self.mtta_seconds: Final = mtta_seconds
+        self.mtti_seconds: Final = mtti_seconds
+        self.lead_time_seconds: Final = lead_time_seconds
+        self.restore_seconds: Final = restore_seconds
+        self.unauthorized: Final = unauthorized
+        self.incidents: Final = incidents  # changes with an incident opened in the period (a failed rollback)
 
     @property
     def finished(self) -> int:
@@ -32,15 +65,26 @@ class Figures:
         return sum(n for s, n in self.closures.items() if s != "cancelled")
 
 
-@dataclass(frozen=True)
-class Kpi:
-    key: str
-    name: str
-    value: float | None
-    unit: str
-    target: str
-    met: bool | None
-    note: str = ""
+class Kpi(Frozen):
+    __slots__ = ("key", "met", "name", "note", "target", "unit", "value")
+
+    def __init__(
+        self,
+        key: str,
+        name: str,
+        value: float | None,
+        unit: str,
+        target: str,
+        met: bool | None,
+        note: str = "",
+    ) -> None:
+        self.key: Final = key
+        self.name: Final = name
+        self.value: Final = value
+        self.unit: Final = unit
+        self.target: Final = target
+        self.met: Final = met
+        self.note: Final = note
 
     def as_dict(self) -> dict[str, Any]:
         return {

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
 
 from .lifecycle import State
+from .values import Frozen, Value
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up time)
+if TYPE_CHECKING:
+    from typing import Any, Final
 
 
 class ChangeType(StrEnum):
@@ -51,60 +54,119 @@ class ReviewOutcome(StrEnum):
     CONCERNS = "concerns"
 
 
-Plan = dict[str, Any]
+Plan = dict[str, "Any"]
 
 
-@dataclass
-class Approval:
-    approver: str
-    role: str
-    decision: Decision
-    reason: str
-    at: datetime
-    # False once an update discarded it; kept so the record shows what happened.
-    active: bool = True
+class Approval(Value):
+    __slots__ = ("active", "approver", "at", "decision", "reason", "role")
+
+    def __init__(
+        self, approver: str, role: str, decision: Decision, reason: str, at: datetime, active: bool = True
+    ) -> None:
+        self.approver = approver
+        self.role = role
+        self.decision = decision
+        self.reason = reason
+        self.at = at
+        # False once an update discarded it; kept so the record shows what happened.
+        self.active = active
 
 
-@dataclass(frozen=True)
-class RiskComponent:
-    points: int
-    reason: str
+class RiskComponent(Frozen):
+    __slots__ = ("points", "reason")
+
+    def __init__(self, points: int, reason: str) -> None:
+        self.points: Final = points
+        self.reason: Final = reason
 
 
-@dataclass
-class Assessment:
-    score: int
-    level: Level
-    priority: str
-    route: Route
-    components: dict[str, RiskComponent]
-    history_used: list[str]
-    testing_required: str
-    assigned_to: str
-    assessed_at: datetime
-    route_reason: str = ""
-    staging_evidence: str | None = None
+class Assessment(Value):
+    __slots__ = (
+        "assessed_at",
+        "assigned_to",
+        "components",
+        "history_used",
+        "level",
+        "priority",
+        "route",
+        "route_reason",
+        "score",
+        "staging_evidence",
+        "testing_required",
+    )
+
+    def __init__(
+        self,
+        score: int,
+        level: Level,
+        priority: str,
+        route: Route,
+        components: dict[str, RiskComponent],
+        history_used: list[str],
+        testing_required: str,
+        assigned_to: str,
+        assessed_at: datetime,
+        route_reason: str = "",
+        staging_evidence: str | None = None,
+    ) -> None:
+        self.score = score
+        self.level = level
+        self.priority = priority
+        self.route = route
+        self.components = components
+        self.history_used = history_used
+        self.testing_required = testing_required
+        self.assigned_to = assigned_to
+        self.assessed_at = assessed_at
+        self.route_reason = route_reason
+        self.staging_evidence = staging_evidence
 
 
-@dataclass
-class Review:
-    due_at: datetime
-    reviewed_at: datetime | None = None
-    reviewer: str | None = None
-    outcome: ReviewOutcome | None = None
-    notes: str | None = None
+class Review(Value):
+    __slots__ = ("due_at", "notes", "outcome", "reviewed_at", "reviewer")
+
+    def __init__(
+        self,
+        due_at: datetime,
+        reviewed_at: datetime | None = None,
+        reviewer: str | None = None,
+        outcome: ReviewOutcome | None = None,
+        notes: str | None = None,
+    ) -> None:
+        self.due_at = due_at
+        self.reviewed_at = reviewed_at
+        self.reviewer = reviewer
+        self.outcome = outcome
+        self.notes = notes
 
 
-@dataclass
-class Timeline:
+class Timeline(Value):
     """When the change passed each milestone (SPEC §1 `metrics`)."""
 
-    created_at: datetime
-    assessed_at: datetime | None = None
-    approved_at: datetime | None = None
-    implementation_started_at: datetime | None = None
-    implemented_at: datetime | None = None
-    closed_at: datetime | None = None
+    __slots__ = (
+        "approved_at",
+        "assessed_at",
+        "closed_at",
+        "created_at",
+        "implementation_started_at",
+        "implemented_at",
+    )
+
+    def __init__(
+        self,
+        created_at: datetime,
+        assessed_at: datetime | None = None,
+        approved_at: datetime | None = None,
+        implementation_started_at: datetime | None = None,
+        implemented_at: datetime | None = None,
+        closed_at: datetime | None = None,
+    ) -> None:
+        self.created_at = created_at
+        self.assessed_at = assessed_at
+        self.approved_at = approved_at
+        self.implementation_started_at = implementation_started_at
+        self.implemented_at = implemented_at
+        self.closed_at = closed_at
 
     @property
     def mtta_seconds(self) -> float | None:
@@ -121,45 +183,110 @@ def _seconds(start: datetime | None, end: datetime | None) -> float | None:
     return (end - start).total_seconds()
 
 
-@dataclass
-class Change:
-    change_id: str
-    type: ChangeType
-    category: str
-    title: str
-    description: str
-    requested_by: str
-    impact: Level
-    urgency: Level
-    timeline: Timeline
-    implementation_plan: Plan | None = None
-    rollback_plan: Plan | None = None
-    test_plan: Plan | None = None
-    # Post-change validation: health checks, period, interval, Prometheus queries (SPEC §7).
-    validation: dict[str, Any] | None = None
-    affected_services: list[str] = field(default_factory=list)
-    affected_cis: list[str] = field(default_factory=list)
-    dependencies: list[str] = field(default_factory=list)
-    environment: str | None = None
-    tested_in_staging: str | None = None
-    state: State = State.PENDING_ASSESSMENT
-    closure_status: ClosureStatus | None = None
-    closure_notes: str | None = None
-    approvals: list[Approval] = field(default_factory=list)
-    assessment: Assessment | None = None
-    review: Review | None = None
-    # Set when a standard request was turned into another type, with why.
-    reclassified_from: ChangeType | None = None
-    # The standard change model a standard request asks for, and the values it is judged on.
-    standard_model: str | None = None
-    parameters: dict[str, Any] = field(default_factory=dict)
-    # Everyone who edited plans, services, impact or description after filing (SPEC §11): none
-    # of them may approve, reject or review the change.
-    authors: list[str] = field(default_factory=list)
-    # The highest approval route a human had to decide; re-assessment never routes below it
-    # unless a change manager lowers it (SPEC §11).
-    route_floor: Route | None = None
-    version: int = 0
+class Change(Value):
+    __slots__ = (
+        "affected_cis",
+        "affected_services",
+        "approvals",
+        "assessment",
+        "authors",
+        "category",
+        "change_id",
+        "closure_notes",
+        "closure_status",
+        "dependencies",
+        "description",
+        "environment",
+        "impact",
+        "implementation_plan",
+        "parameters",
+        "reclassified_from",
+        "requested_by",
+        "review",
+        "rollback_plan",
+        "route_floor",
+        "standard_model",
+        "state",
+        "test_plan",
+        "tested_in_staging",
+        "timeline",
+        "title",
+        "type",
+        "urgency",
+        "validation",
+        "version",
+    )
+
+    def __init__(
+        self,
+        change_id: str,
+        type: ChangeType,
+        category: str,
+        title: str,
+        description: str,
+        requested_by: str,
+        impact: Level,
+        urgency: Level,
+        timeline: Timeline,
+        implementation_plan: Plan | None = None,
+        rollback_plan: Plan | None = None,
+        test_plan: Plan | None = None,
+        validation: dict[str, Any] | None = None,
+        affected_services: list[str] | None = None,
+        affected_cis: list[str] | None = None,
+        dependencies: list[str] | None = None,
+        environment: str | None = None,
+        tested_in_staging: str | None = None,
+        state: State = State.PENDING_ASSESSMENT,
+        closure_status: ClosureStatus | None = None,
+        closure_notes: str | None = None,
+        approvals: list[Approval] | None = None,
+        assessment: Assessment | None = None,
+        review: Review | None = None,
+        reclassified_from: ChangeType | None = None,
+        standard_model: str | None = None,
+        parameters: dict[str, Any] | None = None,
+        authors: list[str] | None = None,
+        route_floor: Route | None = None,
+        version: int = 0,
+    ) -> None:
+        self.change_id = change_id
+        self.type = type
+        self.category = category
+        self.title = title
+        self.description = description
+        self.requested_by = requested_by
+        self.impact = impact
+        self.urgency = urgency
+        self.timeline = timeline
+        self.implementation_plan = implementation_plan
+        self.rollback_plan = rollback_plan
+        self.test_plan = test_plan
+        # Post-change validation: health checks, period, interval, Prometheus queries (SPEC §7).
+        self.validation = validation
+        self.affected_services: list[str] = [] if affected_services is None else affected_services
+        self.affected_cis: list[str] = [] if affected_cis is None else affected_cis
+        self.dependencies: list[str] = [] if dependencies is None else dependencies
+        self.environment = environment
+        self.tested_in_staging = tested_in_staging
+        self.state = state
+        self.closure_status = closure_status
+        self.closure_notes = closure_notes
+        self.approvals: list[Approval] = [] if approvals is None else approvals
+        self.assessment = assessment
+        self.review = review
+        # Set when a standard request was turned into another type, with why.
+        self.reclassified_from = reclassified_from
+        # The standard change model a standard request asks for, and the values it is judged on.
+        self.standard_model = standard_model
+        self.parameters: dict[str, Any] = {} if parameters is None else parameters
+        # Everyone who edited plans, services, impact or description after filing (SPEC §11): none
+        # of them may approve, reject or review the change.
+        self.authors: list[str] = [] if authors is None else authors
+        # The highest approval route a human had to decide; re-assessment never routes below it
+        # unless a change manager lowers it (SPEC §11).
+        self.route_floor = route_floor
+        self.version = version
 
     @property
     def active_approvals(self) -> list[Approval]:

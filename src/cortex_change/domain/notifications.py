@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from . import routing
 from .events import Event
 from .model import Change, ChangeType
 from .policy import Policy
+from .values import Frozen
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up time)
+if TYPE_CHECKING:
+    from typing import Final
 
 
-@dataclass(frozen=True)
-class Rule:
-    kind: str
-    audiences: tuple[str, ...]  # requester | approvers | cab | ecab | oncall
-    ask: str
-    headline: str
+class Rule(Frozen):
+    __slots__ = ("ask", "audiences", "headline", "kind")
+
+    def __init__(self, kind: str, audiences: tuple[str, ...], ask: str, headline: str) -> None:
+        self.kind: Final = kind
+        self.audiences: Final = audiences  # requester | approvers | cab | ecab | oncall
+        self.ask: Final = ask
+        self.headline: Final = headline
 
 
 # Audit action -> the notification it causes. `oncall` is ECAB_MEMBERS (the on-call leads).

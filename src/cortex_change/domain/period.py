@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
 from .errors import ValidationError
+from .values import Frozen
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up time)
+if TYPE_CHECKING:
+    from typing import Final
 
 ROLLING_DAYS = {"today": 1, "week": 7, "month": 30}
 RANGE = re.compile(r"^\s*(\d{4}-\d{2}-\d{2})\s+to\s+(\d{4}-\d{2}-\d{2})\s*$")
@@ -14,11 +18,13 @@ ALLOWED = "today, week (last 7 days), month (last 30 days) or 'YYYY-MM-DD to YYY
 FIRST_YEAR, LAST_YEAR = 1970, 9999  # SPEC §11: periods lie within these years
 
 
-@dataclass(frozen=True)
-class Period:
-    label: str
-    start: datetime  # inclusive
-    end: datetime  # exclusive
+class Period(Frozen):
+    __slots__ = ("end", "label", "start")
+
+    def __init__(self, label: str, start: datetime, end: datetime) -> None:
+        self.label: Final = label
+        self.start: Final = start  # inclusive
+        self.end: Final = end  # exclusive
 
     @property
     def days(self) -> float:

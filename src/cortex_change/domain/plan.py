@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
-from typing import Any
 
 from .errors import ValidationError
+from .values import Frozen
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up time)
+if TYPE_CHECKING:
+    from typing import Any, Final
 
 DEFAULT_RUN_TIMEOUT = 600.0  # a command with no timeout of its own
 DEFAULT_HTTP_TIMEOUT = 30.0
@@ -18,45 +21,65 @@ _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)?")
 SECRET_REF = re.compile(r"\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
-@dataclass(frozen=True)
-class TextStep:
+class TextStep(Frozen):
     """A step a person carries out and then reports."""
 
-    text: str
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text: Final = text
 
 
-@dataclass(frozen=True)
-class RunStep:
+class RunStep(Frozen):
     """A command: argv (no shell) or one shell line when `shell` is set."""
 
-    command: str | tuple[str, ...]
-    shell: bool = False
-    timeout: float = DEFAULT_RUN_TIMEOUT
+    __slots__ = ("command", "shell", "timeout")
+
+    def __init__(
+        self, command: str | tuple[str, ...], shell: bool = False, timeout: float = DEFAULT_RUN_TIMEOUT
+    ) -> None:
+        self.command: Final = command
+        self.shell: Final = shell
+        self.timeout: Final = timeout
 
     def describe(self) -> str:
         return self.command if isinstance(self.command, str) else " ".join(self.command)
 
 
-@dataclass(frozen=True)
-class HttpStep:
-    method: str
-    url: str
-    expect_status: tuple[int, ...] = (200,)
-    timeout: float = DEFAULT_HTTP_TIMEOUT
-    headers: tuple[tuple[str, str], ...] = ()
-    body: str | None = None
+class HttpStep(Frozen):
+    __slots__ = ("body", "expect_status", "headers", "method", "timeout", "url")
+
+    def __init__(
+        self,
+        method: str,
+        url: str,
+        expect_status: tuple[int, ...] = (200,),
+        timeout: float = DEFAULT_HTTP_TIMEOUT,
+        headers: tuple[tuple[str, str], ...] = (),
+        body: str | None = None,
+    ) -> None:
+        self.method: Final = method
+        self.url: Final = url
+        self.expect_status: Final = expect_status
+        self.timeout: Final = timeout
+        self.headers: Final = headers
+        self.body: Final = body
 
     def describe(self) -> str:
         return f"{self.method} {self.url}"
 
 
-@dataclass(frozen=True)
-class RunbookStep:
+class RunbookStep(Frozen):
     """A catalog runbook with its parameters; `version` is stamped when the change is filed."""
 
-    name: str
-    params: tuple[tuple[str, Any], ...] = ()
-    version: int | None = None
+    __slots__ = ("name", "params", "version")
+
+    def __init__(
+        self, name: str, params: tuple[tuple[str, Any], ...] = (), version: int | None = None
+    ) -> None:
+        self.name: Final = name
+        self.params: Final = params
+        self.version: Final = version
 
     def describe(self) -> str:
         version = "" if self.version is None else f" v{self.version}"
@@ -68,48 +91,92 @@ Step = TextStep | RunStep | HttpStep | RunbookStep
 RUNBOOK_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 
-@dataclass(frozen=True)
-class HealthCheck:
-    url: str
-    expect_status: tuple[int, ...] = (200,)
-    timeout: float = 10.0
+class HealthCheck(Frozen):
+    __slots__ = ("expect_status", "timeout", "url")
+
+    def __init__(self, url: str, expect_status: tuple[int, ...] = (200,), timeout: float = 10.0) -> None:
+        self.url: Final = url
+        self.expect_status: Final = expect_status
+        self.timeout: Final = timeout
 
 
-@dataclass(frozen=True)
-class PrometheusSpec:
-    url: str
-    error_rate_query: str | None = None
-    latency_query: str | None = None
+class PrometheusSpec(Frozen):
+    __slots__ = ("error_rate_query", "latency_query", "url")
+
+    def __init__(
+        self, url: str, error_rate_query: str | None = None, latency_query: str | None = None
+    ) -> None:
+        self.url: Final = url
+        self.error_rate_query: Final = error_rate_query
+        self.latency_query: Final = latency_query
 
 
-@dataclass(frozen=True)
-class ValidationSpec:
+class ValidationSpec(Frozen):
     """What post-change validation checks, how long, how often, and how many failures trip it."""
 
-    health_checks: tuple[HealthCheck, ...] = ()
-    period: float = 1800.0
-    interval: float = 60.0
-    failures_to_trip: int = 3
-    prometheus: PrometheusSpec | None = None
-    error_rate_threshold: float = 5.0  # %
-    latency_threshold: float = 200.0  # % of baseline
+    __slots__ = (
+        "error_rate_threshold",
+        "failures_to_trip",
+        "health_checks",
+        "interval",
+        "latency_threshold",
+        "period",
+        "prometheus",
+    )
+
+    def __init__(
+        self,
+        health_checks: tuple[HealthCheck, ...] = (),
+        period: float = 1800.0,
+        interval: float = 60.0,
+        failures_to_trip: int = 3,
+        prometheus: PrometheusSpec | None = None,
+        error_rate_threshold: float = 5.0,
+        latency_threshold: float = 200.0,
+    ) -> None:
+        self.health_checks: Final = health_checks
+        self.period: Final = period
+        self.interval: Final = interval
+        self.failures_to_trip: Final = failures_to_trip
+        self.prometheus: Final = prometheus
+        self.error_rate_threshold: Final = error_rate_threshold  # %
+        self.latency_threshold: Final = latency_threshold  # % of baseline
 
     @property
     def has_checks(self) -> bool:
         return bool(self.health_checks) or self.prometheus is not None
 
 
-@dataclass(frozen=True)
-class Defaults:
+class Defaults(Frozen):
     """Configuration that fills what a change's validation leaves out (SPEC §9)."""
 
-    period: float = 1800.0
-    interval: float = 60.0
-    failures_to_trip: int = 3
-    error_rate_threshold: float = 5.0
-    latency_threshold: float = 200.0
-    prometheus_url: str = ""
-    health_checks: tuple[HealthCheck, ...] = field(default_factory=tuple)
+    __slots__ = (
+        "error_rate_threshold",
+        "failures_to_trip",
+        "health_checks",
+        "interval",
+        "latency_threshold",
+        "period",
+        "prometheus_url",
+    )
+
+    def __init__(
+        self,
+        period: float = 1800.0,
+        interval: float = 60.0,
+        failures_to_trip: int = 3,
+        error_rate_threshold: float = 5.0,
+        latency_threshold: float = 200.0,
+        prometheus_url: str = "",
+        health_checks: tuple[HealthCheck, ...] = (),
+    ) -> None:
+        self.period: Final = period
+        self.interval: Final = interval
+        self.failures_to_trip: Final = failures_to_trip
+        self.error_rate_threshold: Final = error_rate_threshold
+        self.latency_threshold: Final = latency_threshold
+        self.prometheus_url: Final = prometheus_url
+        self.health_checks: Final = health_checks
 
 
 def duration(field_name: str, value: Any) -> float:

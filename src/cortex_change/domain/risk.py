@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from .model import Change, ClosureStatus, Level, RiskComponent
 from .policy import Policy
+from .values import Frozen
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up time)
+if TYPE_CHECKING:
+    from typing import Final
 
 IMPACT_POINTS: dict[Level, int] = {
     Level.CRITICAL: 40,
@@ -28,12 +32,14 @@ PRIORITY: dict[Level, dict[Level, str]] = {
 }
 
 
-@dataclass(frozen=True)
-class PastChange:
+class PastChange(Frozen):
     """An earlier closed change that counts towards the history component."""
 
-    change_id: str
-    closure_status: ClosureStatus
+    __slots__ = ("change_id", "closure_status")
+
+    def __init__(self, change_id: str, closure_status: ClosureStatus) -> None:
+        self.change_id: Final = change_id
+        self.closure_status: Final = closure_status
 
 
 def priority(impact: Level, urgency: Level) -> str:

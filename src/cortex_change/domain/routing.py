@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from .errors import ApprovalRefused
 from .lifecycle import State
 from .model import Approval, Change, ChangeType, Decision, Level, Route
 from .policy import Policy
+from .values import Frozen
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up time)
+if TYPE_CHECKING:
+    from typing import Final
 
 AUTO_APPROVER = "auto-approval-system"
 EMERGENCY_APPROVER = "emergency-cab"
@@ -38,14 +41,16 @@ STATE_AFTER_ROUTE: dict[Route, State] = {
 }
 
 
-@dataclass(frozen=True)
-class Requirement:
+class Requirement(Frozen):
     """`count` distinct approvals from `members`, recorded under `role`."""
 
-    role: str
-    config_key: str
-    members: frozenset[str]
-    count: int
+    __slots__ = ("config_key", "count", "members", "role")
+
+    def __init__(self, role: str, config_key: str, members: frozenset[str], count: int) -> None:
+        self.role: Final = role
+        self.config_key: Final = config_key
+        self.members: Final = members
+        self.count: Final = count
 
 
 def is_system_approver(name: str) -> bool:

@@ -11,8 +11,6 @@ import json
 import re
 import unicodedata
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any, TypeVar
 from urllib.parse import quote
 
 from .errors import ConfigError, ValidationError
@@ -29,8 +27,14 @@ from .plan import (
     statuses,
     url,
 )
+from .values import Frozen
 
-T = TypeVar("T")
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up time)
+if TYPE_CHECKING:
+    from typing import Any, Final, TypeVar
+
+    T = TypeVar("T")
+
 SLOT = re.compile(r"\{(\w+)\}")
 PARAM = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 MAX_VALUE = 1000
@@ -41,29 +45,50 @@ HTTP_KEYS = {"method", "url", "headers", "body", "expect_status"}
 REFUSED_CATEGORIES = ("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp")
 
 
-@dataclass(frozen=True)
-class HttpTemplate:
+class HttpTemplate(Frozen):
     """The request of an HTTP runbook; `{param}` slots in url, header values and body."""
 
-    method: str
-    url: str
-    headers: tuple[tuple[str, str], ...] = ()
-    body: Any = None  # text, or a table sent as JSON (slots filled in its text values)
-    expect_status: tuple[int, ...] = (200,)
+    __slots__ = ("body", "expect_status", "headers", "method", "url")
+
+    def __init__(
+        self,
+        method: str,
+        url: str,
+        headers: tuple[tuple[str, str], ...] = (),
+        body: Any = None,
+        expect_status: tuple[int, ...] = (200,),
+    ) -> None:
+        self.method: Final = method
+        self.url: Final = url
+        self.headers: Final = headers
+        self.body: Final = body  # text, or a table sent as JSON (slots filled in its text values)
+        self.expect_status: Final = expect_status
 
 
-@dataclass(frozen=True)
-class Runbook:
+class Runbook(Frozen):
     """One catalog runbook: exactly one of `run` (argv) or `http`."""
 
-    name: str
-    version: int
-    description: str
-    params: tuple[tuple[str, str], ...]  # name -> pattern (fullmatch)
-    defaults: tuple[tuple[str, str], ...] = ()
-    run: tuple[str, ...] | None = None
-    http: HttpTemplate | None = None
-    timeout: float | None = None
+    __slots__ = ("defaults", "description", "http", "name", "params", "run", "timeout", "version")
+
+    def __init__(
+        self,
+        name: str,
+        version: int,
+        description: str,
+        params: tuple[tuple[str, str], ...],
+        defaults: tuple[tuple[str, str], ...] = (),
+        run: tuple[str, ...] | None = None,
+        http: HttpTemplate | None = None,
+        timeout: float | None = None,
+    ) -> None:
+        self.name: Final = name
+        self.version: Final = version
+        self.description: Final = description
+        self.params: Final = params  # name -> pattern (fullmatch)
+        self.defaults: Final = defaults
+        self.run: Final = run
+        self.http: Final = http
+        self.timeout: Final = timeout
 
 
 def define(name: str, raw: Any) -> Runbook:

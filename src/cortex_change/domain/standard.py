@@ -5,23 +5,35 @@ from __future__ import annotations
 
 import json
 import unicodedata
-from dataclasses import dataclass, field
-from typing import Any
 
 from .errors import ValidationError
 from .model import ChangeType, Level
+from .values import Frozen
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up time)
+if TYPE_CHECKING:
+    from typing import Any, Final
 
 
-@dataclass(frozen=True)
-class StandardDecision:
+class StandardDecision(Frozen):
     """`pre_approved` by `model`, or the request `becomes` another type, with the reason."""
 
-    model: str | None
-    pre_approved: bool
-    becomes: ChangeType
-    reason: str
-    # The highest assessed risk level the model still pre-approves (SPEC §11; `max_level`).
-    max_level: Level = Level.MEDIUM
+    __slots__ = ("becomes", "max_level", "model", "pre_approved", "reason")
+
+    def __init__(
+        self,
+        model: str | None,
+        pre_approved: bool,
+        becomes: ChangeType,
+        reason: str,
+        max_level: Level = Level.MEDIUM,
+    ) -> None:
+        self.model: Final = model
+        self.pre_approved: Final = pre_approved
+        self.becomes: Final = becomes
+        self.reason: Final = reason
+        # The highest assessed risk level the model still pre-approves (SPEC §11; `max_level`).
+        self.max_level: Final = max_level
 
 
 NO_MODEL = StandardDecision(
@@ -32,8 +44,7 @@ NO_MODEL = StandardDecision(
 )
 
 
-@dataclass(frozen=True)
-class Condition:
+class Condition(Frozen):
     """What keeps a request inside its model. `kind` is one of:
 
     - ``rate``: fewer than ``limit`` earlier requests with the same ``field`` value within
@@ -43,29 +54,64 @@ class Condition:
     - ``max_rank``: ``field``'s position in ``scale`` is at or below ``maximum``'s.
     """
 
-    kind: str
-    field: str
-    limit: int | None = None
-    window_seconds: int = 3600
-    minimum: float | None = None
-    maximum: float | str | None = None
-    absolute: bool = False
-    scale: tuple[str, ...] = ()
-    whole: bool = False
+    __slots__ = (
+        "absolute",
+        "field",
+        "kind",
+        "limit",
+        "maximum",
+        "minimum",
+        "scale",
+        "whole",
+        "window_seconds",
+    )
+
+    def __init__(
+        self,
+        kind: str,
+        field: str,
+        limit: int | None = None,
+        window_seconds: int = 3600,
+        minimum: float | None = None,
+        maximum: float | str | None = None,
+        absolute: bool = False,
+        scale: tuple[str, ...] = (),
+        whole: bool = False,
+    ) -> None:
+        self.kind: Final = kind
+        self.field: Final = field
+        self.limit: Final = limit
+        self.window_seconds: Final = window_seconds
+        self.minimum: Final = minimum
+        self.maximum: Final = maximum
+        self.absolute: Final = absolute
+        self.scale: Final = scale
+        self.whole: Final = whole
 
 
 KINDS = ("rate", "range", "max_rank")
 
 
-@dataclass(frozen=True)
-class StandardModel:
-    name: str
-    description: str
-    enabled: bool
-    condition: Condition
-    otherwise: ChangeType
-    templates: tuple[str, ...] = field(default=())  # integration entries that use it
-    max_level: Level = Level.MEDIUM  # the highest assessed risk level it pre-approves (SPEC §11)
+class StandardModel(Frozen):
+    __slots__ = ("condition", "description", "enabled", "max_level", "name", "otherwise", "templates")
+
+    def __init__(
+        self,
+        name: str,
+        description: str,
+        enabled: bool,
+        condition: Condition,
+        otherwise: ChangeType,
+        templates: tuple[str, ...] = (),
+        max_level: Level = Level.MEDIUM,
+    ) -> None:
+        self.name: Final = name
+        self.description: Final = description
+        self.enabled: Final = enabled
+        self.condition: Final = condition
+        self.otherwise: Final = otherwise
+        self.templates: Final = templates  # integration entries that use it
+        self.max_level: Final = max_level  # the highest assessed risk level it pre-approves (SPEC §11)
 
     def document(self) -> dict[str, Any]:
         """The model as a plain document, with its rule in words."""

@@ -6,12 +6,17 @@ import json
 import math
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, TypeVar
 
 from .errors import ValidationError
 from .model import Plan
+from .values import Frozen
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up time)
+if TYPE_CHECKING:
+    from typing import Any, Final, TypeVar
+
+    E = TypeVar("E", bound=StrEnum)
 
 TITLE_MAX = 200
 DESCRIPTION_MAX = 20_000
@@ -24,8 +29,6 @@ PLAN_JSON_MAX = 100_000  # bytes of a document's compact JSON (the PLAN_JSON_MAX
 STEP_TIMEOUT_MAX = 3600.0  # the STEP_TIMEOUT_MAX key's default
 CHANGE_ID = re.compile(r"^RFC-\d{14}-[0-9a-f]{6}$", re.ASCII)  # ASCII: \d would take any script's digits
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-
-E = TypeVar("E", bound=StrEnum)
 
 
 def _utf8(field: str, value: str) -> str:
@@ -120,12 +123,17 @@ def change_id(value: str) -> str:
     return value
 
 
-@dataclass(frozen=True)
-class Limits:
+class Limits(Frozen):
     """Configured maxima documents are checked against when a change is filed or updated."""
 
-    json_bytes: int = PLAN_JSON_MAX  # PLAN_JSON_MAX
-    step_timeout: float = STEP_TIMEOUT_MAX  # STEP_TIMEOUT_MAX, seconds
+    __slots__ = ("json_bytes", "step_timeout")
+
+    def __init__(self, json_bytes: int = PLAN_JSON_MAX, step_timeout: float = STEP_TIMEOUT_MAX) -> None:
+        self.json_bytes: Final = json_bytes  # PLAN_JSON_MAX
+        self.step_timeout: Final = step_timeout  # STEP_TIMEOUT_MAX, seconds
+
+
+DEFAULT_LIMITS = Limits()
 
 
 def document(field: str, value: Any, max_bytes: int = PLAN_JSON_MAX) -> Any:
@@ -169,7 +177,7 @@ def json_text(field: str, text: str) -> Any:
         raise ValidationError(field, f"malformed JSON: {' '.join(str(exc).split())}") from None
 
 
-def plan(field: str, value: Any, limits: Limits = Limits()) -> Plan | None:
+def plan(field: str, value: Any, limits: Limits = DEFAULT_LIMITS) -> Plan | None:
     """A plan object: {"steps": [text | {...}, ...], ...other documented keys}, within `limits`."""
     if value is None:
         return None

@@ -4,18 +4,23 @@ from __future__ import annotations
 
 import json
 import urllib.parse
-from dataclasses import dataclass
-from typing import Any
 
 from ..domain.plan import HealthCheck, PrometheusSpec, ValidationSpec
+from ..domain.values import Frozen
 from .execute import fetch_url
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up time)
+if TYPE_CHECKING:
+    from typing import Any, Final
 
-@dataclass(frozen=True)
-class CheckResult:
-    name: str
-    ok: bool
-    detail: str
+
+class CheckResult(Frozen):
+    __slots__ = ("detail", "name", "ok")
+
+    def __init__(self, name: str, ok: bool, detail: str) -> None:
+        self.name: Final = name
+        self.ok: Final = ok
+        self.detail: Final = detail
 
     def as_dict(self) -> dict[str, Any]:
         return {"check": self.name, "ok": self.ok, "detail": self.detail}

@@ -12,10 +12,14 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Collection, Iterable, Mapping
-from dataclasses import dataclass
 
 from ..domain.plan import SECRET_REF, HttpStep, RunStep
+from ..domain.values import Frozen
 from ..outbound import no_redirect_opener
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up time)
+if TYPE_CHECKING:
+    from typing import Final
 
 TAIL_CHARS = 2000  # of stdout/stderr kept in the audit trail
 POLL_SECONDS = 0.05
@@ -24,14 +28,24 @@ REDACTED = "***"
 BASE_ENV = ("PATH", "HOME", "LANG")
 
 
-@dataclass(frozen=True)
-class StepResult:
-    ok: bool
-    duration: float
-    exit_code: int | None = None
-    status: int | None = None  # HTTP status
-    output: str = ""  # tail of stdout+stderr (or the response body), secrets redacted
-    error: str = ""  # why it failed, one line
+class StepResult(Frozen):
+    __slots__ = ("duration", "error", "exit_code", "ok", "output", "status")
+
+    def __init__(
+        self,
+        ok: bool,
+        duration: float,
+        exit_code: int | None = None,
+        status: int | None = None,
+        output: str = "",
+        error: str = "",
+    ) -> None:
+        self.ok: Final = ok
+        self.duration: Final = duration
+        self.exit_code: Final = exit_code
+        self.status: Final = status  # HTTP status
+        self.output: Final = output  # tail of stdout+stderr (or the response body), secrets redacted
+        self.error: Final = error  # why it failed, one line
 
     def details(self) -> dict[str, object]:
         out: dict[str, object] = {"ok": self.ok, "duration_seconds": round(self.duration, 3)}

@@ -8,10 +8,9 @@ from datetime import UTC, date, timedelta
 from pathlib import Path
 from typing import Any
 
-from ..domain.errors import ValidationError
+from ..domain.errors import StoreError, ValidationError
 from ..store import audit
 from ..store.audit import Verdict
-from ..store.db import StoreError
 from .context import Context
 
 CHAIN_FILE = "audit-chain.jsonl"

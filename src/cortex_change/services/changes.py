@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from collections.abc import Callable, Collection
 from datetime import datetime, timedelta
@@ -23,6 +22,7 @@ from ..domain.events import Event
 from ..domain.model import Change, ChangeType, ClosureStatus, Level, ReviewOutcome, Timeline
 from ..domain.risk import PastChange
 from ..domain.standard import NO_MODEL, StandardDecision, StandardModel
+from ..domain.values import Value
 from ..store import audit, changes, leases, tokens
 from ..store.db import Tx
 from . import followups
@@ -119,13 +119,15 @@ def create_change(
     return change
 
 
-@dataclasses.dataclass
-class Idempotency:
+class Idempotency(Value):
     """A caller's Idempotency-Key and a hash of its request body."""
 
-    key: str
-    request_hash: str
-    replayed: bool = False
+    __slots__ = ("key", "replayed", "request_hash")
+
+    def __init__(self, key: str, request_hash: str, replayed: bool = False) -> None:
+        self.key = key
+        self.request_hash = request_hash
+        self.replayed = replayed
 
 
 def _replay(tx: Tx, identity: str, idempotency: Idempotency) -> Change:
@@ -455,7 +457,7 @@ def update_change(
     """Change descriptive fields before approval (re-assessing an assessed change)."""
     v.identity("actor", actor)
     clean = _clean_update(ctx.settings, fields)
-    preview = dataclasses.replace(_load(ctx, change_id), **clean)
+    preview = _load(ctx, change_id).copy_with(**clean)
     now = ctx.clock()
     history = _history(ctx, preview, now)
     evidence = _staging_evidence(ctx, preview)

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import cached_property
 
 from ..config import Settings, load
 from ..domain.policy import Policy
+from ..domain.values import Value
 from ..store.db import Store, open_store
 
 Clock = Callable[[], datetime]
@@ -19,15 +18,20 @@ def system_clock() -> datetime:
     return datetime.now(UTC).replace(microsecond=0)
 
 
-@dataclass
-class Context:
-    settings: Settings
-    db: Store
-    clock: Clock = field(default=system_clock)
+class Context(Value):
+    __slots__ = ("_policy", "clock", "db", "settings")
 
-    @cached_property
+    def __init__(self, settings: Settings, db: Store, clock: Clock = system_clock) -> None:
+        self.settings = settings
+        self.db = db
+        self.clock = clock
+        self._policy: Policy | None = None  # built on first use
+
+    @property
     def policy(self) -> Policy:
-        return self.settings.policy()
+        if self._policy is None:
+            self._policy = self.settings.policy()
+        return self._policy
 
     def close(self) -> None:
         self.db.close()

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any
 
 from ..domain import permissions, plan, runbooks, validation, workflow
 from ..domain.codec import fmt_epoch
@@ -16,6 +13,7 @@ from ..domain.events import Event
 from ..domain.lifecycle import State
 from ..domain.model import Change, ClosureStatus
 from ..domain.plan import HttpStep, RunbookStep, RunStep, Step, TextStep
+from ..domain.values import Value
 from ..runner import checks
 from ..runner.execute import Secrets, StepResult, http_request, run_command, step_environment
 from ..store import audit, incidents, leases
@@ -24,21 +22,36 @@ from . import followups
 from .changes import _apply, _load, record
 from .context import Context
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up time)
+if TYPE_CHECKING:
+    from typing import Any
+
 # progress(step number, of, what, elapsed seconds of the plan) — the CLI prints it on a terminal.
 Progress = Callable[[int, int, str, float], None]
 
 
-@dataclass
-class Run:
+class Run(Value):
     """One carrying-out of a change by one lease holder."""
 
-    ctx: Context
-    change_id: str
-    holder: str
-    env: Mapping[str, str]
-    progress: Progress | None = None
-    cwd: str | None = None
-    _renewed: float = 0.0
+    __slots__ = ("_renewed", "change_id", "ctx", "cwd", "env", "holder", "progress")
+
+    def __init__(
+        self,
+        ctx: Context,
+        change_id: str,
+        holder: str,
+        env: Mapping[str, str],
+        progress: Progress | None = None,
+        cwd: str | None = None,
+        _renewed: float = 0.0,
+    ) -> None:
+        self.ctx = ctx
+        self.change_id = change_id
+        self.holder = holder
+        self.env = env
+        self.progress = progress
+        self.cwd = cwd
+        self._renewed = _renewed
 
     @property
     def ttl(self) -> int:
@@ -264,7 +277,7 @@ def _execute(run: Run, step: RunStep | HttpStep, secrets: Secrets, deadline: flo
         run.heartbeat()
         result = http_request(step, secrets, limit, run.ctx.settings["HTTP_STEP_ALLOWED_HOSTS"])
     if not result.ok and deadline is not None and limit < timeout and "timed out" in result.error:
-        result = dataclasses.replace(result, error=f"{result.error} (the rollback's time limit ran out)")
+        result = result.copy_with(error=f"{result.error} (the rollback's time limit ran out)")
     return result
 
 

@@ -4,23 +4,25 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 
 from ..catalog.loader import Catalog, load_catalog
 from ..domain.errors import ValidationError
 from ..domain.integration import Template, parse_details, render
 from ..domain.lifecycle import State
 from ..domain.model import Change, ChangeType
+from ..domain.values import Value
 from . import changes as svc
 from . import queries
 from .context import Context
 from .dispatch import runs_steps
 
 
-@dataclass
-class Outcome:
-    change_id: str
-    steps: list[str] = field(default_factory=list)
+class Outcome(Value):
+    __slots__ = ("change_id", "steps")
+
+    def __init__(self, change_id: str, steps: list[str] | None = None) -> None:
+        self.change_id = change_id
+        self.steps: list[str] = [] if steps is None else steps
 
 
 def resolve(

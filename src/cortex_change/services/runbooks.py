@@ -6,7 +6,6 @@ from typing import Any
 
 from ..config import Settings
 from ..domain import plan as plans
-from ..domain.runbooks import expand, lookup
 
 
 def stamp_plan(settings: Settings, field: str, plan: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -16,6 +15,7 @@ def stamp_plan(settings: Settings, field: str, plan: dict[str, Any] | None) -> d
     if plan is None or not any(isinstance(s, dict) and "runbook" in s for s in raw_steps):
         return plan  # the catalog is read only when a plan names a runbook
     from ..catalog.loader import load_catalog
+    from ..domain.runbooks import expand, lookup
 
     books = load_catalog(settings).runbooks
     stamped: list[Any] = []

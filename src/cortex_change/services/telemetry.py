@@ -13,10 +13,9 @@ from http.client import HTTPException
 from prometheus_client import CollectorRegistry, generate_latest, push_to_gateway
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 
-from ..domain.errors import ConfigError
+from ..domain.errors import ConfigError, StoreError
 from ..domain.lifecycle import State
 from ..store import telemetry as figures
-from ..store.db import StoreError
 from ..store.outbox import DEAD, DELIVERED, PENDING
 from .context import Context
 from .reports import metrics_report

@@ -8,7 +8,6 @@ import os
 import socket
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from ..domain import workflow
@@ -16,6 +15,7 @@ from ..domain.codec import fmt_time
 from ..domain.errors import CortexError
 from ..domain.events import Event
 from ..domain.lifecycle import AWAITING_APPROVAL, State
+from ..domain.values import Value
 from ..notify.message import DeliveryError, Message
 from ..store import outbox, timers
 from . import followups
@@ -34,16 +34,26 @@ def default_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-@dataclass
-class Tick:
+class Tick(Value):
     """What one pass of the worker did."""
 
-    flagged: list[str] = field(default_factory=list)
-    fired: list[str] = field(default_factory=list)
-    delivered: int = 0
-    failed: int = 0
-    dead: int = 0
-    pushed: bool = False
+    __slots__ = ("dead", "delivered", "failed", "fired", "flagged", "pushed")
+
+    def __init__(
+        self,
+        flagged: list[str] | None = None,
+        fired: list[str] | None = None,
+        delivered: int = 0,
+        failed: int = 0,
+        dead: int = 0,
+        pushed: bool = False,
+    ) -> None:
+        self.flagged: list[str] = [] if flagged is None else flagged
+        self.fired: list[str] = [] if fired is None else fired
+        self.delivered = delivered
+        self.failed = failed
+        self.dead = dead
+        self.pushed = pushed
 
     def as_dict(self) -> dict[str, Any]:
         return {

@@ -9,8 +9,9 @@ from datetime import datetime
 from typing import Any
 
 from ..domain.codec import fmt_time
+from ..domain.errors import StoreError
 from ..domain.events import Event
-from .db import Row, StoreError, Tx
+from .db import Row, Tx
 
 GENESIS = "0" * 64
 EVENT_COLUMNS = "seq, event_id, at, change_id, action, actor, details, prev_hash, hash"

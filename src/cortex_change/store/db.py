@@ -12,14 +12,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     import threading
 
-from ..domain.errors import Conflict, CortexError
+from ..domain.errors import Conflict, StoreError
 
 Row = tuple[Any, ...]
 BUSY_TIMEOUT_MS = 10_000
-
-
-class StoreError(CortexError):
-    """The database could not be opened or used."""
 
 
 class Tx:

@@ -17,9 +17,9 @@ import psycopg
 from psycopg import errors as pg_errors
 from psycopg_pool import PoolTimeout
 
-from ..domain.errors import Conflict
+from ..domain.errors import Conflict, StoreError
 from ..redaction import redact, redact_url
-from .db import LATEST_VERSION, MISSING, Row, StoreError, Tx, migration_scripts
+from .db import LATEST_VERSION, MISSING, Row, Tx, migration_scripts
 
 MIGRATION_LOCK = 0x636F727465  # "corte": one migrator at a time, across hosts
 PLACEHOLDER = re.compile(r"\?")
