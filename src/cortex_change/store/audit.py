@@ -6,11 +6,12 @@ import json
 import os
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
 from ..domain.codec import fmt_time
 from ..domain.errors import StoreError
 from ..domain.events import Event
+from ..domain.values import Frozen
 from .db import Row, Tx
 
 GENESIS = "0" * 64
@@ -136,26 +137,19 @@ def verify(tx: Tx) -> Verdict:
     return Verdict(False, verdict.checked, verdict.head_hash, problem, verdict.checked + 1)
 
 
-class Verdict:
-    """What re-walking the chain found (a plain class: `dataclasses` costs the CLI's start-up)."""
+class Verdict(Frozen):
+    """What re-walking the chain found."""
 
     __slots__ = ("checked", "first_bad_seq", "head_hash", "ok", "problem")
 
     def __init__(
         self, ok: bool, checked: int, head_hash: str, problem: str = "", first_bad_seq: int | None = None
     ) -> None:
-        self.ok, self.checked, self.head_hash = ok, checked, head_hash
-        self.problem, self.first_bad_seq = problem, first_bad_seq
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Verdict) and all(
-            getattr(self, k) == getattr(other, k) for k in self.__slots__
-        )
-
-    __hash__ = None  # type: ignore[assignment]
-
-    def __repr__(self) -> str:
-        return "Verdict(" + ", ".join(f"{k}={getattr(self, k)!r}" for k in self.__slots__) + ")"
+        self.ok: Final = ok
+        self.checked: Final = checked
+        self.head_hash: Final = head_hash
+        self.problem: Final = problem
+        self.first_bad_seq: Final = first_bad_seq
 
 
 def verify_rows(
