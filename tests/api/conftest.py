@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -160,6 +161,19 @@ def make_token(store: str, cwd: Path, name: str) -> str:
     return token
 
 
+@contextlib.contextmanager
+def serving(store: str, cwd: Path, toml: str | None = None) -> Iterator[Api]:
+    """A live server on `store` (with `toml` as its cortex-change.toml), stopped afterwards."""
+    if toml is not None:
+        (cwd / "cortex-change.toml").write_text(toml)
+    running = start_api(store, cwd)
+    try:
+        yield running
+    finally:
+        running.close()
+        running.server.stop()
+
+
 def start_api(store: str, cwd: Path, *, access_log: bool = False) -> Api:
     tokens = {name: make_token(store, cwd, name) for name in IDENTITIES}
     revoked = make_token(store, cwd, "mallory")
@@ -174,12 +188,8 @@ def api(store_url: str, tmp_path: Path) -> Iterator[Api]:
     """A fresh server on a fresh store (each backend in turn)."""
     cwd = tmp_path / "cwd"
     cwd.mkdir()
-    running = start_api(store_url, cwd)
-    try:
+    with serving(store_url, cwd) as running:
         yield running
-    finally:
-        running.close()
-        running.server.stop()
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
@@ -189,10 +199,5 @@ def shared_api(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPath
     Same backends as the `store_url` fixture, at module scope so the server starts once.
     """
     cwd = tmp_path_factory.mktemp("api")
-    store = backend_store(request, cwd)
-    running = start_api(store, cwd)
-    try:
+    with serving(backend_store(request, cwd), cwd) as running:
         yield running
-    finally:
-        running.close()
-        running.server.stop()

@@ -18,7 +18,7 @@ import pytest
 
 from support import query
 
-from .conftest import Api, start_api
+from .conftest import Api, serving
 
 # Who approves each route in the default configuration (the requester is alice).
 APPROVERS = {
@@ -192,12 +192,8 @@ def api_without_delay(store_url: str, tmp_path: Path) -> Iterator[Api]:
     """A server whose AUTO_IMPLEMENT has no IMPLEMENTATION_DELAY."""
     cwd = tmp_path / "cwd"
     cwd.mkdir()
-    (cwd / "cortex-change.toml").write_text(RESTART_TOUCHES)
-    running = start_api(store_url, cwd)
-    try:
+    with serving(store_url, cwd, RESTART_TOUCHES) as running:  # stopped afterwards, as every server
         yield running
-    finally:
-        running.close()
         running.server.stop()
 
 

@@ -343,7 +343,8 @@ defaults = { namespace = "default" }
     assert (res.code, res.out) == (1, f"{change_id}: closed failed: {doc['closure_notes']}\n")
 
 
-def test_a_runbook_gone_from_the_catalog_fails_its_step(cli: Cli) -> None:
+def _approved_hotfix(cli: Cli) -> str:
+    """An emergency whose plan runs the user runbook `touch-marker`: approved at once (no ad-hoc step)."""
     _toml(cli, USER_RUNBOOK)
     step = {"runbook": "touch-marker", "params": {"what": "fix"}}
     change_id = cli.create(
@@ -351,6 +352,11 @@ def test_a_runbook_gone_from_the_catalog_fails_its_step(cli: Cli) -> None:
         "--rollback-plan", _plan("Revert by hand"),
     )  # fmt: skip
     cli.ok("assess", change_id)
+    return change_id
+
+
+def test_a_runbook_gone_from_the_catalog_fails_its_step(cli: Cli) -> None:
+    change_id = _approved_hotfix(cli)
     assert cli.show(change_id)["state"] == "approved"
     _toml(cli, "")
     res = cli("implement", change_id, "--as", "alice", env={"AUTO_ROLLBACK_ENABLED": "false"})
@@ -361,13 +367,7 @@ def test_a_runbook_gone_from_the_catalog_fails_its_step(cli: Cli) -> None:
 
 
 def test_a_user_runbook_runs_when_unchanged(cli: Cli) -> None:
-    _toml(cli, USER_RUNBOOK)
-    step = {"runbook": "touch-marker", "params": {"what": "fix"}}
-    change_id = cli.create(
-        "emergency", "deployment", "Hotfix", "--implementation-plan", _plan(step),
-        "--rollback-plan", _plan("Revert by hand"),
-    )  # fmt: skip
-    cli.ok("assess", change_id)
+    change_id = _approved_hotfix(cli)
     cli.ok("implement", change_id, "--as", "alice")
     assert (cli.cwd / "marker.log").read_text("utf-8") == "ran fix\n"
     assert cli.show(change_id)["closure_status"] == "successful"
