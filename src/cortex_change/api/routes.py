@@ -15,7 +15,7 @@ from ..catalog.loader import load_catalog
 from ..domain.compliance_report import FRAMEWORKS
 from ..domain.errors import NotFound, PreconditionFailed, Refused, ValidationError
 from ..domain.lifecycle import GROUPS, State
-from ..domain.model import ChangeType, Level
+from ..domain.model import Change, ChangeType, Level
 from ..services import audit as audit_service
 from ..services import changes as svc
 from ..services import queries, reviews, telemetry
@@ -114,8 +114,14 @@ def _version(if_match: str | None) -> int | None:
     return int(m.group(1) or m.group(2))
 
 
-def _record(ctx: Context, change_id: str, status: int = 200) -> JSONResponse:
-    doc = queries.get_change(ctx, change_id=change_id)
+def _record(ctx: Context, change: Change | str, status: int = 200) -> JSONResponse:
+    """The change as SPEC §1's document with its ETag: built from the record in hand when a unit
+    of work has just written it (`change.trail`), else read."""
+    if isinstance(change, str) or change.trail is None:
+        cid = change if isinstance(change, str) else change.change_id
+        doc = queries.get_change(ctx, change_id=cid)
+    else:
+        doc = queries.document(ctx, change, change.trail)
     return JSONResponse(doc, status_code=status, headers={"ETag": f'"v{doc["version"]}"'})
 
 
@@ -202,7 +208,7 @@ def create(
         digest = hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
         once = svc.Idempotency(idempotency_key, digest)
     change = svc.create_change(ctx, requested_by=who, idempotency=once, **fields)
-    response = _record(ctx, change.change_id, 200 if once and once.replayed else 201)
+    response = _record(ctx, change, 200 if once and once.replayed else 201)
     response.headers["Location"] = f"/api/v1/changes/{change.change_id}"
     return response
 
@@ -289,7 +295,7 @@ def assess(
     who = _who(ctx, credentials)
     reassess = bool(body and body.reassess)
     reason = body.reason if body else None
-    svc.assess_change(
+    change = svc.assess_change(
         ctx,
         change_id=change_id,
         reassess=reassess,
@@ -297,7 +303,7 @@ def assess(
         actor=who if reason is not None else None,
         lower_reason=reason,
     )
-    return _record(ctx, change_id)
+    return _record(ctx, change)
 
 
 @api.post(
@@ -311,7 +317,7 @@ def approve(
 ) -> JSONResponse:
     ctx = _ctx(request)
     who = _who(ctx, credentials)
-    svc.approve_change(
+    change, _ = svc.approve_change(
         ctx,
         change_id=change_id,
         approver=who,
@@ -319,7 +325,7 @@ def approve(
         role=body.role,
         if_version=_version(if_match),
     )
-    return _record(ctx, change_id)
+    return _record(ctx, change)
 
 
 @api.post(
@@ -333,10 +339,10 @@ def reject(
 ) -> JSONResponse:
     ctx = _ctx(request)
     who = _who(ctx, credentials)
-    svc.reject_change(
+    change = svc.reject_change(
         ctx, change_id=change_id, rejector=who, reason=body.reason, if_version=_version(if_match)
     )
-    return _record(ctx, change_id)
+    return _record(ctx, change)
 
 
 @api.post(
@@ -358,8 +364,8 @@ def implement(
 ) -> JSONResponse:
     ctx = _ctx(request)
     who = _who(ctx, credentials)
-    _, queued = implement_or_queue(ctx, change_id=change_id, actor=who, if_version=_version(if_match))
-    return _record(ctx, change_id, 202 if queued else 200)
+    change, queued = implement_or_queue(ctx, change_id=change_id, actor=who, if_version=_version(if_match))
+    return _record(ctx, change, 202 if queued else 200)
 
 
 @api.post(
@@ -373,7 +379,7 @@ def close(
 ) -> JSONResponse:
     ctx = _ctx(request)
     who = _who(ctx, credentials)
-    svc.close_change(
+    change = svc.close_change(
         ctx,
         change_id=change_id,
         status=body.status,
@@ -381,7 +387,7 @@ def close(
         actor=who,
         if_version=_version(if_match),
     )
-    return _record(ctx, change_id)
+    return _record(ctx, change)
 
 
 @api.post(
@@ -399,8 +405,10 @@ def cancel(
 ) -> JSONResponse:
     ctx = _ctx(request)
     who = _who(ctx, credentials)
-    svc.cancel_change(ctx, change_id=change_id, actor=who, reason=body.reason, if_version=_version(if_match))
-    return _record(ctx, change_id)
+    change = svc.cancel_change(
+        ctx, change_id=change_id, actor=who, reason=body.reason, if_version=_version(if_match)
+    )
+    return _record(ctx, change)
 
 
 @api.post(
@@ -414,7 +422,7 @@ def review(
 ) -> JSONResponse:
     ctx = _ctx(request)
     who = _who(ctx, credentials)
-    svc.review_change(
+    change = svc.review_change(
         ctx,
         change_id=change_id,
         reviewer=who,
@@ -422,7 +430,7 @@ def review(
         notes=body.notes,
         if_version=_version(if_match),
     )
-    return _record(ctx, change_id)
+    return _record(ctx, change)
 
 
 @api.post(
@@ -555,5 +563,7 @@ def update(
     ctx = _ctx(request)
     who = _who(ctx, credentials)
     fields = body.model_dump(exclude_unset=True)
-    svc.update_change(ctx, change_id=change_id, actor=who, fields=fields, if_version=_version(if_match))
-    return _record(ctx, change_id)
+    change = svc.update_change(
+        ctx, change_id=change_id, actor=who, fields=fields, if_version=_version(if_match)
+    )
+    return _record(ctx, change)

@@ -211,6 +211,7 @@ class Change(Value):
         "tested_in_staging",
         "timeline",
         "title",
+        "trail",
         "type",
         "urgency",
         "validation",
@@ -287,6 +288,9 @@ class Change(Value):
         # unless a change manager lowers it (SPEC §11).
         self.route_floor = route_floor
         self.version = version
+        # Not a field: the audit trail's rows as the store holds them, when a unit of work has
+        # just written the change (services/unit.py), so a door answers without reading it again.
+        self.trail: list[dict[str, Any]] | None = None
 
     @property
     def active_approvals(self) -> list[Approval]:

@@ -81,7 +81,8 @@ def send_agenda(ctx: Context, payload: dict[str, Any]) -> None:
         {"meeting": meeting, "changes": [i["change_id"] for i in data["changes"]]},
     )
     with ctx.db.transaction() as tx:
-        (event_id,) = audit.append(tx, None, [event], now)
+        (written,) = audit.append(tx, None, [event], now)
+        event_id = written["event_id"]
         message = Message(
             event_id=event_id,
             kind="cab_agenda",

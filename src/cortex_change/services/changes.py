@@ -1,4 +1,5 @@
-"""Change use cases: create, assess, approve, reject, close, cancel, review, update; the one write path."""
+"""Change commands: create, assess, approve, reject, close, cancel, review, update (each one unit of
+work: services/unit.py; the read side is services/queries.py)."""
 
 from __future__ import annotations
 
@@ -7,15 +8,12 @@ from collections.abc import Callable, Collection
 from datetime import datetime, timedelta
 from typing import Any
 
-from ..config import Settings, rules_snapshot
-from ..domain import compliance, permissions, staging, workflow
+from ..config import Settings
+from ..domain import permissions, staging, workflow
 from ..domain import validation as v
 from ..domain.codec import fmt_time
 from ..domain.errors import (
     Conflict,
-    InvalidTransition,
-    PreconditionFailed,
-    Refused,
     ValidationError,
 )
 from ..domain.events import Event
@@ -23,9 +21,9 @@ from ..domain.model import Change, ChangeType, ClosureStatus, Level, ReviewOutco
 from ..domain.risk import PastChange
 from ..domain.standard import NO_MODEL, StandardDecision, StandardModel
 from ..domain.values import Value
-from ..store import audit, changes, leases, tokens
+from ..store import changes, leases, tokens
 from ..store.db import Tx
-from . import followups
+from . import followups, unit
 from .context import Context
 from .runbooks import stamp_plan
 
@@ -98,8 +96,8 @@ def create_change(
     change.parameters = v.parameters(parameters or {}, limits(ctx.settings).json_bytes)
     rate_key = None if model is None else model.rate_key(change.parameters)
     events = workflow.created(change, ctx.policy)
-    _staging_evidence(ctx, change)
     with ctx.db.transaction() as tx:
+        _staging_evidence(tx, change)
         while changes.exists(tx, change.change_id):  # 16M ids per second: rare, but never reuse
             change.change_id = new_change_id(now)
         # The key before anything else: a concurrent first request with the same key waits here
@@ -113,9 +111,9 @@ def create_change(
             fmt_time(now) or "",
         ):
             return _replay(tx, change.requested_by, idempotency)
-        _audit_config(tx, ctx, now)
+        unit.audit_config(tx, ctx, now)
         changes.insert(tx, change, rate_key=rate_key)
-        followups.commit(tx, ctx, change, events, now)
+        change.trail = followups.commit(tx, ctx, change, events, now)
     return change
 
 
@@ -188,21 +186,20 @@ def _model(ctx: Context, change: Change, name: str | None) -> StandardModel | No
     return known[name]
 
 
-def _staging_evidence(ctx: Context, change: Change) -> str | None:
+def _staging_evidence(tx: Tx, change: Change) -> str | None:
     """Check a `tested_in_staging` citation (SPEC §10 rule in domain/staging.py)."""
     if change.tested_in_staging is None:
         return None
-    with ctx.db.read() as tx:
-        if not changes.exists(tx, change.tested_in_staging):
-            raise ValidationError("tested_in_staging", f"no change {change.tested_in_staging!r}")
-        cited = changes.get(tx, change.tested_in_staging)
+    if not changes.exists(tx, change.tested_in_staging):
+        raise ValidationError("tested_in_staging", f"no change {change.tested_in_staging!r}")
+    cited = changes.get(tx, change.tested_in_staging)
     why = staging.problem(change, cited)
     if why:
         raise ValidationError("tested_in_staging", why)
     return staging.evidence(cited)
 
 
-def _standard_decision(ctx: Context, change: Change, now: datetime) -> StandardDecision | None:
+def _standard_decision(ctx: Context, tx: Tx, change: Change) -> StandardDecision | None:
     """Match a standard request against its model (None for other types)."""
     if change.type is not ChangeType.STANDARD:
         return None
@@ -220,96 +217,22 @@ def _standard_decision(ctx: Context, change: Change, now: datetime) -> StandardD
     key = model.rate_key(change.parameters)
     if key is not None:
         since = change.timeline.created_at - timedelta(seconds=c.window_seconds)
-        with ctx.db.read() as tx:
-            recent = changes.recent_model_requests(
-                tx,
-                model.name,
-                key,
-                c.field,
-                change.parameters[c.field],
-                since,
-                change.timeline.created_at,
-                change.change_id,
-            )
+        recent = changes.recent_model_requests(
+            tx,
+            model.name,
+            key,
+            c.field,
+            change.parameters[c.field],
+            since,
+            change.timeline.created_at,
+            change.change_id,
+        )
     return model.decide(change.parameters, recent)
 
 
-def _load(ctx: Context, change_id: str) -> Change:
-    v.change_id(change_id)
-    with ctx.db.read() as tx:
-        return changes.get(tx, change_id)
-
-
-def _history(ctx: Context, change: Change, now: datetime) -> list[PastChange]:
+def _history(tx: Tx, ctx: Context, change: Change, now: datetime) -> list[PastChange]:
     since = now - timedelta(days=ctx.policy.history_window_days)
-    with ctx.db.read() as tx:
-        return changes.history(tx, change.category, change.affected_services, since, change.change_id)
-
-
-def _audit_config(tx: Tx, ctx: Context, now: datetime) -> None:
-    """Record a `config_changed` event when this write runs under different rules than the last."""
-    current = rules_snapshot(ctx.settings)
-    previous = audit.config_snapshot(tx)
-    if previous == current:
-        return
-    if previous is not None:
-        diff = {
-            k: {"old": previous.get(k), "new": current.get(k)}
-            for k in sorted(set(previous) | set(current))
-            if previous.get(k) != current.get(k)
-        }
-        audit.append(tx, None, [Event("config_changed", "configuration", {"changes": diff})], now)
-    audit.save_config_snapshot(tx, current)
-
-
-def _compliant(tx: Tx, ctx: Context, change: Change, events: list[Event], now: datetime) -> bool:
-    actions = [*audit.actions_for(tx, change.change_id), *(e.action for e in events)]
-    results = compliance.evaluate(change, ctx.policy, ctx.policy.frameworks or ("soc2",), actions, now)
-    return compliance.complete(results)
-
-
-def _apply(
-    ctx: Context,
-    change_id: str,
-    actor: str,
-    op: Operation,
-    if_version: int | None = None,
-    extra: Callable[[Tx, Change], list[Event]] | None = None,
-) -> Change:
-    """Load, let the domain decide, then commit record, events, timers and outbox together.
-
-    A refusal is recorded instead. `extra` does more in the same transaction (a lease, an
-    incident) and may add events.
-    """
-    change = _load(ctx, change_id)
-    if if_version is not None and change.version != if_version:
-        raise PreconditionFailed(
-            f"{change_id} is at version {change.version}, not {if_version} (If-Match): read it again"
-        )
-    version = change.version
-    now = ctx.clock()
-    try:
-        events = op(change)
-    except Refused as refusal:
-        action = "unauthorized_attempt" if isinstance(refusal, InvalidTransition) else "refused"
-        with ctx.db.transaction() as tx:
-            _audit_config(tx, ctx, now)
-            audit.append(tx, change_id, [Event(action, actor, {"error": str(refusal)})], now)
-        raise
-    with ctx.db.transaction() as tx:
-        _audit_config(tx, ctx, now)
-        if extra is not None:
-            events = events + extra(tx, change)
-        changes.save(tx, change, version, _compliant(tx, ctx, change, events, now))
-        followups.commit(tx, ctx, change, events, now)
-    return change
-
-
-def record(ctx: Context, change_id: str, events: list[Event]) -> None:
-    """Audit events that move no state (a step's result, an escalation), with what they cause."""
-    now = ctx.clock()
-    with ctx.db.transaction() as tx:
-        followups.commit(tx, ctx, changes.get(tx, change_id), events, now)
+    return changes.history(tx, change.category, change.affected_services, since, change.change_id)
 
 
 def assess_change(
@@ -331,28 +254,26 @@ def assess_change(
         v.reason("reason", lower_reason)
         if not reassess:
             raise ValidationError("reason", "lowering the route needs --reassess (a new assessment)")
-    change = _load(ctx, change_id)
-    now = ctx.clock()
-    history = _history(ctx, change, now)
-    decision = _standard_decision(ctx, change, now)
-    evidence = _staging_evidence(ctx, change)
-
-    def op(c: Change) -> list[Event]:
+    with unit.work(ctx, change_id, who, if_version) as w:
+        history = _history(w.tx, ctx, w.change, w.now)
+        decision = _standard_decision(ctx, w.tx, w.change)
+        evidence = _staging_evidence(w.tx, w.change)
         if lower_reason is not None:
-            permissions.require(permissions.Act.LOWER_ROUTE, who, ctx.policy, c)
-        return workflow.assess(
-            c,
-            ctx.policy,
-            history,
-            now,
-            reassess=reassess,
-            standard=decision,
-            staging=evidence,
-            lower_route=lower_reason,
-            actor=workflow.RISK_ENGINE if lower_reason is None else who,
+            permissions.require(permissions.Act.LOWER_ROUTE, who, ctx.policy, w.change)
+        w.decide(
+            lambda c: workflow.assess(
+                c,
+                ctx.policy,
+                history,
+                w.now,
+                reassess=reassess,
+                standard=decision,
+                staging=evidence,
+                lower_route=lower_reason,
+                actor=workflow.RISK_ENGINE if lower_reason is None else who,
+            )
         )
-
-    return _apply(ctx, change_id, who, op, if_version=if_version)
+    return w.change
 
 
 def approve_change(
@@ -369,15 +290,9 @@ def approve_change(
     v.reason("reason", reason)
     if role is not None:  # a role named empty is bad input, not "any role"
         v.name("role", role)
-    now = ctx.clock()
-    change = _apply(
-        ctx,
-        change_id,
-        approver,
-        lambda c: workflow.approve(c, approver, reason, ctx.policy, now, role=role),
-        if_version=if_version,
-    )
-    return change, workflow.documentation_warnings(change)
+    with unit.work(ctx, change_id, approver, if_version) as w:
+        w.decide(lambda c: workflow.approve(c, approver, reason, ctx.policy, w.now, role=role))
+    return w.change, workflow.documentation_warnings(w.change)
 
 
 def reject_change(
@@ -385,14 +300,9 @@ def reject_change(
 ) -> Change:
     v.identity("rejector", rejector)
     v.reason("reason", reason)
-    now = ctx.clock()
-    return _apply(
-        ctx,
-        change_id,
-        rejector,
-        lambda c: workflow.reject(c, rejector, reason, ctx.policy, now),
-        if_version=if_version,
-    )
+    with unit.work(ctx, change_id, rejector, if_version) as w:
+        w.decide(lambda c: workflow.reject(c, rejector, reason, ctx.policy, w.now))
+    return w.change
 
 
 def close_change(
@@ -401,20 +311,15 @@ def close_change(
     v.identity("actor", actor)
     closure = v.choice("status", status, ClosureStatus)
     v.text("notes", notes, max_len=v.DESCRIPTION_MAX)
-    now = ctx.clock()
-    holder = lease_holder(ctx, change_id)
-
-    def op(c: Change) -> list[Event]:
-        permissions.require(permissions.Act.CLOSE, actor, ctx.policy, c, holder)
-        return workflow.close(c, closure, notes, actor, now)
-
-    return _apply(ctx, change_id, actor, op, if_version=if_version)
+    with unit.work(ctx, change_id, actor, if_version) as w:
+        permissions.require(permissions.Act.CLOSE, actor, ctx.policy, w.change, lease_holder(w.tx, change_id))
+        w.decide(lambda c: workflow.close(c, closure, notes, actor, w.now))
+    return w.change
 
 
-def lease_holder(ctx: Context, change_id: str) -> str | None:
+def lease_holder(tx: Tx, change_id: str) -> str | None:
     """Who holds the change's lease now (a worker carrying it out), if anyone."""
-    with ctx.db.read() as tx:
-        lease = leases.get(tx, v.change_id(change_id))
+    lease = leases.get(tx, change_id)
     return lease.holder if lease is not None and lease.flagged_at is None else None
 
 
@@ -423,13 +328,10 @@ def cancel_change(
 ) -> Change:
     v.identity("actor", actor)
     v.reason("reason", reason)
-    now = ctx.clock()
-
-    def op(c: Change) -> list[Event]:
-        permissions.require(permissions.Act.CANCEL, actor, ctx.policy, c)
-        return workflow.cancel(c, actor, reason, now)
-
-    return _apply(ctx, change_id, actor, op, if_version=if_version)
+    with unit.work(ctx, change_id, actor, if_version) as w:
+        permissions.require(permissions.Act.CANCEL, actor, ctx.policy, w.change)
+        w.decide(lambda c: workflow.cancel(c, actor, reason, w.now))
+    return w.change
 
 
 def review_change(
@@ -441,14 +343,9 @@ def review_change(
     if result is ReviewOutcome.CONCERNS:  # concerns must be stated; an acceptance may stand alone
         v.reason("notes", notes, max_len=v.DESCRIPTION_MAX)
     v.text("notes", notes, max_len=v.DESCRIPTION_MAX)
-    now = ctx.clock()
-    return _apply(
-        ctx,
-        change_id,
-        reviewer,
-        lambda c: workflow.review(c, reviewer, result, notes, ctx.policy, now),
-        if_version=if_version,
-    )
+    with unit.work(ctx, change_id, reviewer, if_version) as w:
+        w.decide(lambda c: workflow.review(c, reviewer, result, notes, ctx.policy, w.now))
+    return w.change
 
 
 def update_change(
@@ -457,16 +354,13 @@ def update_change(
     """Change descriptive fields before approval (re-assessing an assessed change)."""
     v.identity("actor", actor)
     clean = _clean_update(ctx.settings, fields)
-    preview = _load(ctx, change_id).copy_with(**clean)
-    now = ctx.clock()
-    history = _history(ctx, preview, now)
-    evidence = _staging_evidence(ctx, preview)
-
-    def op(c: Change) -> list[Event]:
-        permissions.require(permissions.Act.UPDATE, actor, ctx.policy, c)
-        return workflow.update(c, actor, clean, ctx.policy, history, now, staging=evidence)
-
-    return _apply(ctx, change_id, actor, op, if_version=if_version)
+    with unit.work(ctx, change_id, actor, if_version) as w:
+        preview = w.change.copy_with(**clean)
+        history = _history(w.tx, ctx, preview, w.now)
+        evidence = _staging_evidence(w.tx, preview)
+        permissions.require(permissions.Act.UPDATE, actor, ctx.policy, w.change)
+        w.decide(lambda c: workflow.update(c, actor, clean, ctx.policy, history, w.now, staging=evidence))
+    return w.change
 
 
 def _clean_update(settings: Settings, fields: dict[str, Any]) -> dict[str, Any]:

@@ -12,8 +12,7 @@ from ..domain.events import Event
 from ..domain.model import Change
 from ..store import timers
 from ..store.db import Tx
-from . import followups
-from .changes import _apply, _load
+from . import followups, unit
 from .context import Context
 
 QUEUED = "implementation_queued"
@@ -48,7 +47,7 @@ def queue_implementation(
         followups.schedule(tx, followups.IMPLEMENT, change_id, now.timestamp(), {"queued_by": actor})
         return []
 
-    return _apply(ctx, change_id, actor, op, if_version, extra=schedule)
+    return unit.apply(ctx, change_id, actor, op, if_version, extra=schedule)
 
 
 def _queued(due: float, payload: str) -> str:
@@ -60,7 +59,7 @@ def implement_or_queue(
     ctx: Context, *, change_id: str, actor: str, if_version: int | None = None
 ) -> tuple[Change, bool]:
     """The API's implement: executable plans are queued (True); text-only plans are recorded here."""
-    if runs_steps(_load(ctx, change_id)):
+    if runs_steps(unit.load(ctx, change_id)):
         return queue_implementation(ctx, change_id=change_id, actor=actor, if_version=if_version), True
     from .implementation import implement_change
 

@@ -6,6 +6,7 @@ import json
 import os
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from ..domain import notifications
 from ..domain.codec import fmt_time
@@ -35,11 +36,11 @@ def schedule(tx: Tx, kind: str, change_id: str | None, due: float, payload: dict
     return tid
 
 
-def commit(tx: Tx, ctx: Context, change: Change, events: list[Event], now: datetime) -> list[str]:
-    """Append the change's events to the audit chain and set going what they cause; their ids."""
-    ids = audit.append(tx, change.change_id, events, now)
-    after(tx, ctx, change, list(zip(ids, events, strict=True)), now)
-    return ids
+def commit(tx: Tx, ctx: Context, change: Change, events: list[Event], now: datetime) -> list[dict[str, Any]]:
+    """Append the change's events to the audit chain and set going what they cause; the rows written."""
+    written = audit.append(tx, change.change_id, events, now)
+    after(tx, ctx, change, [(row["event_id"], e) for row, e in zip(written, events, strict=True)], now)
+    return written
 
 
 def after(tx: Tx, ctx: Context, change: Change, events: Sequence[tuple[str, Event]], now: datetime) -> None:

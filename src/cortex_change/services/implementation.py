@@ -18,8 +18,7 @@ from ..runner import checks
 from ..runner.execute import Secrets, StepResult, http_request, run_command, step_environment
 from ..store import audit, incidents, leases
 from ..store.db import Tx
-from . import followups
-from .changes import _apply, _load, record
+from . import followups, unit
 from .context import Context
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up time)
@@ -68,7 +67,7 @@ class Run(Value):
 
     def record(self, events: list[Event]) -> None:
         """Audit events of the run that move no state (a step's start and result)."""
-        record(self.ctx, self.change_id, events)
+        unit.record(self.ctx, self.change_id, events)
 
 
 def _take_lease(run: Run, takeover: bool = False) -> Callable[[Tx, Change], list[Event]]:
@@ -124,7 +123,7 @@ def begin(
             events.append(Event("baseline_measured", actor, {"baseline": baseline}))
         return events
 
-    return _apply(run.ctx, run.change_id, actor, op, if_version, extra=_take_lease(run))
+    return unit.apply(run.ctx, run.change_id, actor, op, if_version, extra=_take_lease(run))
 
 
 def implement_change(
@@ -148,7 +147,7 @@ def implement_change(
     """
     validation.identity("actor", actor)
     run = Run(ctx, change_id, holder or f"cli:{actor}", os.environ if env is None else env, progress)
-    change = _load(ctx, change_id)
+    change = unit.load(ctx, change_id)
     steps = plan.steps("implementation_plan", change.implementation_plan)
     spec = validation_spec(ctx, change)
     start = 0
@@ -178,7 +177,7 @@ def _finished(
         if automated
         else "plan steps done by people: report the outcome (close, or worker report_success/report_failure)"
     )
-    change = _apply(
+    change = unit.apply(
         ctx,
         run.change_id,
         actor,
@@ -189,7 +188,7 @@ def _finished(
         return change
     if not spec.has_checks:
         notes = f"{summary}; no validation checks configured"
-        return _apply(
+        return unit.apply(
             ctx,
             run.change_id,
             actor,
@@ -203,7 +202,7 @@ def _finished(
     while True:
         done, state = validation_round(ctx, run.change_id, state, actor, run.holder)
         if done:
-            return _load(ctx, run.change_id)
+            return unit.load(ctx, run.change_id)
         sleep(spec.interval)
 
 
@@ -307,7 +306,7 @@ def fail_change(
             allowed(c)
         return workflow.fail(c, reason, actor, now, auto_rollback=auto)
 
-    change = _apply(
+    change = unit.apply(
         ctx,
         change_id,
         actor,
@@ -352,7 +351,7 @@ def _roll_back(run: Run, change: Change, actor: str, reason: str) -> Change:
         incidents.insert(tx, incident_id, c.change_id, now.timestamp(), actor, title, details)
         return [Event("incident_opened", actor, {"incident_id": incident_id, "title": title})]
 
-    return _apply(
+    return unit.apply(
         ctx,
         run.change_id,
         actor,
@@ -407,7 +406,7 @@ def validation_round(
     ctx: Context, change_id: str, state: dict[str, Any], actor: str, holder: str | None = None
 ) -> tuple[bool, dict[str, Any]]:
     """One round of checks; trips the rollback or closes the change when the period is over."""
-    change = _load(ctx, change_id)
+    change = unit.load(ctx, change_id)
     if change.state is not State.IMPLEMENTED:
         return True, state  # closed, reported or rolled back meanwhile: nothing left to validate
     spec = validation_spec(ctx, change)
@@ -438,7 +437,7 @@ def validation_round(
             f"validation passed: {state['round']} round(s) over {spec.period:g}s, {state['failed_checks']} "
             f"failed check(s), never {spec.failures_to_trip} in a row"
         )
-        _apply(
+        unit.apply(
             ctx, change_id, actor, lambda c: workflow.close(c, ClosureStatus.SUCCESSFUL, notes, actor, now)
         )
         return True, state
@@ -471,5 +470,5 @@ def _resume(run: Run, actor: str) -> tuple[Change, int]:
             raise Forbidden(f"{actor} may not resume {run.change_id}: allowed to {who}")
         return [Event("implementation_resumed", actor, {"from_step": start + 1})]
 
-    change = _apply(run.ctx, run.change_id, actor, op, extra=_take_lease(run, takeover=True))
+    change = unit.apply(run.ctx, run.change_id, actor, op, extra=_take_lease(run, takeover=True))
     return change, start

@@ -12,7 +12,7 @@ from ..domain import validation as v
 from ..domain.codec import fmt_epoch, to_document
 from ..domain.errors import NotFound, ValidationError
 from ..domain.lifecycle import states_for
-from ..domain.model import ChangeType, Level
+from ..domain.model import Change, ChangeType, Level
 from ..store import audit, changes
 from .context import Context
 
@@ -23,6 +23,11 @@ def get_change(ctx: Context, *, change_id: str) -> dict[str, Any]:
     with ctx.db.read() as tx:
         change = changes.get(tx, change_id)
         trail = audit.for_change(tx, change_id)
+    return document(ctx, change, trail)
+
+
+def document(ctx: Context, change: Change, trail: list[dict[str, Any]]) -> dict[str, Any]:
+    """SPEC §1's document of a change in hand and its audit trail's rows (`store.audit.as_dict`)."""
     doc = to_document(change)
     now = ctx.clock()
     results = compliance.evaluate(

@@ -18,8 +18,7 @@ from ..domain.lifecycle import AWAITING_APPROVAL, State
 from ..domain.values import Value
 from ..notify.message import DeliveryError, Message
 from ..store import outbox, timers
-from . import followups
-from .changes import _apply, _load, record
+from . import followups, unit
 from .context import Context
 from .implementation import implement_change, validation_round
 from .workers import sweep_leases
@@ -123,7 +122,7 @@ def fire_timers(ctx: Context, name: str) -> list[str]:
 
 def _implement(ctx: Context, name: str, change_id: str | None, payload: dict[str, Any]) -> None:
     assert change_id is not None
-    if _load(ctx, change_id).state is State.APPROVED:  # else someone implemented or cancelled it already
+    if unit.load(ctx, change_id).state is State.APPROVED:  # else someone implemented or cancelled it already
         implement_change(ctx, change_id=change_id, actor=f"worker:{name}", holder=name, trusted=True)
 
 
@@ -133,33 +132,35 @@ def _validate(ctx: Context, name: str, change_id: str | None, payload: dict[str,
     if not done:
         from .implementation import validation_spec
 
-        interval = validation_spec(ctx, _load(ctx, change_id)).interval
+        interval = validation_spec(ctx, unit.load(ctx, change_id)).interval
         with ctx.db.transaction() as tx:
             followups.schedule(tx, followups.VALIDATE, change_id, ctx.clock().timestamp() + interval, state)
 
 
 def _approval_timeout(ctx: Context, name: str, change_id: str | None, payload: dict[str, Any]) -> None:
     assert change_id is not None
-    change = _load(ctx, change_id)
+    change = unit.load(ctx, change_id)
     if change.state not in AWAITING_APPROVAL:
         return
     key = payload.get("config_key", "CAB_APPROVAL_TIMEOUT")
     details = {"config_key": key, "timeout_seconds": ctx.settings[key], "state": change.state.value}
-    record(ctx, change_id, [Event("approval_escalated", workflow.CHANGE_MANAGER, details)])
+    unit.record(ctx, change_id, [Event("approval_escalated", workflow.CHANGE_MANAGER, details)])
     if ctx.settings["AUTO_REJECT_ON_TIMEOUT"]:
         reason = f"no decision within {key}={ctx.settings[key]}s (AUTO_REJECT_ON_TIMEOUT=true)"
         now = ctx.clock()
-        _apply(ctx, change_id, workflow.CHANGE_MANAGER, lambda c: workflow.expire_approval(c, reason, now))
+        unit.apply(
+            ctx, change_id, workflow.CHANGE_MANAGER, lambda c: workflow.expire_approval(c, reason, now)
+        )
 
 
 def _review(kind: str) -> Callable[[Context, str, str | None, dict[str, Any]], None]:
     def fire(ctx: Context, name: str, change_id: str | None, payload: dict[str, Any]) -> None:
         assert change_id is not None
-        change = _load(ctx, change_id)
+        change = unit.load(ctx, change_id)
         if change.review is None or change.review.reviewed_at is not None:
             return
         due = fmt_time(change.review.due_at)
-        record(
+        unit.record(
             ctx,
             change_id,
             [Event(kind, workflow.CHANGE_MANAGER, {"due_at": due, "reason": f"review due {due}"})],

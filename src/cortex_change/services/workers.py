@@ -14,8 +14,7 @@ from ..domain.model import Change, ClosureStatus
 from ..runner import checks
 from ..store import changes, leases
 from ..store.db import Tx
-from . import followups
-from .changes import _apply, _load
+from . import followups, unit
 from .context import Context
 from .implementation import Run, begin, fail_change, validation_spec
 from .runbooks import expanded_plan
@@ -24,7 +23,7 @@ from .runbooks import expanded_plan
 def execute(ctx: Context, *, change_id: str, worker: str) -> dict[str, Any]:
     """Hand an approved change to `worker` (a lease); returns the plan it is to carry out."""
     validation.identity("worker", worker)
-    change = _load(ctx, validation.change_id(change_id))
+    change = unit.load(ctx, validation.change_id(change_id))
     with ctx.db.read() as tx:
         lease = leases.get(tx, change_id)
     if lease is not None and lease.holder != worker and lease.live(ctx.clock().timestamp()):
@@ -100,7 +99,7 @@ def report(ctx: Context, *, change_id: str, worker: str, success: bool, notes: s
         leases.release(tx, change_id)
         return []
 
-    return _apply(ctx, change_id, worker, op, extra=release)
+    return unit.apply(ctx, change_id, worker, op, extra=release)
 
 
 def rollback_change(ctx: Context, *, change_id: str, actor: str, reason: str) -> Change:

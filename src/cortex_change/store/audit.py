@@ -44,8 +44,9 @@ def event_hash(
     return sha256(body.encode("utf-8")).hexdigest()
 
 
-def append(tx: Tx, change_id: str | None, events: Iterable[Event], at: datetime) -> list[str]:
-    """Chain `events` onto the log inside the caller's transaction; returns their event ids."""
+def append(tx: Tx, change_id: str | None, events: Iterable[Event], at: datetime) -> list[dict[str, Any]]:
+    """Chain `events` onto the log inside the caller's transaction; returns them as `as_dict`
+    gives stored rows."""
     head = tx.one(f"SELECT seq, hash FROM audit_head WHERE id=1{tx.for_update}")  # serializes appends
     if head is None:  # removed by hand: recreating it would hide that; nothing is written
         raise StoreError(
@@ -53,18 +54,31 @@ def append(tx: Tx, change_id: str | None, events: Iterable[Event], at: datetime)
         )
     seq, prev = int(head[0]), str(head[1])
     stamp = fmt_time(at)
-    rows = []
+    rows, written = [], []
     for event in events:
         seq += 1
         event_id = os.urandom(16).hex()
         details = canonical(event.details)
         digest = event_hash(prev, seq, event_id, stamp or "", change_id, event.action, event.actor, details)
         rows.append((seq, event_id, stamp, change_id, event.action, event.actor, details, prev, digest))
+        written.append(
+            {
+                "seq": seq,
+                "event_id": event_id,
+                "timestamp": stamp,
+                "change_id": change_id,
+                "action": event.action,
+                "actor": event.actor,
+                "details": event.details,
+                "prev_hash": prev,
+                "hash": digest,
+            }
+        )
         prev = digest
     if rows:
         tx.many(f"INSERT INTO audit_events ({EVENT_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)", rows)
         tx.run("UPDATE audit_head SET seq=?, hash=? WHERE id=1", (seq, prev))
-    return [row[1] for row in rows]
+    return written
 
 
 def as_dict(row: Row) -> dict[str, Any]:

@@ -81,8 +81,11 @@ def insert(tx: Tx, change: Change, compliant: bool = False, rate_key: str | None
     _set_services(tx, change)
 
 
-def save(tx: Tx, change: Change, expected_version: int, compliant: bool) -> None:
-    """Write the record if nobody else did since `expected_version` was read."""
+def save(
+    tx: Tx, change: Change, expected_version: int, compliant: bool, services_changed: bool = True
+) -> None:
+    """Write the record if nobody else did since `expected_version` was read (its services' index
+    rows too when `services_changed`)."""
     change.version = expected_version + 1
     values = _row(change, compliant)
     assignments = ",".join(f"{c}=?" for c in COLUMNS[1:])
@@ -96,7 +99,8 @@ def save(tx: Tx, change: Change, expected_version: int, compliant: bool) -> None
             f"{change.change_id} was changed by someone else since it was read; "
             "nothing was written — read it again and retry"
         )
-    _set_services(tx, change)
+    if services_changed:
+        _set_services(tx, change)
 
 
 def _set_services(tx: Tx, change: Change) -> None:
@@ -107,8 +111,11 @@ def _set_services(tx: Tx, change: Change) -> None:
     )
 
 
-def get(tx: Tx, change_id: str) -> Change:
-    row = tx.one("SELECT doc FROM changes WHERE change_id=?", (change_id,))
+def get(tx: Tx, change_id: str, for_update: bool = False) -> Change:
+    """The record; `for_update` locks its row until the transaction ends (PostgreSQL; SQLite's
+    write transaction already excludes other writers)."""
+    lock = tx.for_update if for_update else ""
+    row = tx.one(f"SELECT doc FROM changes WHERE change_id=?{lock}", (change_id,))
     if row is None:
         raise NotFound(f"no change {change_id!r}")
     return from_document(parse_stored(row[0]))
