@@ -5,7 +5,7 @@ later step (assess, votes, implement, close, cancel, reject, review, a refused a
 then) is scheduled on a simulated clock and all steps of all changes run in time order, so the
 audit chain interleaves changes as a real store's does and `assess` sees the history (closed
 comparable changes of the last 90 days) it would see. Each step goes through what
-services.changes._apply does: the domain decides, a refusal is recorded without saving, a save
+services.unit.apply does: the domain decides, a refusal is recorded without saving, a save
 bumps the version and re-evaluates compliance. Rows are those store.changes and store.audit
 would write; only the transactions are batched, and indexes are built once at the end.
 """
@@ -32,14 +32,14 @@ from typing import Any
 
 from cortex_change import config
 from cortex_change.config import rules_snapshot
-from cortex_change.domain import compliance, routing, validation, workflow
+from cortex_change.domain import compliance, routing, workflow
 from cortex_change.domain.codec import fmt_time
 from cortex_change.domain.errors import InvalidTransition, Refused
-from cortex_change.domain.events import Event
+from cortex_change.domain.events import Event, EventKind
+from cortex_change.domain.fields import ChangeRequest
 from cortex_change.domain.lifecycle import State
-from cortex_change.domain.model import Change, ChangeType, ClosureStatus, Level, ReviewOutcome, Timeline
+from cortex_change.domain.model import Change, ChangeType, ClosureStatus, ReviewOutcome, Timeline
 from cortex_change.domain.risk import PastChange
-from cortex_change.services import changes as services
 from cortex_change.store import audit
 from cortex_change.store import changes as repo
 from cortex_change.store.db import Tx, migrate
@@ -192,31 +192,27 @@ class Builder:
         now = datetime.fromtimestamp(t, UTC)
         category = rng.choices(self.categories, self.category_weights)[0]
         documented = rng.random() < 0.9
-        fields = services._descriptive(
-            rng.sample(self.service_names, rng.choice([0, 1, 1, 1, 2, 2, 3])),
-            [f"ci-{rng.randrange(5000):04d}"] if rng.random() < 0.5 else [],
-            [],
-            self.plan(rng.randint(2, 6), "deploy") if documented else None,
-            self.plan(rng.randint(1, 3), "revert") if documented else None,
-            self.plan(rng.randint(1, 4), "check") if rng.random() < 0.7 else None,
-            rng.choice(["production", "production", "staging"]),
-            None,
+        request = ChangeRequest.of(
+            {
+                "type": rng.choices(list(ChangeType), [8, 88, 4])[0].value,
+                "category": category,
+                "title": f"{category.title()} change {index}: release {rng.randrange(1, 999)}",
+                "description": (
+                    f"Change {index} for the {category} area: apply the release, watch the dashboards "
+                    "for thirty minutes, then report the outcome."
+                ),
+                "requested_by": rng.choice(self.people),
+                "impact": rng.choices(LEVELS, [30, 45, 20, 5])[0],
+                "urgency": rng.choices(LEVELS, [25, 50, 20, 5])[0],
+                "affected_services": rng.sample(self.service_names, rng.choice([0, 1, 1, 1, 2, 2, 3])),
+                "affected_cis": [f"ci-{rng.randrange(5000):04d}"] if rng.random() < 0.5 else [],
+                "implementation_plan": self.plan(rng.randint(2, 6), "deploy") if documented else None,
+                "rollback_plan": self.plan(rng.randint(1, 3), "revert") if documented else None,
+                "test_plan": self.plan(rng.randint(1, 4), "check") if rng.random() < 0.7 else None,
+                "environment": rng.choice(["production", "production", "staging"]),
+            }
         )
-        change = Change(
-            change_id=self.new_id(now),
-            type=validation.choice("type", rng.choices(list(ChangeType), [8, 88, 4])[0].value, ChangeType),
-            category=category,
-            title=validation.title(f"{category.title()} change {index}: release {rng.randrange(1, 999)}"),
-            description=validation.description(
-                f"Change {index} for the {category} area: apply the release, watch the dashboards "
-                "for thirty minutes, then report the outcome."
-            ),
-            requested_by=validation.identity("requested_by", rng.choice(self.people)),
-            impact=validation.choice("impact", rng.choices(LEVELS, [30, 45, 20, 5])[0], Level),
-            urgency=validation.choice("urgency", rng.choices(LEVELS, [25, 50, 20, 5])[0], Level),
-            timeline=Timeline(created_at=now),
-            **fields,
-        )
+        change = Change(change_id=self.new_id(now), timeline=Timeline(created_at=now), **request.to_fields())
         events = workflow.created(change, self.policy)
         change.version = 1  # what changes.insert sets
         fate = rng.choices(list(FATES), list(FATES.values()))[0]
@@ -243,11 +239,12 @@ class Builder:
         return [PastChange(cid, ClosureStatus(st)) for cid, st in sorted(found) if cid != change.change_id]
 
     def apply(self, f: Flight, now: datetime, actor: str, op: Op) -> bool:
-        """services.changes._apply: the domain decides; a refusal is recorded, not saved."""
+        """services.unit.apply: the domain decides; a refusal is recorded, not saved."""
         try:
             events = op(f.change)
         except Refused as refusal:
-            action = "unauthorized_attempt" if isinstance(refusal, InvalidTransition) else "refused"
+            invalid = isinstance(refusal, InvalidTransition)
+            action = EventKind.UNAUTHORIZED_ATTEMPT if invalid else EventKind.REFUSED
             self.chain(f.change.change_id, [Event(action, actor, {"error": str(refusal)})], now)
             f.actions.append(action)
             return False

@@ -71,14 +71,16 @@ print(json.dumps(json.loads(row[0]), ensure_ascii=False, indent=2))
 # approval for `reject`.
 POPULATE = """
 import json, sqlite3, sys
+from cortex_change.domain.fields import ChangeRequest
 from cortex_change.services import changes as s, implementation as impl
 from cortex_change.services.context import open_context
 n, pending = int(sys.argv[1]), int(sys.argv[2])
 ctx = open_context()
 ids = []
 for i in range(n):
-    c = s.create_change(ctx, type="normal", category="deployment", title=f"Seed change {i}",
-                        description="Roll out build %d to the web tier" % i, requested_by="seeder")
+    c = s.create_change(ctx, ChangeRequest.of(dict(
+        type="normal", category="deployment", title=f"Seed change {i}",
+        description="Roll out build %d to the web tier" % i, requested_by="seeder")))
     ids.append(c.change_id)
     stage = i % 20
     if stage == 0:
@@ -99,8 +101,9 @@ for i in range(n):
                    notes="verified", actor="cortex-deployer")
 to_reject = []
 for i in range(pending):
-    c = s.create_change(ctx, type="normal", category="deployment", title=f"Change to reject {i}",
-                        description="Roll out an untested build", requested_by="seeder")
+    c = s.create_change(ctx, ChangeRequest.of(dict(
+        type="normal", category="deployment", title=f"Change to reject {i}",
+        description="Roll out an untested build", requested_by="seeder")))
     s.assess_change(ctx, change_id=c.change_id)
     to_reject.append(c.change_id)
 ctx.close()

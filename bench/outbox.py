@@ -131,6 +131,7 @@ def producer(
     env: dict[str, str], rate: float, seconds: float, offset: float, ready: Any, start: Any, out: Any
 ) -> None:
     """File and assess changes at `rate`/s for `seconds` from the start signal; report commit times."""
+    from cortex_change.domain.fields import ChangeRequest
     from cortex_change.services import changes
     from cortex_change.services.context import open_context
 
@@ -151,14 +152,14 @@ def producer(
             time.sleep(wait)
         else:
             behind = max(behind, -wait)
-        change = changes.create_change(
-            ctx,
-            type="normal",
-            category="deployment",
-            title=f"Bench deploy {os.getpid()}-{n}",
-            description="outbox benchmark",
-            requested_by="bench",
-        )
+        request = {
+            "type": "normal",
+            "category": "deployment",
+            "title": f"Bench deploy {os.getpid()}-{n}",
+            "description": "outbox benchmark",
+            "requested_by": "bench",
+        }
+        change = changes.create_change(ctx, ChangeRequest.of(request))
         changes.assess_change(ctx, change_id=change.change_id)
         done.append((change.change_id, time.time()))
         n += 1

@@ -41,6 +41,15 @@ def query(db: Path | str, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[
         conn.close()
 
 
+def file_change(ctx: Any, **fields: Any) -> Any:
+    """services.changes.create_change with a request checked from `fields` (SPEC §1's names,
+    `requested_by` included) within the context's configured limits; the new `Change`."""
+    from cortex_change.domain.fields import ChangeRequest
+    from cortex_change.services.changes import create_change, limits
+
+    return create_change(ctx, ChangeRequest.of(fields, limits(ctx.settings)))
+
+
 class FakeClock:
     """A clock the test moves by hand; UTC, whole seconds."""
 

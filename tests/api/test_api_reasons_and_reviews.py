@@ -12,9 +12,9 @@ from typing import Any
 import httpx
 import pytest
 
-from cortex_change.services.changes import assess_change, create_change
+from cortex_change.services.changes import assess_change
 from cortex_change.services.context import open_context
-from support import TEST_IMPLEMENTERS, FakeClock, query
+from support import TEST_IMPLEMENTERS, FakeClock, file_change, query
 
 from .conftest import CLI, Api, environment
 
@@ -74,7 +74,7 @@ def overdue(shared_api: Api, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     try:
         ids = []
         for title in ("Hotfix one", "Hotfix two"):
-            new = create_change(ctx, type="emergency", category="security", title=title, requested_by="dev")
+            new = file_change(ctx, type="emergency", category="security", title=title, requested_by="dev")
             ids.append(assess_change(ctx, change_id=new.change_id).change_id)
             clock.advance(minutes=1)
     finally:

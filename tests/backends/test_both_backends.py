@@ -16,12 +16,12 @@ from cortex_change.services import audit as audit_service
 from cortex_change.services.changes import (
     approve_change,
     assess_change,
-    create_change,
 )
 from cortex_change.services.context import open_context
 from cortex_change.services.implementation import implement_change
 from cortex_change.services.queries import get_change
 from cortex_change.store import changes as repo
+from support import file_change
 
 BIN = Path(sys.executable).parent / "cortex-change"
 CAB = ["tech-lead", "security-lead", "ops-lead", "product-lead"]
@@ -33,7 +33,7 @@ def _ctx(url: str) -> Any:
 
 def _cab_change(url: str) -> str:
     ctx = _ctx(url)
-    change = create_change(
+    change = file_change(
         ctx,
         type="normal",
         category="security",
@@ -169,7 +169,7 @@ def test_the_seed_quick_start_through_the_cli(store_url: str, tmp_path: Path) ->
 def test_a_title_with_nul_is_stored_exactly_on_both_backends(store_url: str) -> None:
     ctx = _ctx(store_url)
     title = "nul\x00inside \u009c\u00f0"
-    change = create_change(ctx, type="normal", category="deployment", title=title, requested_by="alice")
+    change = file_change(ctx, type="normal", category="deployment", title=title, requested_by="alice")
     assert get_change(ctx, change_id=change.change_id)["title"] == title
     from cortex_change.services.queries import list_changes
 

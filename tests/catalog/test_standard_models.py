@@ -12,6 +12,7 @@ from cortex_change.domain.errors import ValidationError
 from cortex_change.services.context import Context
 from cortex_change.services.integrations import integrate
 from cortex_change.services.queries import get_change
+from support import file_change
 
 
 def _scale(ctx: Context, replicas: Any) -> dict[str, Any]:
@@ -137,9 +138,9 @@ def test_config_update_tolerance(ctx: Context, deviation: float | None, standard
 
 
 def test_create_standard_with_model_from_the_cli_path(ctx: Context) -> None:
-    from cortex_change.services.changes import assess_change, create_change
+    from cortex_change.services.changes import assess_change
 
-    change = create_change(
+    change = file_change(
         ctx,
         type="standard",
         category="infrastructure",
@@ -149,5 +150,5 @@ def test_create_standard_with_model_from_the_cli_path(ctx: Context) -> None:
         parameters={"replicas": 4},
     )
     assert assess_change(ctx, change_id=change.change_id).approvals[0].approver == "standard-model:autoscale"
-    bare = create_change(ctx, type="standard", category="infrastructure", title="Scale", requested_by="ops")
+    bare = file_change(ctx, type="standard", category="infrastructure", title="Scale", requested_by="ops")
     assert assess_change(ctx, change_id=bare.change_id).type.value == "normal"

@@ -24,7 +24,7 @@ import pytest
 
 from cortex_change.services import changes, queries
 from cortex_change.services.context import Context, open_context
-from support import Garbage, HttpServer, Received, Reply, prometheus_vector, promql
+from support import Garbage, HttpServer, Received, Reply, file_change, prometheus_vector, promql
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -101,7 +101,7 @@ def _approved(
     rollback_extra: dict[str, Any] | None = None,
 ) -> str:
     """A low-risk change with these plans, approved: a technical lead approves ad-hoc steps."""
-    change = changes.create_change(
+    change = file_change(
         svc,
         type="normal",
         category="documentation",
@@ -717,7 +717,7 @@ def test_text_steps_leave_the_change_implemented_awaiting_close(cli: Cli, svc: C
 
 
 def test_implementing_a_change_that_is_not_approved_runs_nothing(cli: Cli, svc: Context, rows: Rows) -> None:
-    change_id = changes.create_change(
+    change_id = file_change(
         svc,
         type="normal",
         category="deployment",

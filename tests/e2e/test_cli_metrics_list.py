@@ -12,6 +12,7 @@ import pytest
 
 from cortex_change.services import changes, implementation
 from cortex_change.services.context import Context, open_context
+from support import file_change
 
 if TYPE_CHECKING:
     from conftest import Cli, FakeClock
@@ -71,7 +72,7 @@ def test_metrics_for_a_date_range(cli: Cli, ctx: Context, clock: FakeClock) -> N
     """Changes made in January 2026 (by a fake clock) are counted in that range only."""
 
     def lifecycle(kind: str, status: str | None) -> None:
-        c = changes.create_change(ctx, type=kind, category="patch", title=kind, requested_by="dev")
+        c = file_change(ctx, type=kind, category="patch", title=kind, requested_by="dev")
         clock.advance(minutes=30)
         changes.assess_change(ctx, change_id=c.change_id)
         if kind == "normal":
@@ -143,7 +144,7 @@ def test_list_groups(cli: Cli) -> None:
 def test_list_paging_with_limit_and_before(cli: Cli, ctx: Context, clock: FakeClock) -> None:
     ids = []
     for n in range(7):
-        change = changes.create_change(ctx, type="normal", category="patch", title=f"#{n}", requested_by="a")
+        change = file_change(ctx, type="normal", category="patch", title=f"#{n}", requested_by="a")
         ids.append(change.change_id)
         if n % 2:
             clock.advance(seconds=1)  # some share a second, some do not

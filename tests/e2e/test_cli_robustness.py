@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from cortex_change.services.changes import assess_change, create_change, review_change
-from support import FakeClock
+from cortex_change.services.changes import assess_change, review_change
+from support import FakeClock, file_change
 
 if TYPE_CHECKING:
     from conftest import Cli
@@ -236,7 +236,7 @@ def test_other_boolean_spellings_are_refused_naming_those_accepted(local: Cli, r
 
 
 def _emergency(ctx: Context, title: str) -> str:
-    change = create_change(ctx, type="emergency", category="deployment", title=title, requested_by="alice")
+    change = file_change(ctx, type="emergency", category="deployment", title=title, requested_by="alice")
     return assess_change(ctx, change_id=change.change_id).change_id  # EMERGENCY_AUTO_APPROVE: approved
 
 

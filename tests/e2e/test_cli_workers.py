@@ -23,7 +23,7 @@ import pytest
 from cortex_change.services import changes, queries
 from cortex_change.services.context import Context, open_context
 from cortex_change.store import leases
-from support import TEST_IMPLEMENTERS
+from support import TEST_IMPLEMENTERS, file_change
 
 if TYPE_CHECKING:
     from conftest import Cli
@@ -67,7 +67,7 @@ def _change(
         fields = {"category": "documentation", "impact": "low", **fields}
     elif type == "emergency":
         fields = {"category": "deployment", **fields}
-    change = changes.create_change(
+    change = file_change(
         ctx,
         type=type,
         title=title,
@@ -102,7 +102,7 @@ def _leases(cli: Cli) -> dict[str, dict[str, Any]]:
 def _wait_for_expiry(ctx: Context, *change_ids: str) -> None:
     """Sleep until every lease has expired by the system clock, which counts whole seconds."""
     with ctx.db.read() as tx:
-        ends = [float(leases.get(tx, c)[2]) for c in change_ids]  # type: ignore[index]
+        ends = [float(lease.expires_at) for c in change_ids if (lease := leases.get(tx, c)) is not None]
     time.sleep(max(0.0, max(ends) + 1.05 - time.time()))
 
 

@@ -7,9 +7,10 @@ from pathlib import Path
 import pytest
 
 from cortex_change.services import audit as audit_service
-from cortex_change.services.changes import assess_change, create_change
+from cortex_change.services.changes import assess_change
 from cortex_change.services.context import open_context
 from cortex_change.store import audit
+from support import file_change
 
 
 def _events(db: str) -> list[tuple[str, dict[str, object]]]:
@@ -27,7 +28,7 @@ def test_config_change_between_writes_is_audited(
     monkeypatch.chdir(tmp_path)
     db = store_url
     first = open_context(env={"CORTEX_CHANGE_DB": db})
-    change = create_change(first, type="normal", category="deployment", title="t", requested_by="alice")
+    change = file_change(first, type="normal", category="deployment", title="t", requested_by="alice")
     first.close()
     assert [a for a, _ in _events(db)] == ["created"]
 
@@ -51,7 +52,7 @@ def test_unchanged_config_writes_no_event(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     ctx = open_context(env={"CORTEX_CHANGE_DB": store_url})
-    change = create_change(ctx, type="normal", category="deployment", title="t", requested_by="alice")
+    change = file_change(ctx, type="normal", category="deployment", title="t", requested_by="alice")
     assess_change(ctx, change_id=change.change_id)
     ctx.close()
     assert "config_changed" not in [a for a, _ in _events(store_url)]

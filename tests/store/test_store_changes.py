@@ -15,7 +15,7 @@ from cortex_change.services import implementation, queries
 from cortex_change.services.context import Context
 from cortex_change.store import audit, changes
 from cortex_change.store.db import Database, Tx
-from support import FakeClock
+from support import FakeClock, file_change
 
 AT = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
 
@@ -32,7 +32,7 @@ def _snapshot(db: Database, change_id: str) -> tuple[str, int, tuple[int, str]]:
 def test_second_writer_from_a_stale_read_gets_conflict_and_writes_nothing(
     ctx: Context, db_path: Path
 ) -> None:
-    change_id = service.create_change(
+    change_id = file_change(
         ctx, type="normal", category="patch", title="original", requested_by="alice"
     ).change_id
     first, second = Database(str(db_path)), Database(str(db_path))
@@ -66,9 +66,7 @@ def test_second_writer_from_a_stale_read_gets_conflict_and_writes_nothing(
 
 
 def test_save_from_the_current_version_succeeds(ctx: Context, db_path: Path) -> None:
-    change_id = service.create_change(
-        ctx, type="normal", category="patch", title="t", requested_by="alice"
-    ).change_id
+    change_id = file_change(ctx, type="normal", category="patch", title="t", requested_by="alice").change_id
     db = Database(str(db_path))
     try:
         for expected in (1, 2, 3):
@@ -91,9 +89,7 @@ def test_get_unknown_change_is_not_found(ctx: Context) -> None:
 
 def test_service_refusal_after_a_concurrent_write(ctx: Context, db_path: Path) -> None:
     """Service level: a stale in-process view never overwrites a newer record."""
-    c = service.create_change(
-        ctx, type="normal", category="documentation", title="t", requested_by="a", impact="low"
-    )
+    c = file_change(ctx, type="normal", category="documentation", title="t", requested_by="a", impact="low")
     service.assess_change(ctx, change_id=c.change_id)  # auto-approved
     other = Context(ctx.settings, Database(str(db_path)), ctx.clock)
     try:
@@ -134,7 +130,7 @@ def test_the_rate_count_compares_documents_sql_cannot_read_as_sql_does(
     engines' JSON equality (5 is 5.0; "5" and true are not 5). Both backends."""
     ctx = make_ctx()
     for value, description in ((5, "NUL \x00 inside"), (5, ""), (5.0, ""), ("5", ""), (True, ""), (6, "")):
-        service.create_change(
+        file_change(
             ctx,
             type="standard",
             category="infrastructure",

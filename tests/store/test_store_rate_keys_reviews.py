@@ -7,10 +7,10 @@ import sqlite3
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from cortex_change.services.changes import assess_change, create_change, review_change
+from cortex_change.services.changes import assess_change, review_change
 from cortex_change.services.context import Context
 from cortex_change.services.reviews import overdue_reviews
-from support import FakeClock, query
+from support import FakeClock, file_change, query
 
 # What migration 0008 adds, undone: the store as version 7 left it.
 BEFORE_0008 = (
@@ -38,7 +38,7 @@ def _execute(store: str, sql: str) -> None:
 
 
 def _restart(ctx: Context, target: str) -> str:
-    change = create_change(
+    change = file_change(
         ctx,
         type="standard",
         category="infrastructure",
@@ -56,9 +56,9 @@ def test_a_store_from_before_0008_is_back_filled_and_still_counted(
     clock.set(datetime.now(UTC).replace(microsecond=0) - timedelta(days=3))
     old = make_ctx()
     title = "Hotfix NaN \x00 Infinity"  # words a parser chokes on, and a NUL PostgreSQL's jsonb refuses
-    emergency = create_change(old, type="emergency", category="security", title=title, requested_by="dev")
+    emergency = file_change(old, type="emergency", category="security", title=title, requested_by="dev")
     assess_change(old, change_id=emergency.change_id)
-    reviewed = create_change(old, type="emergency", category="security", title="Done", requested_by="dev")
+    reviewed = file_change(old, type="emergency", category="security", title="Done", requested_by="dev")
     assess_change(old, change_id=reviewed.change_id)
     review_change(old, change_id=reviewed.change_id, reviewer="security-lead", outcome="accepted", notes="")
     clock.set(datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=10))

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from cortex_change.domain.events import Event
+from cortex_change.domain.events import Event, EventKind
 from cortex_change.domain.model import Change, ChangeType, Level, RiskComponent, Timeline
 from cortex_change.domain.plan import HttpStep, RunStep
 from cortex_change.domain.policy import DEFAULT_CATEGORY_WEIGHTS, Policy
@@ -51,7 +51,7 @@ def test_frozen_values_hash_and_mutable_ones_do_not() -> None:
     with pytest.raises(TypeError):
         hash(_change())
     with pytest.raises(TypeError):  # a frozen value holding a dict, as with the dataclass
-        hash(Event("a", "b", {"k": 1}))
+        hash(Event(EventKind.CREATED, "b", {"k": 1}))
 
 
 def test_repr_names_the_class_and_its_fields() -> None:
@@ -64,7 +64,7 @@ def test_mutable_defaults_are_fresh_per_instance() -> None:
     assert b.affected_services == []
     assert Policy().category_weights == DEFAULT_CATEGORY_WEIGHTS
     assert Policy().category_weights is not DEFAULT_CATEGORY_WEIGHTS
-    assert Event("a", "b").details == {}
+    assert Event(EventKind.CREATED, "b").details == {}
 
 
 def test_slots_refuse_unknown_attributes() -> None:

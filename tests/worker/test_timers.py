@@ -25,7 +25,7 @@ from cortex_change.services.cab import next_meeting
 from cortex_change.services.context import Context
 from cortex_change.services.implementation import implement_change
 from cortex_change.store import timers
-from support import HttpReceiver, query
+from support import HttpReceiver, file_change, query
 
 TECH_LEAD_TIMEOUT = 14400  # TECH_LEAD_APPROVAL_TIMEOUT's default
 CAB = ["ops-lead", "product-lead", "security-lead", "tech-lead"]  # CAB_MEMBERS' default, sorted
@@ -101,7 +101,7 @@ def test_cab_routes_wait_for_cab_approval_timeout(
 ) -> None:
     ctx = make_ctx(TECH_LEAD_APPROVAL_TIMEOUT="3600", CAB_APPROVAL_TIMEOUT="7200")
     lead = file_for_approval(ctx)
-    big = changes.create_change(
+    big = file_change(
         ctx,
         type="normal",
         category="deployment",
@@ -326,7 +326,7 @@ def test_no_auto_implement_when_it_is_off_or_already_done(
 
 
 def _cab_change(ctx: Context, title: str, category: str, impact: str, services: list[str]) -> str:
-    change = changes.create_change(
+    change = file_change(
         ctx,
         type="normal",
         category=category,
@@ -349,7 +349,7 @@ def test_cab_agenda_lists_pending_cab_changes_highest_risk_first(
     waiting = file_for_approval(ctx)  # technical lead: not the CAB's
     critical = _cab_change(ctx, "Rotate all keys", "security", "critical", ["api", "db", "cache"])  # 80
     higher = _cab_change(ctx, "Migrate the database", "deployment", "critical", ["api", "db"])  # 70
-    unassessed = changes.create_change(
+    unassessed = file_change(
         ctx,
         type="normal",
         category="deployment",

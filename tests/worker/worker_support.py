@@ -11,7 +11,7 @@ import time
 from typing import Any
 
 from cortex_change.services.context import Context
-from support import HttpReceiver, Received, query
+from support import HttpReceiver, Received, file_change, query
 
 # A CAB meeting nobody reaches during a test (29 February, no lead): no agenda message appears
 # unless a test asks for one.
@@ -103,7 +103,7 @@ def file_for_approval(ctx: Context, title: str = "Deploy build 42", **fields: An
     """A normal deployment, created and assessed: medium risk, routed to a technical lead."""
     from cortex_change.services import changes
 
-    change = changes.create_change(
+    change = file_change(
         ctx, type="normal", category="deployment", title=title, requested_by="alice", **fields
     )
     assessed = changes.assess_change(ctx, change_id=change.change_id)
@@ -120,7 +120,7 @@ def emergency(ctx: Context, title: str = "Patch CVE-2026-0001", **fields: Any) -
     """An emergency change with a runnable plan, created and assessed (auto-approved by default)."""
     from cortex_change.services import changes
 
-    change = changes.create_change(
+    change = file_change(
         ctx,
         type="emergency",
         category="security",

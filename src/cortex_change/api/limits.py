@@ -31,16 +31,27 @@ class Limits:
             await self.app(scope, receive, send)
             return
         headers: list[tuple[bytes, bytes]] = scope["headers"]
-        if headers_size(headers) > HEADERS_MAX:
+        size, length = 0, b"0"
+        for name, value in headers:
+            size += len(name) + len(value) + 4  # headers_size, in the one pass
+            if name == b"content-length":
+                length = value  # the last one, as a dict of the headers would keep
+        if size > HEADERS_MAX:
             await _refuse(scope, receive, send, 431, f"request headers are larger than {HEADERS_MAX} bytes")
             return
-        length = dict(headers).get(b"content-length", b"0")
         if length.isdigit() and int(length) > BODY_MAX:
             await _refuse(scope, receive, send, 413, f"the body is larger than {BODY_MAX} bytes")
             return
+        message = await receive()
+        if message["type"] == "http.request" and not message.get("more_body", False):
+            # The whole body in one message (the usual case): handed on as it is, no copy.
+            if len(message.get("body", b"")) > BODY_MAX:
+                await _refuse(scope, receive, send, 413, f"the body is larger than {BODY_MAX} bytes")
+                return
+            await self.app(scope, _replay([message], receive), send)
+            return
         body = bytearray()
         while True:
-            message = await receive()
             if message["type"] != "http.request":  # the client went away: let the app see it
                 await self.app(scope, _replay([message], receive), send)
                 return
@@ -50,6 +61,7 @@ class Limits:
                 return
             if not message.get("more_body", False):
                 break
+            message = await receive()
         whole = {"type": "http.request", "body": bytes(body), "more_body": False}
         await self.app(scope, _replay([whole], receive), send)
 
@@ -59,7 +71,7 @@ def _replay(first: list[Message], receive: Receive) -> Receive:
     pending = list(first)
 
     async def replay() -> Message:
-        return pending.pop(0) if pending else await receive()
+        return pending.pop() if pending else await receive()  # one message at most
 
     return replay
 

@@ -36,7 +36,7 @@ bearer = HTTPBearer(auto_error=False, description="a token from `cortex-change t
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 
 
-def _if_match(
+async def _if_match(  # async: a header read needs no thread-pool hop
     request: Request,
     if_match: Annotated[
         str | None,
@@ -207,7 +207,10 @@ def create(
     if idempotency_key is not None:
         digest = hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
         once = svc.Idempotency(idempotency_key, digest)
-    change = svc.create_change(ctx, requested_by=who, idempotency=once, **fields)
+    from ..domain.fields import ChangeRequest
+
+    checked = ChangeRequest.of({**fields, "requested_by": who}, svc.limits(ctx.settings))
+    change = svc.create_change(ctx, checked, idempotency=once)
     response = _record(ctx, change, 200 if once and once.replayed else 201)
     response.headers["Location"] = f"/api/v1/changes/{change.change_id}"
     return response
@@ -274,8 +277,7 @@ def show(request: Request, change_id: str, credentials: Credentials) -> JSONResp
 def trail(request: Request, change_id: str, credentials: Credentials) -> list[dict[str, Any]]:
     ctx = _ctx(request)
     _who(ctx, credentials)
-    events: list[dict[str, Any]] = queries.get_change(ctx, change_id=change_id)["audit_trail"]
-    return events
+    return queries.trail(ctx, change_id=change_id)
 
 
 @api.post(

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
+from ..domain import fields
 from ..domain import validation as v
 from ..domain.lifecycle import State
 from ..domain.model import ChangeType, ClosureStatus, Decision, Level, ReviewOutcome, Route
@@ -34,42 +35,56 @@ class Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class NewChange(Body):
-    type: str = _one_of(ChangeType, examples=["normal"])
-    category: str = Field(examples=["deployment"])
-    title: str = _text(v.TITLE_MAX, 1, examples=["Deploy new feature X"])
-    description: str = _text(v.DESCRIPTION_MAX, default="")
-    impact: str = _one_of(Level, default="medium")
-    urgency: str = _one_of(Level, default="medium")
-    affected_services: list[str] = []
-    affected_cis: list[str] = []
-    dependencies: list[str] = []
-    implementation_plan: dict[str, Any] | None = None
-    rollback_plan: dict[str, Any] | None = None
-    test_plan: dict[str, Any] | None = None
-    validation: dict[str, Any] | None = None
-    environment: str | None = None
-    tested_in_staging: str | None = None
-    standard_model: str | None = None
-    parameters: dict[str, Any] = {}
+def _annotation(field: fields.Field) -> Any:
+    """The JSON type of a field's kind; the domain checks the value (with the CLI's wording)."""
+    kinds = fields.Kind
+    if field.kind == kinds.NAMES:
+        return list[str]
+    if field.kind in (kinds.PLAN, kinds.DOCUMENT, kinds.PARAMETERS):
+        return dict[str, Any]
+    return str
 
 
-class ChangeUpdate(Body):
-    """Descriptive fields to change before approval; only those given are changed."""
+def _change_body(name: str, doc: str, update: bool) -> type[Body]:
+    """A request body from the field table (domain/fields.py): create's fields (those the API
+    takes: the requester is the token's identity), or update's, each optional."""
+    declared: dict[str, Any] = {}
+    for field in fields.FIELDS.values():
+        if not field.api or (update and not field.updatable):
+            continue
+        extra: dict[str, Any] = {}
+        if field.choices:
+            extra["enum"] = list(field.choices)
+        if field.max_len is not None:
+            extra["maxLength"] = field.max_len
+        if field.min_len:
+            extra["minLength"] = field.min_len
+        kw: dict[str, Any] = {"description": field.doc, "json_schema_extra": extra or None}
+        annotation = _annotation(field)
+        if update or (not field.required and field.default is None):
+            annotation = annotation | None
+        if update:
+            kw["default"] = None
+        else:
+            if not field.required:
+                kw["default"] = field.default
+            if field.example is not None:
+                kw["examples"] = [field.example]
+        declared[field.name] = (annotation, Field(**kw))
+    model: type[Body] = create_model(name, __base__=Body, __doc__=doc, __module__=__name__, **declared)
+    return model
 
-    title: str | None = _text(v.TITLE_MAX, 1, default=None)
-    description: str | None = _text(v.DESCRIPTION_MAX, default=None)
-    impact: str | None = _one_of(Level, default=None)
-    urgency: str | None = _one_of(Level, default=None)
-    affected_services: list[str] | None = None
-    affected_cis: list[str] | None = None
-    dependencies: list[str] | None = None
-    implementation_plan: dict[str, Any] | None = None
-    rollback_plan: dict[str, Any] | None = None
-    test_plan: dict[str, Any] | None = None
-    validation: dict[str, Any] | None = None
-    environment: str | None = None
-    tested_in_staging: str | None = None
+
+if TYPE_CHECKING:  # built at run time; the routes only dump them
+    NewChange = Body
+    ChangeUpdate = Body
+else:
+    NewChange = _change_body(
+        "NewChange", "A request for change (SPEC §1); the requester is the token's.", False
+    )
+    ChangeUpdate = _change_body(
+        "ChangeUpdate", "Descriptive fields to change before approval; only those given are changed.", True
+    )
 
 
 class Identity(BaseModel):

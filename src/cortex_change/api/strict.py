@@ -15,12 +15,18 @@ from ..domain.errors import ValidationError
 METHODS = ("DELETE", "GET", "HEAD", "PATCH", "POST", "PUT")  # OPTIONS: every known path answers it
 
 
-def only_known_query_parameters(request: Request) -> None:
+async def only_known_query_parameters(request: Request) -> None:
     """A router dependency: 422 naming a query parameter the route does not take (and the ones
-    it does), or one given more than once."""
+    it does), or one given more than once.
+
+    `async` on purpose: a plain `def` dependency costs every request a hop to the thread pool
+    and back (bench/README.md, "Latest figures (API)"); this one does no I/O. A request without
+    a query string, as every transition is, has nothing to check."""
+    if not request.scope.get("query_string"):
+        return
     route = request.scope.get("route")
     dependant = getattr(route, "dependant", None)
-    known = _query_names(dependant) if dependant is not None else set()
+    known = _known(dependant) if dependant is not None else frozenset()
     given = Counter(name for name, _ in request.query_params.multi_items())
     for name in given:
         if name not in known:
@@ -30,6 +36,19 @@ def only_known_query_parameters(request: Request) -> None:
     for name, times in given.items():
         if times > 1:
             raise ValidationError(name, "is given more than once; give it once")
+
+
+_KNOWN: dict[int, tuple[Any, frozenset[str]]] = {}  # id(dependant) -> (it, its names): one per route
+
+
+def _known(dependant: Any) -> frozenset[str]:
+    """`_query_names`, computed once per route (the dependant is kept, so its id stays its own)."""
+    hit = _KNOWN.get(id(dependant))
+    if hit is None or hit[0] is not dependant:
+        if len(_KNOWN) > 4096:  # routes are few; a framework that rebuilt them would not grow this
+            _KNOWN.clear()
+        hit = _KNOWN[id(dependant)] = (dependant, frozenset(_query_names(dependant)))
+    return hit[1]
 
 
 def _query_names(dependant: Any) -> set[str]:

@@ -5,17 +5,18 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import TYPE_CHECKING
 
 from ..domain.errors import MissingPackage, ValidationError
 from . import inputs, render
 from .exits import EXIT_OK, EXIT_REFUSED
-from .gateway import Gateway, Verdict, model_document
+from .gateway import Verdict, model_document
 from .registry import OVERDUE
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up time)
 if TYPE_CHECKING:
     from ..domain.model import Change
     from ..services.context import Context
+    from .gateway import Gateway
 
 
 def _json_max(a: argparse.Namespace) -> int:
@@ -27,49 +28,8 @@ def _json_max(a: argparse.Namespace) -> int:
 def cmd_create(gw: Gateway, a: argparse.Namespace) -> int:
     most = _json_max(a)
     details = inputs.details(a.details, most)
-    requester = gw.who(a.as_, _given(a.requester_pos, a.requester), "requested_by", True)
-    plans = {
-        k: inputs.json_arg(k, v, most)
-        for k, v in (
-            ("implementation_plan", a.implementation_plan),
-            ("rollback_plan", a.rollback_plan),
-            ("test_plan", a.test_plan),
-            ("validation", a.validation),
-        )
-        if v is not None
-    }
-    fields = {**details, **plans}
-    for key, value in (
-        ("impact", _given(a.impact_pos, a.impact)),
-        ("urgency", _given(a.urgency_pos, a.urgency)),
-        ("environment", a.environment),
-        ("tested_in_staging", a.tested_in_staging),
-    ):
-        if value is not None:
-            fields[key] = value
-    for key, values in (
-        ("affected_services", a.service),
-        ("affected_cis", a.ci),
-        ("dependencies", a.dependency),
-    ):
-        if values:
-            fields[key] = [*fields.get(key, []), *values]
-    fields.setdefault("impact", "medium")
-    fields.setdefault("urgency", "medium")
-    if a.model:
-        fields["standard_model"] = a.model
-    if a.param:
-        fields["parameters"] = inputs.params(a.param)
-    change = gw.create(
-        requester,
-        {
-            "type": a.type,
-            "category": a.category,
-            "title": a.title,
-            "description": a.description or "",
-            **fields,
-        },
-    )
+    requester = gw.who(a.as_, _given(a.requested_by_pos, a.requested_by), "requested_by", True)
+    change = gw.create(requester, inputs.fields_given(a, most, details, append=True))
     print(
         render.escape(
             f"created {change.change_id}: {change.type.value} {change.category}, "
@@ -88,25 +48,7 @@ def _given(positional: str | None, option: str | None) -> str | None:
 
 def cmd_update(gw: Gateway, a: argparse.Namespace) -> int:
     most = _json_max(a)
-    fields = inputs.details(a.details, most)
-    for key in ("title", "description", "impact", "urgency", "environment", "tested_in_staging"):
-        if getattr(a, key) is not None:
-            fields[key] = getattr(a, key)
-    for key, opt in (
-        ("implementation_plan", a.implementation_plan),
-        ("rollback_plan", a.rollback_plan),
-        ("test_plan", a.test_plan),
-        ("validation", a.validation),
-    ):
-        if opt is not None:
-            fields[key] = inputs.json_arg(key, opt, most)
-    for key, values in (
-        ("affected_services", a.service),
-        ("affected_cis", a.ci),
-        ("dependencies", a.dependency),
-    ):
-        if values is not None:
-            fields[key] = values
+    fields = inputs.fields_given(a, most, inputs.details(a.details, most), append=False)
     if not fields:
         raise ValidationError("update", "name at least one field to change (see update --help)")
     change = gw.update(a.change_id, gw.who(a.as_, None, "actor", True), fields)

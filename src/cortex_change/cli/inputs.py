@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import argparse
 import math
 import os
 from collections.abc import Callable, Mapping
-from typing import Any
 
 from ..domain.errors import ValidationError
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up time)
+if TYPE_CHECKING:
+    from typing import Any
 
 PLAN_JSON_MAX = 100_000  # the key's default; commands pass the configured value (json_max)
 
@@ -45,33 +49,47 @@ def json_arg(field: str, value: str, max_bytes: int = PLAN_JSON_MAX) -> Any:
     return data
 
 
-DETAIL_KEYS = {
-    "implementation_plan",
-    "rollback_plan",
-    "test_plan",
-    "validation",
-    "affected_services",
-    "affected_cis",
-    "dependencies",
-    "environment",
-    "tested_in_staging",
-    "impact",
-    "urgency",
-}
-
-
 def details(value: str | None, max_bytes: int = PLAN_JSON_MAX) -> dict[str, Any]:
+    """`--details`: a JSON object of the fields the table allows there (domain/fields.py)."""
     if value is None:
         return {}
     data = json_arg("details", value, max_bytes)
     if not isinstance(data, dict):
         raise ValidationError("details", "must be a JSON object")
-    unknown = sorted(set(data) - DETAIL_KEYS)
+    from ..domain.fields import DETAILS
+
+    unknown = sorted(set(data) - DETAILS)
     if unknown:
         raise ValidationError(
-            "details", f"unknown field(s) {', '.join(unknown)}; allowed: {', '.join(sorted(DETAIL_KEYS))}"
+            "details", f"unknown field(s) {', '.join(unknown)}; allowed: {', '.join(sorted(DETAILS))}"
         )
     return data
+
+
+def fields_given(
+    a: argparse.Namespace, max_bytes: int, details: dict[str, Any], *, append: bool
+) -> dict[str, Any]:
+    """`details` with the change fields given as arguments laid over it, by field name (create's
+    positional argument before its option; JSON arguments parsed, `--param` pairs read). A
+    repeated option's values are added to the details' list (`append`: create) or replace it.
+    The requester is not among them: `who` resolves it."""
+    from ..domain.fields import FIELDS, Kind
+
+    fields = dict(details)
+    for f in FIELDS.values():
+        value = getattr(a, f"{f.name}_pos", None)
+        if value is None:
+            value = getattr(a, f.name, None)
+        if value is None or f.kind == Kind.IDENTITY:
+            continue
+        if f.kind in (Kind.PLAN, Kind.DOCUMENT):
+            value = json_arg(f.name, value, max_bytes)
+        elif f.kind == Kind.PARAMETERS:
+            value = params(value)
+        elif f.cli.repeat and append:
+            value = [*fields.get(f.name, []), *value]
+        fields[f.name] = value
+    return fields
 
 
 def params(pairs: list[str]) -> dict[str, Any]:

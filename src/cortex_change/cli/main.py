@@ -6,14 +6,16 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
 
 from ..domain.errors import CortexError
 from .exits import EXIT_OK, EXIT_STORE, for_error
 from .parser import build_parser, command_word
 from .registry import LOCAL_ONLY, needs_no_store, reads_only
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up time)
 if TYPE_CHECKING:
+    from typing import Any
+
     from ..services.context import Context
 
 

@@ -3,23 +3,49 @@
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 from collections.abc import Callable, Sequence
-from typing import Any, NoReturn, cast
 
 from ..domain.errors import ValidationError
 from .exits import EXIT_BAD_INPUT, EXIT_CODES
 from .registry import commands, operations
 from .render import escape
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up time)
+if TYPE_CHECKING:
+    from typing import Any, NoReturn
+
 
 class Parser(argparse.ArgumentParser):
-    """argparse, but usage errors are one line and exit 2."""
+    """argparse, but usage errors are one line and exit 2, and no `shutil` at start-up."""
 
     def error(self, message: str) -> NoReturn:
         self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {escape(message)} (see {self.prog} --help)\n")
 
+    def _get_formatter(self) -> argparse.HelpFormatter:
+        # argparse's formatter asks `shutil.get_terminal_size` for the width, and `add_argument`
+        # builds one for every argument: `import shutil` (with zlib, bz2, lzma) costs ~2 ms of each
+        # command's start-up. The same rule without it: COLUMNS, else the terminal, else 80.
+        make: Callable[..., argparse.HelpFormatter] = self.formatter_class  # typeshed omits `width`
+        return make(prog=self.prog, width=_terminal_width() - 2)
 
-def _common(p: argparse.ArgumentParser) -> None:
+
+def _terminal_width() -> int:
+    """What `shutil.get_terminal_size().columns` answers, without importing shutil."""
+    try:
+        columns = int(os.environ.get("COLUMNS", "0"))
+    except ValueError:
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+    return columns or 80
+
+
+def _common(p: Declared) -> None:
     p.add_argument(
         "--as",
         dest="as_",
@@ -28,24 +54,32 @@ def _common(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _fields(p: argparse.ArgumentParser, update: bool) -> None:
-    if update:
-        p.add_argument("--title")
-        p.add_argument("--description")
-    levels = ["low", "medium", "high", "critical"]
-    p.add_argument("--impact", metavar="|".join(levels))
-    p.add_argument("--urgency", metavar="|".join(levels))
-    p.add_argument("--service", action="append", metavar="NAME", help="affected service (repeat)")
-    p.add_argument("--ci", action="append", metavar="NAME", help="affected configuration item (repeat)")
-    p.add_argument("--dependency", action="append", metavar="NAME", help="dependency (repeat)")
-    p.add_argument("--implementation-plan", metavar="JSON|@FILE")
-    p.add_argument("--rollback-plan", metavar="JSON|@FILE")
-    p.add_argument("--test-plan", metavar="JSON|@FILE")
-    p.add_argument(
-        "--validation", metavar="JSON|@FILE", help="post-change checks: health_checks, period, interval, ..."
-    )
-    p.add_argument("--environment", metavar="NAME", help="e.g. staging, production")
-    p.add_argument("--tested-in-staging", metavar="CHANGE_ID")
+def _fields(p: Declared, command: str) -> None:
+    """create's or update's fields, from the field table (domain/fields.py): create's positional
+    arguments (the seed's grammar), then the options of the fields only create takes, then those
+    of the fields update may change."""
+    if isinstance(p, _Unused):  # another command runs: spare the import below
+        return
+    from ..domain.fields import FIELDS
+
+    if command == "create":
+        for f in FIELDS.values():
+            if f.cli.positional is not None:
+                optional = not f.required or (f.cli.option is not None and command in f.cli.commands)
+                p.add_argument(
+                    f"{f.name}_pos",
+                    metavar=f.cli.positional,
+                    help=f.cli.positional_help,
+                    nargs="?" if optional else None,
+                )
+    offered = [f for f in FIELDS.values() if command in f.cli.commands]
+    for f in sorted(offered, key=lambda f: f.updatable):  # stable: table order within each group
+        if f.cli.option is None:
+            continue
+        if f.cli.repeat:
+            p.add_argument(f.cli.option, dest=f.name, metavar=f.cli.metavar, help=f.cli.help, action="append")
+        else:
+            p.add_argument(f.cli.option, dest=f.name, metavar=f.cli.metavar, help=f.cli.help)
     p.add_argument(
         "--details",
         metavar="JSON|@FILE",
@@ -53,17 +87,18 @@ def _fields(p: argparse.ArgumentParser, update: bool) -> None:
     )
 
 
-Handler = Callable[[Any, argparse.Namespace], int]
-
-
-Adder = Callable[[str, Handler, str], argparse.ArgumentParser]
-
-
 class _Unused:
     """Stands in for the parsers of commands not being run: whatever is declared on it is dropped."""
 
     def __getattr__(self, name: str) -> Callable[..., _Unused]:
         return lambda *args, **kwargs: self
+
+
+if TYPE_CHECKING:
+    Handler = Callable[[Any, argparse.Namespace], int]
+    # What declares a command's arguments: its parser, or the stand-in when another command runs.
+    Declared = argparse.ArgumentParser | _Unused
+    Adder = Callable[[str, Handler, str], Declared]
 
 
 COMMANDS = (
@@ -123,9 +158,9 @@ def build_parser(only: str | None = None) -> Parser:
     )
     sub = root.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=Parser)
 
-    def add(name: str, handler: Handler, help_text: str) -> argparse.ArgumentParser:
+    def add(name: str, handler: Handler, help_text: str) -> Declared:
         if only is not None and name != only:
-            return cast(argparse.ArgumentParser, _Unused())
+            return _Unused()
         p = sub.add_parser(
             name,
             help=help_text,
@@ -147,22 +182,12 @@ def build_parser(only: str | None = None) -> Parser:
 
 def _lifecycle_commands(add: Adder) -> None:
     p = add("create", commands.cmd_create, "file a request for change; prints its id as the last line")
-    p.add_argument("type", metavar="TYPE", help="standard | normal | emergency")
-    p.add_argument("category", metavar="CATEGORY", help="deployment, security, infrastructure, ...")
-    p.add_argument("title", metavar="TITLE")
-    p.add_argument("description", metavar="DESCRIPTION", nargs="?")
-    p.add_argument("requester_pos", metavar="REQUESTER", nargs="?")
-    p.add_argument("impact_pos", metavar="IMPACT", nargs="?")
-    p.add_argument("urgency_pos", metavar="URGENCY", nargs="?")
-    p.add_argument("--requester", metavar="NAME")
-    p.add_argument("--model", metavar="NAME", help="the standard change model a standard change follows")
-    p.add_argument("--param", action="append", metavar="KEY=VALUE", help="a model parameter (repeat)")
-    _fields(p, update=False)
+    _fields(p, "create")
     _common(p)
 
     p = add("update", commands.cmd_update, "change descriptive fields before approval (re-assesses)")
     p.add_argument("change_id", metavar="ID")
-    _fields(p, update=True)
+    _fields(p, "update")
     _common(p)
 
     p = add("assess", commands.cmd_assess, "score the change's risk and route it for approval")
@@ -433,7 +458,7 @@ def _operations_commands(add: Adder) -> None:
     p.set_defaults(handler=operations.cmd_cab_agenda)
 
 
-def _actions(p: argparse.ArgumentParser, dest: str) -> Any:
+def _actions(p: Declared, dest: str) -> Any:
     """The ACTION sub-commands of a command such as `audit` or `worker` (one is required)."""
     return p.add_subparsers(dest=dest, metavar="ACTION", required=True, parser_class=Parser)
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import re
-from typing import TYPE_CHECKING, Any
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up time)
 if TYPE_CHECKING:  # the renderers of a change import the domain only when they run
+    from typing import Any
+
     from ..domain.model import Change
     from ..domain.policy import Policy
 

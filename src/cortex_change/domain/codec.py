@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from typing import Any
 
 from .lifecycle import State
 from .model import (
@@ -21,6 +20,10 @@ from .model import (
     Route,
     Timeline,
 )
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up time)
+if TYPE_CHECKING:
+    from typing import Any
 
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 

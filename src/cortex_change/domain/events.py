@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from enum import StrEnum  # already loaded on every command line (argparse → re → enum)
+
 from .values import Frozen
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up time)
@@ -9,10 +11,63 @@ if TYPE_CHECKING:
     from typing import Any, Final
 
 
+class EventKind(StrEnum):
+    """Every audit action the project writes. The value is the action string stored in the chain
+    and shown (a StrEnum: it compares equal to the stored strings, and prints and encodes as one)."""
+
+    # The lifecycle (domain/workflow.py).
+    CREATED = "created"
+    ASSESSED = "assessed"
+    REASSESSED = "reassessed"
+    RECLASSIFIED = "reclassified"
+    ROUTE_FLOOR_LOWERED = "route_floor_lowered"
+    APPROVAL_REQUESTED = "approval_requested"
+    APPROVAL_GRANTED = "approval_granted"
+    APPROVED = "approved"
+    APPROVALS_DISCARDED = "approvals_discarded"
+    REJECTED = "rejected"
+    UPDATED = "updated"
+    CANCELLED = "cancelled"
+    CLOSED = "closed"
+    REVIEW_RECORDED = "review_recorded"
+    # Carrying out (services/dispatch.py, implementation.py, workers.py).
+    IMPLEMENTATION_QUEUED = "implementation_queued"
+    IMPLEMENTATION_STARTED = "implementation_started"
+    IMPLEMENTATION_RESUMED = "implementation_resumed"
+    BASELINE_MEASURED = "baseline_measured"
+    LEASE_TAKEN_OVER = "lease_taken_over"
+    LEASE_EXPIRED = "lease_expired"
+    STEP_MANUAL = "step_manual"
+    STEP_STARTED = "step_started"
+    STEP_SUCCEEDED = "step_succeeded"
+    STEP_FAILED = "step_failed"
+    IMPLEMENTED = "implemented"
+    # Post-change verification: one round of checks (the stored name predates "verification").
+    VERIFICATION_CHECK = "validation_check"
+    # The failure path.
+    ROLLBACK_STARTED = "rollback_started"
+    ROLLBACK_SKIPPED = "rollback_skipped"
+    ROLLED_BACK = "rolled_back"
+    ROLLBACK_FAILED = "rollback_failed"
+    INCIDENT_OPENED = "incident_opened"
+    # Timers (services/worker.py, cab.py).
+    APPROVAL_ESCALATED = "approval_escalated"
+    REVIEW_DUE = "review_due"
+    REVIEW_OVERDUE = "review_overdue"
+    CAB_AGENDA_SENT = "cab_agenda_sent"
+    # Outside any change: tokens, configuration.
+    TOKEN_CREATED = "token_created"
+    TOKEN_REVOKED = "token_revoked"
+    CONFIG_CHANGED = "config_changed"
+    # Refusals (services/unit.py): a rule refused, or the state did not allow the action.
+    REFUSED = "refused"
+    UNAUTHORIZED_ATTEMPT = "unauthorized_attempt"
+
+
 class Event(Frozen):
     __slots__ = ("action", "actor", "details")
 
-    def __init__(self, action: str, actor: str, details: dict[str, Any] | None = None) -> None:
+    def __init__(self, action: EventKind, actor: str, details: dict[str, Any] | None = None) -> None:
         self.action: Final = action
         self.actor: Final = actor
         self.details: Final = {} if details is None else details

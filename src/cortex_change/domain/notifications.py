@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from . import routing
-from .events import Event
+from .events import Event, EventKind
 from .model import Change, ChangeType
 from .policy import Policy
 from .values import Frozen
@@ -23,41 +23,46 @@ class Rule(Frozen):
         self.headline: Final = headline
 
 
-# Audit action -> the notification it causes. `oncall` is ECAB_MEMBERS (the on-call leads).
-ROUTES: dict[str, Rule] = {
-    "approval_requested": Rule(
+# Audit event -> the notification it causes. `oncall` is ECAB_MEMBERS (the on-call leads).
+# (What an event schedules and cancels is services/followups.py's TIMERS, beside this table.)
+ROUTES: dict[EventKind, Rule] = {
+    EventKind.APPROVAL_REQUESTED: Rule(
         "approval_requested", ("approvers",), "approve or reject this change", "Approval requested"
     ),
-    "approved": Rule("decision", ("requester",), "", "Approved"),
-    "rejected": Rule("decision", ("requester",), "", "Rejected"),
-    "rollback_started": Rule(
+    EventKind.APPROVED: Rule("decision", ("requester",), "", "Approved"),
+    EventKind.REJECTED: Rule("decision", ("requester",), "", "Rejected"),
+    EventKind.ROLLBACK_STARTED: Rule(
         "failure", ("requester", "oncall"), "watch the automated rollback", "Failed: rolling back"
     ),
-    "rollback_skipped": Rule(
+    EventKind.ROLLBACK_SKIPPED: Rule(
         "failure", ("requester", "oncall"), "roll back by hand (automated rollback is off)", "Failed"
     ),
-    "rolled_back": Rule("rollback", ("requester", "oncall"), "", "Rolled back"),
-    "rollback_failed": Rule(
+    EventKind.ROLLED_BACK: Rule("rollback", ("requester", "oncall"), "", "Rolled back"),
+    EventKind.ROLLBACK_FAILED: Rule(
         "rollback_failed",
         ("requester", "oncall", "cab"),
         "handle the incident: the rollback failed",
         "Rollback FAILED",
     ),
-    "lease_expired": Rule(
+    EventKind.LEASE_EXPIRED: Rule(
         "lease_expired",
         ("requester", "oncall"),
         "resume (implement ID --resume) or roll back (rollback ID)",
         "Stuck: worker lease expired",
     ),
-    "approval_escalated": Rule(
+    EventKind.APPROVAL_ESCALATED: Rule(
         "approval_timeout", ("cab", "approvers"), "decide: the approval timed out", "Approval overdue"
     ),
-    "review_due": Rule("review_due", ("cab", "ecab"), "record the retrospective review", "Review due"),
-    "review_overdue": Rule(
+    EventKind.REVIEW_DUE: Rule(
+        "review_due", ("cab", "ecab"), "record the retrospective review", "Review due"
+    ),
+    EventKind.REVIEW_OVERDUE: Rule(
         "review_overdue", ("cab", "ecab"), "record the retrospective review (SLA missed)", "Review OVERDUE"
     ),
-    "closed": Rule("closed", ("requester",), "", "Closed"),
+    EventKind.CLOSED: Rule("closed", ("requester",), "", "Closed"),
 }
+# An emergency change's assessment also tells the ECAB.
+EMERGENCY_ASSESSED = frozenset({EventKind.ASSESSED, EventKind.REASSESSED})
 EMERGENCY = Rule("emergency", ("ecab",), "review within EMERGENCY_CAB_REVIEW_SLA", "EMERGENCY change")
 # The kinds PagerDuty hears (all others go to chat, mail and webhook only).
 PAGED_KINDS = frozenset({"emergency", "rollback_failed", "lease_expired"})
@@ -65,8 +70,9 @@ PAGED_KINDS = frozenset({"emergency", "rollback_failed", "lease_expired"})
 
 def rules_for(change: Change, event: Event) -> list[Rule]:
     """The notifications one event causes."""
-    out = [ROUTES[event.action]] if event.action in ROUTES else []
-    if change.type is ChangeType.EMERGENCY and event.action in ("assessed", "reassessed"):
+    rule = ROUTES.get(event.action)
+    out = [rule] if rule is not None else []
+    if change.type is ChangeType.EMERGENCY and event.action in EMERGENCY_ASSESSED:
         out.append(EMERGENCY)
     return out
 

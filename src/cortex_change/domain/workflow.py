@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any
 
 from . import plan, risk, routing
 from .errors import ApprovalRefused, Refused, ValidationError
-from .events import Event
+from .events import Event, EventKind
+from .fields import AUTHORING, UPDATABLE, not_updatable
 from .lifecycle import Action, State, advance, check
 from .model import (
     Approval,
@@ -27,24 +27,12 @@ from .policy import Policy
 from .risk import PastChange
 from .standard import NO_MODEL, StandardDecision
 
-UPDATABLE = (
-    "title",
-    "description",
-    "impact",
-    "urgency",
-    "affected_services",
-    "affected_cis",
-    "dependencies",
-    "implementation_plan",
-    "rollback_plan",
-    "test_plan",
-    "validation",
-    "environment",
-    "tested_in_staging",
-)
-# Editing any updatable field but these makes the editor an author: segregation of duties then
-# covers them (a title, the environment or a staging citation is not the change's substance).
-AUTHORING = frozenset(UPDATABLE) - {"title", "environment", "tested_in_staging"}
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up time)
+if TYPE_CHECKING:
+    from typing import Any
+
+# UPDATABLE (what `update` may change) and AUTHORING (edits that make the editor an author) are
+# the field table's (fields.py).
 CLOSE_STATUSES = (ClosureStatus.SUCCESSFUL, ClosureStatus.FAILED, ClosureStatus.ROLLED_BACK)
 RISK_ENGINE = "risk-engine"
 CHANGE_MANAGER = "change-manager"
@@ -61,7 +49,7 @@ def created(change: Change, policy: Policy) -> list[Event]:
         raise Refused("emergency changes are disabled (EMERGENCY_CHANGE_ENABLED=false)")
     return [
         Event(
-            "created",
+            EventKind.CREATED,
             change.requested_by,
             {
                 "type": change.type.value,
@@ -95,7 +83,7 @@ def assess(
         events += _discard_approvals(change, "re-assessment", actor)
     if lower_route is not None and change.route_floor is not None:
         floor = change.route_floor.value
-        events.append(Event("route_floor_lowered", actor, {"from": floor, "reason": lower_route}))
+        events.append(Event(EventKind.ROUTE_FLOOR_LOWERED, actor, {"from": floor, "reason": lower_route}))
         change.route_floor = None
     components = risk.score(change, policy, history)
     score = risk.total(components)
@@ -122,7 +110,9 @@ def assess(
     )
     change.state = State.ASSESSED
     change.timeline.assessed_at = now
-    events.append(Event("reassessed" if reassess else "assessed", actor, _assessment_details(change)))
+    events.append(
+        Event(EventKind.REASSESSED if reassess else EventKind.ASSESSED, actor, _assessment_details(change))
+    )
     return events + _route(change, policy, now, decision, human)
 
 
@@ -144,7 +134,7 @@ def _classify(
     change.reclassified_from = ChangeType.STANDARD
     change.type = becomes
     details = {"from": "standard", "to": becomes.value, "model": decision.model, "reason": reason}
-    events.append(Event("reclassified", RISK_ENGINE, details))
+    events.append(Event(EventKind.RECLASSIFIED, RISK_ENGINE, details))
     return decision
 
 
@@ -195,7 +185,7 @@ def _route(
             change.route_floor = route
         return [
             Event(
-                "approval_requested",
+                EventKind.APPROVAL_REQUESTED,
                 CHANGE_MANAGER,
                 {
                     "approval_required": route.value,
@@ -218,7 +208,7 @@ def _approved(change: Change, approver: str, reason: str, now: datetime, policy:
     if change.type is ChangeType.EMERGENCY:
         due = now + timedelta(hours=policy.emergency_review_sla_hours)
         change.review = Review(due_at=due)
-    return Event("approved", approver, {"reason": reason, "state": State.APPROVED.value})
+    return Event(EventKind.APPROVED, approver, {"reason": reason, "state": State.APPROVED.value})
 
 
 def _discard_approvals(change: Change, why: str, actor: str) -> list[Event]:
@@ -229,7 +219,7 @@ def _discard_approvals(change: Change, why: str, actor: str) -> list[Event]:
         return []
     return [
         Event(
-            "approvals_discarded",
+            EventKind.APPROVALS_DISCARDED,
             actor,
             {
                 "reason": why,
@@ -288,7 +278,7 @@ def approve(
     still = routing.outstanding(route, change.active_approvals, policy)
     if still:
         details = {"role": counted_as, "reason": reason, "outstanding": still, **moved}
-        return [Event("approval_granted", approver, details)]
+        return [Event(EventKind.APPROVAL_GRANTED, approver, details)]
     change.state = advance(change.change_id, Action.APPROVE, change.state, State.APPROVED)
     event = _approved(change, approver, reason, now, policy)
     return [Event(event.action, approver, {**event.details, "role": counted_as, **moved})]
@@ -312,7 +302,7 @@ def reject(change: Change, rejector: str, reason: str, policy: Policy, now: date
     held = routing.roles_held(change, rejector, change.assessment.route, policy)
     change.approvals.append(Approval(rejector, held[0].role, Decision.REJECTED, reason, now))
     change.state = advance(change.change_id, Action.REJECT, change.state, State.REJECTED)
-    return [Event("rejected", rejector, {"role": held[0].role, "reason": reason})]
+    return [Event(EventKind.REJECTED, rejector, {"role": held[0].role, "reason": reason})]
 
 
 def start_implementation(change: Change, actor: str, now: datetime) -> list[Event]:
@@ -321,7 +311,7 @@ def start_implementation(change: Change, actor: str, now: datetime) -> list[Even
     change.state = advance(change.change_id, Action.IMPLEMENT, change.state, State.IMPLEMENTING)
     change.timeline.implementation_started_at = now
     steps = (change.implementation_plan or {}).get("steps", [])
-    return [Event("implementation_started", actor, {"steps": len(steps)})]
+    return [Event(EventKind.IMPLEMENTATION_STARTED, actor, {"steps": len(steps)})]
 
 
 def check_reviewed(change: Change) -> None:
@@ -346,17 +336,19 @@ def check_reviewed(change: Change) -> None:
 def finish_implementation(change: Change, actor: str, now: datetime, summary: str) -> list[Event]:
     change.state = advance(change.change_id, Action.FINISH, change.state, State.IMPLEMENTED)
     change.timeline.implemented_at = now
-    return [Event("implemented", actor, {"summary": summary})]
+    return [Event(EventKind.IMPLEMENTED, actor, {"summary": summary})]
 
 
 def fail(change: Change, reason: str, actor: str, now: datetime, *, auto_rollback: bool) -> list[Event]:
     """A step, a check or a worker failed: start the rollback, or close failed when it is off."""
     if auto_rollback:
         change.state = advance(change.change_id, Action.ROLLBACK, change.state, State.ROLLING_BACK)
-        return [Event("rollback_started", actor, {"reason": reason})]
+        return [Event(EventKind.ROLLBACK_STARTED, actor, {"reason": reason})]
     check(change.change_id, Action.CLOSE, change.state)
     notes = f"{reason}; rollback skipped (AUTO_ROLLBACK_ENABLED=false)"
-    skipped = Event("rollback_skipped", actor, {"reason": reason, "why": "AUTO_ROLLBACK_ENABLED=false"})
+    skipped = Event(
+        EventKind.ROLLBACK_SKIPPED, actor, {"reason": reason, "why": "AUTO_ROLLBACK_ENABLED=false"}
+    )
     return [skipped, *close(change, ClosureStatus.FAILED, notes, actor, now)]
 
 
@@ -368,15 +360,15 @@ def rollback_finished(change: Change, ok: bool, notes: str, actor: str, now: dat
     if change.timeline.implemented_at is None:
         change.timeline.implemented_at = now
     change.timeline.closed_at = now
-    outcome = Event("rolled_back" if ok else "rollback_failed", actor, {"notes": notes})
-    return [outcome, Event("closed", actor, {"closure_status": status.value, "notes": notes})]
+    outcome = Event(EventKind.ROLLED_BACK if ok else EventKind.ROLLBACK_FAILED, actor, {"notes": notes})
+    return [outcome, Event(EventKind.CLOSED, actor, {"closure_status": status.value, "notes": notes})]
 
 
 def expire_approval(change: Change, reason: str, now: datetime) -> list[Event]:
     """AUTO_REJECT_ON_TIMEOUT: nobody decided in time, so the change manager rejects it."""
     change.state = advance(change.change_id, Action.REJECT, change.state, State.REJECTED)
     change.approvals.append(Approval(CHANGE_MANAGER, "timeout", Decision.REJECTED, reason, now))
-    return [Event("rejected", CHANGE_MANAGER, {"role": "timeout", "reason": reason, "timeout": True})]
+    return [Event(EventKind.REJECTED, CHANGE_MANAGER, {"role": "timeout", "reason": reason, "timeout": True})]
 
 
 def close(change: Change, status: ClosureStatus, notes: str, actor: str, now: datetime) -> list[Event]:
@@ -392,14 +384,14 @@ def close(change: Change, status: ClosureStatus, notes: str, actor: str, now: da
     change.state = advance(change.change_id, Action.CLOSE, change.state, State.CLOSED)
     change.closure_status, change.closure_notes = status, notes
     change.timeline.closed_at = now
-    return [Event("closed", actor, {"closure_status": status.value, "notes": notes})]
+    return [Event(EventKind.CLOSED, actor, {"closure_status": status.value, "notes": notes})]
 
 
 def cancel(change: Change, actor: str, reason: str, now: datetime) -> list[Event]:
     change.state = advance(change.change_id, Action.CANCEL, change.state, State.CANCELLED)
     change.closure_status, change.closure_notes = ClosureStatus.CANCELLED, reason
     change.timeline.closed_at = now
-    return [Event("cancelled", actor, {"reason": reason})]
+    return [Event(EventKind.CANCELLED, actor, {"reason": reason})]
 
 
 def review(
@@ -430,7 +422,7 @@ def review(
     late = now > r.due_at
     return [
         Event(
-            "review_recorded",
+            EventKind.REVIEW_RECORDED,
             reviewer,
             {
                 "outcome": outcome.value,
@@ -455,7 +447,7 @@ def update(
     check(change.change_id, Action.UPDATE, change.state)
     for key in fields:  # all keys first: a refused update must leave the record untouched
         if key not in UPDATABLE:
-            raise ValidationError(key, f"cannot be updated; updatable: {', '.join(UPDATABLE)}")
+            raise not_updatable(key)
     diff = {}
     for key, new in fields.items():
         old = getattr(change, key)
@@ -467,7 +459,7 @@ def update(
     authoring = sorted(set(diff) & AUTHORING)
     if authoring and not change.authored_by(actor):
         change.authors.append(actor)
-    events = [Event("updated", actor, {"changes": diff, "author": bool(authoring)})]
+    events = [Event(EventKind.UPDATED, actor, {"changes": diff, "author": bool(authoring)})]
     if change.state is State.PENDING_ASSESSMENT:
         return events
     events += _discard_approvals(change, "the change was updated", actor)

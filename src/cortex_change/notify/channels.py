@@ -6,17 +6,20 @@ beyond the message types (urllib, smtplib and email are slow to import).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol
-
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up time)
 if TYPE_CHECKING:
+    from typing import Protocol
+
     from ..config import Settings
     from .message import Message
 
 
-class Sender(Protocol):
-    """A channel's send: deliver once or raise DeliveryError."""
+if TYPE_CHECKING:  # annotations only: no typing.Protocol at run time
 
-    def __call__(self, message: Message, settings: Settings, timeout: float = 10.0) -> None: ...
+    class Sender(Protocol):
+        """A channel's send: deliver once or raise DeliveryError."""
+
+        def __call__(self, message: Message, settings: Settings, timeout: float = 10.0) -> None: ...
 
 
 def _slack(message: Message, settings: Settings, timeout: float = 10.0) -> None:

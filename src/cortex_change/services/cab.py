@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ..domain.codec import fmt_epoch, fmt_time
-from ..domain.events import Event
+from ..domain.events import Event, EventKind
 from ..domain.lifecycle import State
 from ..notify.message import Message
 from ..store import audit, changes, timers
@@ -76,7 +76,7 @@ def send_agenda(ctx: Context, payload: dict[str, Any]) -> None:
         f"{i['change_id']}  risk {i['risk_score']} ({i['risk_level']})  {i['title']}" for i in data["changes"]
     ]
     event = Event(
-        "cab_agenda_sent",
+        EventKind.CAB_AGENDA_SENT,
         "change-manager",
         {"meeting": meeting, "changes": [i["change_id"] for i in data["changes"]]},
     )

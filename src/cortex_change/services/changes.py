@@ -4,9 +4,8 @@ work: services/unit.py; the read side is services/queries.py)."""
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Collection
+from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
 
 from ..config import Settings
 from ..domain import permissions, staging, workflow
@@ -17,7 +16,8 @@ from ..domain.errors import (
     ValidationError,
 )
 from ..domain.events import Event
-from ..domain.model import Change, ChangeType, ClosureStatus, Level, ReviewOutcome, Timeline
+from ..domain.fields import ChangeRequest, update_fields
+from ..domain.model import Change, ChangeType, ClosureStatus, ReviewOutcome, Timeline
 from ..domain.risk import PastChange
 from ..domain.standard import NO_MODEL, StandardDecision, StandardModel
 from ..domain.values import Value
@@ -27,6 +27,10 @@ from . import followups, unit
 from .context import Context
 from .runbooks import stamp_plan
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up time)
+if TYPE_CHECKING:
+    from typing import Any
+
 Operation = Callable[[Change], list[Event]]
 
 
@@ -34,66 +38,20 @@ def new_change_id(now: datetime) -> str:
     return f"RFC-{now:%Y%m%d%H%M%S}-{os.urandom(3).hex()}"
 
 
-def create_change(
-    ctx: Context,
-    *,
-    type: str,
-    category: str,
-    title: str,
-    description: str = "",
-    requested_by: str,
-    impact: str = "medium",
-    urgency: str = "medium",
-    affected_services: Collection[str] = (),
-    affected_cis: Collection[str] = (),
-    dependencies: Collection[str] = (),
-    implementation_plan: Any = None,
-    rollback_plan: Any = None,
-    test_plan: Any = None,
-    validation: Any = None,
-    environment: str | None = None,
-    tested_in_staging: str | None = None,
-    standard_model: str | None = None,
-    parameters: dict[str, Any] | None = None,
-    idempotency: Idempotency | None = None,
-) -> Change:
-    """Validate and store a new RFC in pending_assessment.
+def create_change(ctx: Context, request: ChangeRequest, *, idempotency: Idempotency | None = None) -> Change:
+    """Store a new RFC in pending_assessment from a checked request (`ChangeRequest.of`: the field
+    table's checks, `requested_by` included); here what needs the catalog and the store: the
+    standard model's existence, runbook steps stamped, the staging citation, the category.
 
     With `idempotency`, a repeat of the same request by the same caller returns the change the
     first one created (`idempotency.replayed` is set) and writes nothing.
     """
     now = ctx.clock()
-    change = Change(
-        change_id=new_change_id(now),
-        type=v.choice("type", type, ChangeType),
-        category=category,
-        title=v.title(title),
-        description=v.description(description),
-        requested_by=v.identity("requested_by", requested_by),
-        impact=v.choice("impact", impact, Level),
-        urgency=v.choice("urgency", urgency, Level),
-        timeline=Timeline(created_at=now),
-        **_descriptive(
-            ctx.settings,
-            affected_services,
-            affected_cis,
-            dependencies,
-            implementation_plan,
-            rollback_plan,
-            test_plan,
-            environment,
-            tested_in_staging,
-        ),
-    )
-    if validation is not None:
-        from ..domain.plan import check_validation
-
-        change.validation = check_validation(
-            v.document("validation", validation, limits(ctx.settings).json_bytes)
-        )
-    model = _model(ctx, change, standard_model)
-    change.standard_model = None if model is None else model.name
-    change.parameters = v.parameters(parameters or {}, limits(ctx.settings).json_bytes)
+    fields = request.to_fields()
+    for key in ("implementation_plan", "rollback_plan"):
+        fields[key] = stamp_plan(ctx.settings, key, fields[key])
+    model = _model(ctx, request.standard_model)
+    change = Change(change_id=new_change_id(now), timeline=Timeline(created_at=now), **fields)
     rate_key = None if model is None else model.rate_key(change.parameters)
     events = workflow.created(change, ctx.policy)
     with ctx.db.transaction() as tx:
@@ -139,45 +97,15 @@ def _replay(tx: Tx, identity: str, idempotency: Idempotency) -> Change:
     return changes.get(tx, first[1])
 
 
-def _descriptive(
-    settings: Settings,
-    services: Collection[str],
-    cis: Collection[str],
-    deps: Collection[str],
-    impl: Any,
-    rollback: Any,
-    test: Any,
-    environment: str | None,
-    staging: str | None,
-) -> dict[str, Any]:
-    most = limits(settings)
-    return {
-        "affected_services": v.names("affected_services", services),
-        "affected_cis": v.names("affected_cis", cis),
-        "dependencies": v.names("dependencies", deps),
-        "implementation_plan": stamp_plan(
-            settings, "implementation_plan", v.plan("implementation_plan", impl, most)
-        ),
-        "rollback_plan": stamp_plan(settings, "rollback_plan", v.plan("rollback_plan", rollback, most)),
-        "test_plan": v.plan("test_plan", test, most),
-        "environment": None if environment is None else v.name("environment", environment),
-        "tested_in_staging": None if staging is None else v.change_id(staging),
-    }
-
-
 def limits(settings: Settings) -> v.Limits:
     """PLAN_JSON_MAX and STEP_TIMEOUT_MAX: what a filed plan, validation or parameters may hold."""
     return v.Limits(int(settings["PLAN_JSON_MAX"]), float(settings["STEP_TIMEOUT_MAX"]))
 
 
-def _model(ctx: Context, change: Change, name: str | None) -> StandardModel | None:
-    """The standard model a request names (only standard requests name one)."""
+def _model(ctx: Context, name: str | None) -> StandardModel | None:
+    """The standard model a request names (`ChangeRequest.of` let only standard requests name one)."""
     if name is None:
         return None
-    if change.type is not ChangeType.STANDARD:
-        raise ValidationError(
-            "model", f"only standard changes name a model (this one is {change.type.value})"
-        )
     from ..catalog.loader import load_catalog
 
     known = load_catalog(ctx.settings).models
@@ -364,28 +292,9 @@ def update_change(
 
 
 def _clean_update(settings: Settings, fields: dict[str, Any]) -> dict[str, Any]:
-    clean: dict[str, Any] = {}
-    for key, value in fields.items():
-        if key == "title":
-            clean[key] = v.title(value)
-        elif key == "description":
-            clean[key] = v.description(value)
-        elif key in ("impact", "urgency"):
-            clean[key] = v.choice(key, value, Level)
-        elif key in ("affected_services", "affected_cis", "dependencies"):
-            clean[key] = v.names(key, value)
-        elif key in ("implementation_plan", "rollback_plan"):
-            clean[key] = stamp_plan(settings, key, v.plan(key, value, limits(settings)))
-        elif key == "test_plan":
-            clean[key] = v.plan(key, value, limits(settings))
-        elif key == "validation":
-            from ..domain.plan import check_validation
-
-            clean[key] = check_validation(v.document(key, value, limits(settings).json_bytes))
-        elif key == "environment":  # null clears it
-            clean[key] = None if value is None else v.name(key, value)
-        elif key == "tested_in_staging":
-            clean[key] = None if value is None else v.change_id(value)
-        else:
-            raise ValidationError(key, f"cannot be updated; updatable: {', '.join(workflow.UPDATABLE)}")
+    """The field table's checks (only updatable fields), then runbook steps stamped."""
+    clean = update_fields(fields, limits(settings))
+    for key in ("implementation_plan", "rollback_plan"):
+        if key in clean:
+            clean[key] = stamp_plan(settings, key, clean[key])
     return clean

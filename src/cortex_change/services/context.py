@@ -5,10 +5,16 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 
-from ..config import Settings, load
+from ..config import Settings, load, rules_snapshot
 from ..domain.policy import Policy
 from ..domain.values import Value
-from ..store.db import Store, open_store
+from ..store.db import open_store
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up time)
+if TYPE_CHECKING:
+    from typing import Any
+
+    from ..store.db import Store
 
 Clock = Callable[[], datetime]
 
@@ -19,19 +25,31 @@ def system_clock() -> datetime:
 
 
 class Context(Value):
-    __slots__ = ("_policy", "clock", "db", "settings")
+    __slots__ = ("_policy", "_rules", "clock", "db", "settings")
 
     def __init__(self, settings: Settings, db: Store, clock: Clock = system_clock) -> None:
         self.settings = settings
         self.db = db
         self.clock = clock
         self._policy: Policy | None = None  # built on first use
+        self._rules: tuple[dict[str, Any], str] | None = None
 
     @property
     def policy(self) -> Policy:
         if self._policy is None:
             self._policy = self.settings.policy()
         return self._policy
+
+    @property
+    def rules(self) -> tuple[dict[str, Any], str]:
+        """The rules snapshot (`config.rules_snapshot`) and its canonical JSON text, built once:
+        every write compares it with the stored one (services/unit.py)."""
+        if self._rules is None:
+            from ..store.audit import canonical
+
+            snapshot = rules_snapshot(self.settings)
+            self._rules = (snapshot, canonical(snapshot))
+        return self._rules
 
     def close(self) -> None:
         self.db.close()

@@ -8,14 +8,12 @@ from ..domain import permissions, plan, workflow
 from ..domain import validation as v
 from ..domain.codec import fmt_epoch
 from ..domain.errors import Conflict
-from ..domain.events import Event
+from ..domain.events import Event, EventKind
 from ..domain.model import Change
 from ..store import timers
 from ..store.db import Tx
 from . import followups, unit
 from .context import Context
-
-QUEUED = "implementation_queued"
 
 
 def runs_steps(change: Change) -> bool:
@@ -35,7 +33,7 @@ def queue_implementation(
         permissions.require(permissions.Act.IMPLEMENT, actor, ctx.policy, change)  # state first
         workflow.check_reviewed(change)
         why = "the plan has executable steps: a worker (worker run) carries it out"
-        return [Event(QUEUED, actor, {"reason": why})]
+        return [Event(EventKind.IMPLEMENTATION_QUEUED, actor, {"reason": why})]
 
     def schedule(tx: Tx, change: Change) -> list[Event]:
         for _, kind, _, due, payload in timers.pending(tx, change_id):

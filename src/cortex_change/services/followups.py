@@ -4,24 +4,29 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any
 
 from ..domain import notifications
 from ..domain.codec import fmt_time
-from ..domain.events import Event
+from ..domain.events import Event, EventKind
 from ..domain.lifecycle import State
 from ..domain.model import Change, ChangeType, ClosureStatus, Route
+from ..domain.values import Frozen
 from ..notify.message import Message
 from ..store import audit, outbox, timers
 from ..store.db import Tx
 from .context import Context
 
-# Timer kinds (the worker fires them: services/worker.py).
-IMPLEMENT, VALIDATE, APPROVAL_TIMEOUT = "implement", "validate", "approval_timeout"
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up time)
+if TYPE_CHECKING:
+    from typing import Any, Final
+
+# Timer kinds (the worker fires them: services/worker.py's FIRE). VERIFY is a round of post-change
+# verification; its stored kind keeps the name it was first written under.
+IMPLEMENT, VERIFY, APPROVAL_TIMEOUT = "implement", "validate", "approval_timeout"
 REVIEW_DUE, REVIEW_OVERDUE, CAB_AGENDA = "review_due", "review_overdue", "cab_agenda"
-ENDED_BY_CLOSE = (IMPLEMENT, VALIDATE, APPROVAL_TIMEOUT)
+ENDED_BY_CLOSE = (IMPLEMENT, VERIFY, APPROVAL_TIMEOUT)
 REVIEW_REMINDER = 0.75  # "review due" goes out when three quarters of the SLA have passed
 
 
@@ -50,28 +55,53 @@ def after(tx: Tx, ctx: Context, change: Change, events: Sequence[tuple[str, Even
         enqueue(tx, ctx, change, event_id, event, now)
 
 
-def _timers(tx: Tx, ctx: Context, change: Change, event: Event, now: datetime) -> None:
-    t = now.timestamp()
-    action = event.action
-    if action == "approval_requested" and change.assessment is not None:
-        key = (
-            "TECH_LEAD_APPROVAL_TIMEOUT"
-            if change.assessment.route in (Route.TECHNICAL_LEAD, Route.EMERGENCY_CAB)
-            else "CAB_APPROVAL_TIMEOUT"
-        )
-        timers.cancel(tx, change.change_id, (APPROVAL_TIMEOUT,))  # a new request restarts the clock
-        schedule(tx, APPROVAL_TIMEOUT, change.change_id, t + ctx.settings[key], {"config_key": key})
-    elif action in ("approved", "rejected", "cancelled", "approvals_discarded"):
-        timers.cancel(tx, change.change_id, (APPROVAL_TIMEOUT,))
-    if action == "approved" and change.state is State.APPROVED:
-        _approved(tx, ctx, change, t)
-    elif action == "review_recorded":
-        timers.cancel(tx, change.change_id, (REVIEW_DUE, REVIEW_OVERDUE))
-    elif action in ("closed", "cancelled"):
-        timers.cancel(tx, change.change_id, ENDED_BY_CLOSE)
+Schedules = Callable[[Tx, Context, Change, float], None]
+
+
+def _always(change: Change) -> bool:
+    return True
+
+
+class Reaction(Frozen):
+    """What one event does to its change's timers: cancel pending ones of some kinds, then, when
+    `when(change)` holds, schedule more."""
+
+    __slots__ = ("cancels", "schedules", "when")
+
+    def __init__(
+        self,
+        cancels: tuple[str, ...] = (),
+        schedules: Schedules | None = None,
+        when: Callable[[Change], bool] = _always,
+    ) -> None:
+        self.cancels: Final = cancels
+        self.schedules: Final = schedules
+        self.when: Final = when
+
+
+def _assessed(change: Change) -> bool:
+    return change.assessment is not None
+
+
+def _now_approved(change: Change) -> bool:
+    """Approved and still so (not implemented or cancelled in the same write)."""
+    return change.state is State.APPROVED
+
+
+def _approval_timeout(tx: Tx, ctx: Context, change: Change, t: float) -> None:
+    """The approval's deadline by its route; a new request restarts the clock."""
+    assert change.assessment is not None
+    key = (
+        "TECH_LEAD_APPROVAL_TIMEOUT"
+        if change.assessment.route in (Route.TECHNICAL_LEAD, Route.EMERGENCY_CAB)
+        else "CAB_APPROVAL_TIMEOUT"
+    )
+    timers.cancel(tx, change.change_id, (APPROVAL_TIMEOUT,))
+    schedule(tx, APPROVAL_TIMEOUT, change.change_id, t + ctx.settings[key], {"config_key": key})
 
 
 def _approved(tx: Tx, ctx: Context, change: Change, t: float) -> None:
+    """AUTO_IMPLEMENT's implementation; an emergency's review reminders."""
     auto = change.type in (ChangeType.STANDARD, ChangeType.EMERGENCY) and ctx.settings["AUTO_IMPLEMENT"]
     if auto:
         schedule(tx, IMPLEMENT, change.change_id, t + ctx.settings["IMPLEMENTATION_DELAY"], {})
@@ -79,6 +109,29 @@ def _approved(tx: Tx, ctx: Context, change: Change, t: float) -> None:
         due = change.review.due_at.timestamp()
         schedule(tx, REVIEW_DUE, change.change_id, t + (due - t) * REVIEW_REMINDER, {"due_at": due})
         schedule(tx, REVIEW_OVERDUE, change.change_id, due, {"due_at": due})
+
+
+# Audit event -> what it does to the change's timers (who hears of it: domain/notifications.py's
+# ROUTES). A decided, withdrawn or discarded approval ends the approval's deadline.
+TIMERS: dict[EventKind, Reaction] = {
+    EventKind.APPROVAL_REQUESTED: Reaction(schedules=_approval_timeout, when=_assessed),
+    EventKind.APPROVED: Reaction((APPROVAL_TIMEOUT,), _approved, when=_now_approved),
+    EventKind.REJECTED: Reaction((APPROVAL_TIMEOUT,)),
+    EventKind.APPROVALS_DISCARDED: Reaction((APPROVAL_TIMEOUT,)),
+    EventKind.REVIEW_RECORDED: Reaction((REVIEW_DUE, REVIEW_OVERDUE)),
+    EventKind.CLOSED: Reaction(ENDED_BY_CLOSE),
+    EventKind.CANCELLED: Reaction(ENDED_BY_CLOSE),  # APPROVAL_TIMEOUT among them
+}
+
+
+def _timers(tx: Tx, ctx: Context, change: Change, event: Event, now: datetime) -> None:
+    reaction = TIMERS.get(event.action)
+    if reaction is None:
+        return
+    if reaction.cancels:
+        timers.cancel(tx, change.change_id, reaction.cancels)
+    if reaction.schedules is not None and reaction.when(change):
+        reaction.schedules(tx, ctx, change, now.timestamp())
 
 
 def enqueue(tx: Tx, ctx: Context, change: Change, event_id: str, event: Event, now: datetime) -> int:

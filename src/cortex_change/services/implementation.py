@@ -1,4 +1,4 @@
-"""Carrying out a change (SPEC §7): run the plan under a lease, validate, roll back on failure."""
+"""Carrying out a change (SPEC §7): run the plan under a lease, verify, roll back on failure."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ import os
 import time
 from collections.abc import Callable, Mapping
 
-from ..domain import permissions, plan, runbooks, validation, workflow
+from ..domain import permissions, plan, runbooks, validation, verification, workflow
 from ..domain.codec import fmt_epoch
 from ..domain.errors import Conflict, Forbidden, Refused, ValidationError
-from ..domain.events import Event
+from ..domain.events import Event, EventKind
 from ..domain.lifecycle import State
 from ..domain.model import Change, ClosureStatus
 from ..domain.plan import HttpStep, RunbookStep, RunStep, Step, TextStep
@@ -88,7 +88,7 @@ def _take_lease(run: Run, takeover: bool = False) -> Callable[[Tx, Change], list
         run._renewed = time.monotonic()
         if before is None or before.holder == run.holder:
             return []
-        return [Event("lease_taken_over", run.holder, {"from": before.holder, "to": run.holder})]
+        return [Event(EventKind.LEASE_TAKEN_OVER, run.holder, {"from": before.holder, "to": run.holder})]
 
     return take
 
@@ -120,7 +120,7 @@ def begin(
             permissions.require(permissions.Act.IMPLEMENT, actor, run.ctx.policy, change)
         events = workflow.start_implementation(change, actor, now)
         if baseline:
-            events.append(Event("baseline_measured", actor, {"baseline": baseline}))
+            events.append(Event(EventKind.BASELINE_MEASURED, actor, {"baseline": baseline}))
         return events
 
     return unit.apply(run.ctx, run.change_id, actor, op, if_version, extra=_take_lease(run))
@@ -140,7 +140,7 @@ def implement_change(
     holder: str | None = None,
     trusted: bool = False,
 ) -> Change:
-    """Run the implementation plan; then validate (now with `wait`, else in the worker).
+    """Run the implementation plan; then verify the change (now with `wait`, else in the worker).
 
     `holder` names the lease holder (default `cli:ACTOR`; the worker passes its own name and
     `trusted`, see `begin`).
@@ -149,7 +149,7 @@ def implement_change(
     run = Run(ctx, change_id, holder or f"cli:{actor}", os.environ if env is None else env, progress)
     change = unit.load(ctx, change_id)
     steps = plan.steps("implementation_plan", change.implementation_plan)
-    spec = validation_spec(ctx, change)
+    spec = verification_spec(ctx, change)
     start = 0
     if resume:
         change, start = _resume(run, actor)
@@ -194,13 +194,13 @@ def _finished(
             actor,
             lambda c: workflow.close(c, ClosureStatus.SUCCESSFUL, notes, actor, now),
         )
-    state = start_validation(ctx, change, spec)
+    state = start_verification(ctx, change, spec)
     if not wait:
         with ctx.db.transaction() as tx:
-            followups.schedule(tx, followups.VALIDATE, run.change_id, now.timestamp() + spec.interval, state)
+            followups.schedule(tx, followups.VERIFY, run.change_id, now.timestamp() + spec.interval, state)
         return change
     while True:
-        done, state = validation_round(ctx, run.change_id, state, actor, run.holder)
+        done, state = verification_round(ctx, run.change_id, state, actor, run.holder)
         if done:
             return unit.load(ctx, run.change_id)
         sleep(spec.interval)
@@ -216,16 +216,16 @@ def run_steps(run: Run, steps: list[Step], actor: str, start: int = 0, deadline:
         if run.progress:
             run.progress(n, total, what, time.monotonic() - began)
         if isinstance(step, TextStep):
-            run.record([Event("step_manual", actor, {"step": n, "of": total, "text": step.text})])
+            run.record([Event(EventKind.STEP_MANUAL, actor, {"step": n, "of": total, "text": step.text})])
             continue
         ready, tags = _ready(run, step)
-        run.record([Event("step_started", actor, {"step": n, "of": total, "what": what, **tags})])
+        run.record([Event(EventKind.STEP_STARTED, actor, {"step": n, "of": total, "what": what, **tags})])
         if isinstance(ready, str):
             result = StepResult(False, 0.0, error=ready)
         else:
             result = _execute(run, ready, secrets, deadline)
         details = {"step": n, "of": total, "what": what, **tags, **result.details()}
-        run.record([Event("step_succeeded" if result.ok else "step_failed", actor, details)])
+        run.record([Event(EventKind.STEP_SUCCEEDED if result.ok else EventKind.STEP_FAILED, actor, details)])
         if not result.ok:
             return f"step {n}/{total} ({what}) failed: {result.error}"
         run.heartbeat()
@@ -349,7 +349,7 @@ def _roll_back(run: Run, change: Change, actor: str, reason: str) -> Change:
         title = f"Rollback of {c.change_id} failed: {c.title}"[:300]
         details = {"reason": reason, "rollback_failure": failure, "services": c.affected_services}
         incidents.insert(tx, incident_id, c.change_id, now.timestamp(), actor, title, details)
-        return [Event("incident_opened", actor, {"incident_id": incident_id, "title": title})]
+        return [Event(EventKind.INCIDENT_OPENED, actor, {"incident_id": incident_id, "title": title})]
 
     return unit.apply(
         ctx,
@@ -360,8 +360,9 @@ def _roll_back(run: Run, change: Change, actor: str, reason: str) -> Change:
     )
 
 
-def validation_spec(ctx: Context, change: Change) -> plan.ValidationSpec:
-    """The change's validation over configuration defaults and its services' default health checks."""
+def verification_spec(ctx: Context, change: Change) -> plan.ValidationSpec:
+    """How the change is verified after its plan ran: its `validation` block over the configuration
+    defaults and its services' default health checks."""
     s = ctx.settings
     defaults = plan.Defaults(
         period=float(s["VALIDATION_PERIOD"]),
@@ -386,62 +387,41 @@ def _service_checks(ctx: Context, services: list[str]) -> tuple[plan.HealthCheck
     return plan.health_checks("[services] health_checks", raw)
 
 
-def start_validation(ctx: Context, change: Change, spec: plan.ValidationSpec) -> dict[str, Any]:
-    """The state a validation carries from round to round (stored in its timers)."""
+def start_verification(ctx: Context, change: Change, spec: plan.ValidationSpec) -> dict[str, Any]:
+    """The state a verification carries from round to round (stored in its timers), with the
+    baseline measured when the implementation began."""
     baseline: dict[str, float] = {}
     with ctx.db.read() as tx:
         for e in audit.for_change(tx, change.change_id):
-            if e["action"] == "baseline_measured":
+            if e["action"] == EventKind.BASELINE_MEASURED:
                 baseline = dict(e["details"]["baseline"])
-    return {
-        "round": 0,
-        "ends_at": ctx.clock().timestamp() + spec.period,
-        "consecutive": 0,
-        "failed_checks": 0,
-        "baseline": baseline,
-    }
+    return verification.start(spec, baseline, ctx.clock())
 
 
-def validation_round(
+def verification_round(
     ctx: Context, change_id: str, state: dict[str, Any], actor: str, holder: str | None = None
 ) -> tuple[bool, dict[str, Any]]:
-    """One round of checks; trips the rollback or closes the change when the period is over."""
+    """One round of checks, audited; trips the rollback or closes the change as the verdict says
+    (`verification.next_round`). Returns whether verification is over, and the state for the next."""
     change = unit.load(ctx, change_id)
     if change.state is not State.IMPLEMENTED:
-        return True, state  # closed, reported or rolled back meanwhile: nothing left to validate
-    spec = validation_spec(ctx, change)
-    results = checks.run_round(spec, state["baseline"])
-    failed = [r for r in results if not r.ok]
-    state = {
-        **state,
-        "round": state["round"] + 1,
-        "consecutive": state["consecutive"] + 1 if failed else 0,
-        "failed_checks": state["failed_checks"] + len(failed),
-    }
-    details = {
-        "round": state["round"],
-        "results": [r.as_dict() for r in results],
-        "consecutive_failures": state["consecutive"],
-        "failures_to_trip": spec.failures_to_trip,
-    }
+        return True, state  # closed, reported or rolled back meanwhile: nothing left to verify
+    spec = verification_spec(ctx, change)
+    results = checks.run_round(spec, verification.baseline(state))
     now = ctx.clock()
-    Run(ctx, change_id, actor, os.environ).record([Event("validation_check", actor, details)])
-    if state["consecutive"] >= spec.failures_to_trip:
-        why = "; ".join(f"{r.name}: {r.detail}" for r in failed)
-        reason = f"validation failed {state['consecutive']} times in a row ({why})"
+    verdict = verification.next_round(state, results, spec, now)
+    Run(ctx, change_id, actor, os.environ).record(
+        [Event(EventKind.VERIFICATION_CHECK, actor, verdict.details)]
+    )
+    if verdict.outcome is verification.Outcome.TRIP:
         run = Run(ctx, change_id, holder or f"cli:{actor}", os.environ)
-        fail_change(ctx, change_id=change_id, actor=actor, reason=reason, run=run)
-        return True, state
-    if now.timestamp() >= state["ends_at"]:
-        notes = (
-            f"validation passed: {state['round']} round(s) over {spec.period:g}s, {state['failed_checks']} "
-            f"failed check(s), never {spec.failures_to_trip} in a row"
-        )
+        fail_change(ctx, change_id=change_id, actor=actor, reason=verdict.reason, run=run)
+    elif verdict.outcome is verification.Outcome.PASS:
+        notes = verdict.reason
         unit.apply(
             ctx, change_id, actor, lambda c: workflow.close(c, ClosureStatus.SUCCESSFUL, notes, actor, now)
         )
-        return True, state
-    return False, state
+    return verdict.done, verdict.state
 
 
 def _resume(run: Run, actor: str) -> tuple[Change, int]:
@@ -452,11 +432,11 @@ def _resume(run: Run, actor: str) -> tuple[Change, int]:
         trail = audit.for_change(tx, run.change_id)
     if lease is not None and lease.holder != run.holder and lease.live(now.timestamp()):
         raise Conflict(f"{run.change_id} is being carried out by {lease.holder}; its lease has not expired")
-    started = max((e["seq"] for e in trail if e["action"] == "implementation_started"), default=0)
+    started = max((e["seq"] for e in trail if e["action"] == EventKind.IMPLEMENTATION_STARTED), default=0)
     done = [
         e["details"]["step"]
         for e in trail
-        if e["seq"] > started and e["action"] in ("step_succeeded", "step_manual")
+        if e["seq"] > started and e["action"] in (EventKind.STEP_SUCCEEDED, EventKind.STEP_MANUAL)
     ]
     start = max(done, default=0)
 
@@ -468,7 +448,7 @@ def _resume(run: Run, actor: str) -> tuple[Change, int]:
         if not permissions.allowed(permissions.Act.IMPLEMENT, actor, run.ctx.policy, change):
             who = permissions.describe(permissions.Act.IMPLEMENT, run.ctx.policy, change)
             raise Forbidden(f"{actor} may not resume {run.change_id}: allowed to {who}")
-        return [Event("implementation_resumed", actor, {"from_step": start + 1})]
+        return [Event(EventKind.IMPLEMENTATION_RESUMED, actor, {"from_step": start + 1})]
 
     change = unit.apply(run.ctx, run.change_id, actor, op, extra=_take_lease(run, takeover=True))
     return change, start

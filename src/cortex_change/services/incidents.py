@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from ..domain import validation
 from ..domain.codec import fmt_epoch
 from ..domain.errors import NotFound, ValidationError
 from ..store import incidents
-from ..store.db import Row
 from .context import Context
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up time)
+if TYPE_CHECKING:
+    from typing import Any
+
+    from ..store.db import Row
 
 
 def _doc(row: Row) -> dict[str, Any]:

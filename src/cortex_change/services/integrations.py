@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from ..catalog.loader import Catalog, load_catalog
 from ..domain.errors import ValidationError
@@ -61,9 +61,10 @@ def integrate(
     request = render(template, params)
     if requester is not None:
         request.fields["requested_by"] = requester
-    change = svc.create_change(
-        ctx, **request.fields, standard_model=template.model, parameters=request.parameters
-    )
+    from ..domain.fields import ChangeRequest
+
+    fields = {**request.fields, "standard_model": template.model, "parameters": request.parameters}
+    change = svc.create_change(ctx, ChangeRequest.of(fields, svc.limits(ctx.settings)))
     out = Outcome(
         change.change_id,
         [
@@ -109,42 +110,76 @@ def _assessed(change: Change) -> str:
 def _operate(ctx: Context, t: Template, who: str, rest: list[str]) -> Outcome:
     if not rest:
         raise ValidationError("change_id", f"{t.component} {t.action} needs a change id")
-    change_id, text = rest[0], " ".join(rest[1:])
-    given = len(rest) > 1  # a reason given empty is refused by the service, not replaced
-    op = t.operation
-    if op == "review":
-        doc = queries.get_change(ctx, change_id=change_id)
-        return Outcome(
-            change_id,
-            [
-                f"{change_id}: {doc['state']}, {doc['type']} {doc['category']}, "
-                f"risk {doc['risk_score']} ({doc['risk_level']}), route "
-                f"{doc['approval_required']}: {doc['title']}"
-            ],
-        )
-    if op == "approve":
-        change, _ = svc.approve_change(
-            ctx, change_id=change_id, approver=who, reason=text if given else f"approved by {who}"
-        )
-    elif op == "reject":
-        change = svc.reject_change(
-            ctx, change_id=change_id, rejector=who, reason=text if given else f"rejected by {who}"
-        )
-    elif op == "route":
-        current = queries.get_change(ctx, change_id=change_id)["state"]
-        change = svc.assess_change(
-            ctx, change_id=change_id, reassess=current != State.PENDING_ASSESSMENT.value
-        )
-    elif op == "execute":
-        from .workers import execute
+    assert t.operation is not None
+    # a reason given empty is refused by the service, not replaced
+    given = " ".join(rest[1:]) if len(rest) > 1 else None
+    return OPERATIONS[t.operation](ctx, t.operation, rest[0], who, given)
 
-        plan = execute(ctx, change_id=change_id, worker=who)
-        return Outcome(change_id, [json.dumps(plan, ensure_ascii=False)])
-    else:
+
+# Handler(ctx, operation, change id, who, the text given after the id or None).
+Handler = Callable[[Context, str, str, str, str | None], Outcome]
+
+
+def _done(change_id: str, op: str, who: str, change: Change) -> Outcome:
+    return Outcome(change_id, [f"{change_id}: {op} by {who}; state {change.state.value}"])
+
+
+def _review(ctx: Context, op: str, change_id: str, who: str, text: str | None) -> Outcome:
+    doc = queries.get_change(ctx, change_id=change_id)
+    return Outcome(
+        change_id,
+        [
+            f"{change_id}: {doc['state']}, {doc['type']} {doc['category']}, "
+            f"risk {doc['risk_score']} ({doc['risk_level']}), route "
+            f"{doc['approval_required']}: {doc['title']}"
+        ],
+    )
+
+
+def _approve(ctx: Context, op: str, change_id: str, who: str, text: str | None) -> Outcome:
+    reason = f"approved by {who}" if text is None else text
+    change, _ = svc.approve_change(ctx, change_id=change_id, approver=who, reason=reason)
+    return _done(change_id, op, who, change)
+
+
+def _reject(ctx: Context, op: str, change_id: str, who: str, text: str | None) -> Outcome:
+    reason = f"rejected by {who}" if text is None else text
+    return _done(change_id, op, who, svc.reject_change(ctx, change_id=change_id, rejector=who, reason=reason))
+
+
+def _route(ctx: Context, op: str, change_id: str, who: str, text: str | None) -> Outcome:
+    current = queries.get_change(ctx, change_id=change_id)["state"]
+    reassess = current != State.PENDING_ASSESSMENT.value
+    return _done(change_id, op, who, svc.assess_change(ctx, change_id=change_id, reassess=reassess))
+
+
+def _execute(ctx: Context, op: str, change_id: str, who: str, text: str | None) -> Outcome:
+    from .workers import execute
+
+    plan = execute(ctx, change_id=change_id, worker=who)
+    return Outcome(change_id, [json.dumps(plan, ensure_ascii=False)])
+
+
+def _report(success: bool) -> Handler:
+    default = "worker reported success" if success else "worker reported failure"
+
+    def handle(ctx: Context, op: str, change_id: str, who: str, text: str | None) -> Outcome:
         from .workers import report
 
-        success = op == "report_success"
-        default = "worker reported success" if success else "worker reported failure"
-        notes = text if given else default
+        notes = default if text is None else text
         change = report(ctx, change_id=change_id, worker=who, success=success, notes=notes)
-    return Outcome(change_id, [f"{change_id}: {op} by {who}; state {change.state.value}"])
+        return _done(change_id, op, who, change)
+
+    return handle
+
+
+# A template's `operation` (domain/integration.py's OPERATIONS) -> what it does to the change.
+OPERATIONS: dict[str, Handler] = {
+    "review": _review,
+    "approve": _approve,
+    "reject": _reject,
+    "route": _route,
+    "execute": _execute,
+    "report_success": _report(True),
+    "report_failure": _report(False),
+}

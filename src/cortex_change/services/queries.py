@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
 
 from ..domain import compliance
 from ..domain import validation as v
@@ -16,6 +15,10 @@ from ..domain.model import Change, ChangeType, Level
 from ..store import audit, changes
 from .context import Context
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up time)
+if TYPE_CHECKING:
+    from typing import Any
+
 
 def get_change(ctx: Context, *, change_id: str) -> dict[str, Any]:
     """The full record as SPEC §1's JSON document, with audit trail and compliance."""
@@ -24,6 +27,19 @@ def get_change(ctx: Context, *, change_id: str) -> dict[str, Any]:
         change = changes.get(tx, change_id)
         trail = audit.for_change(tx, change_id)
     return document(ctx, change, trail)
+
+
+def trail(ctx: Context, *, change_id: str) -> list[dict[str, Any]]:
+    """The change's audit trail, oldest first (as the document's `audit_trail` gives it)."""
+    v.change_id(change_id)
+    with ctx.db.read() as tx:
+        if not changes.exists(tx, change_id):
+            raise NotFound(f"no change {change_id!r}")
+        rows = audit.for_change(tx, change_id)
+    return [{k: e[k] for k in TRAIL_KEYS} for e in rows]
+
+
+TRAIL_KEYS = ("seq", "timestamp", "action", "actor", "details", "hash")
 
 
 def document(ctx: Context, change: Change, trail: list[dict[str, Any]]) -> dict[str, Any]:
@@ -37,9 +53,7 @@ def document(ctx: Context, change: Change, trail: list[dict[str, Any]]) -> dict[
         f: [{"control": r.control, "status": r.status, "reason": r.reason} for r in rs]
         for f, rs in results.items()
     }
-    doc["audit_trail"] = [
-        {k: e[k] for k in ("seq", "timestamp", "action", "actor", "details", "hash")} for e in trail
-    ]
+    doc["audit_trail"] = [{k: e[k] for k in TRAIL_KEYS} for e in trail]
     return doc
 
 

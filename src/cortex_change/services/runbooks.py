@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from ..config import Settings
 from ..domain import plan as plans
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up time)
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def stamp_plan(settings: Settings, field: str, plan: dict[str, Any] | None) -> dict[str, Any] | None:

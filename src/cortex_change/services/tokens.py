@@ -11,7 +11,7 @@ from typing import Any
 from ..domain import validation
 from ..domain.codec import fmt_time
 from ..domain.errors import CortexError, NotFound
-from ..domain.events import Event
+from ..domain.events import Event, EventKind
 from ..store import audit, tokens
 from .context import Context
 
@@ -37,7 +37,10 @@ def create_token(ctx: Context, *, name: str) -> tuple[str, str]:
     with ctx.db.transaction() as tx:
         tokens.insert(tx, token_id, name, _digest(secret), fmt_time(now) or "")
         audit.append(
-            tx, None, [Event("token_created", "token-admin", {"token_id": token_id, "name": name})], now
+            tx,
+            None,
+            [Event(EventKind.TOKEN_CREATED, "token-admin", {"token_id": token_id, "name": name})],
+            now,
         )
     return token_id, f"cc_{token_id}_{secret}"
 
@@ -53,7 +56,7 @@ def revoke_token(ctx: Context, *, token_id: str) -> None:
     with ctx.db.transaction() as tx:
         if tokens.revoke(tx, token_id, fmt_time(now) or "") != 1:
             raise NotFound(f"no active token {token_id!r}")
-        audit.append(tx, None, [Event("token_revoked", "token-admin", {"token_id": token_id})], now)
+        audit.append(tx, None, [Event(EventKind.TOKEN_REVOKED, "token-admin", {"token_id": token_id})], now)
 
 
 def authenticate(ctx: Context, authorization: str | None) -> str:

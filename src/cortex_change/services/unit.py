@@ -14,15 +14,15 @@ and is raised again; any other error writes nothing.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 
-from ..config import rules_snapshot
 from ..domain import compliance
 from ..domain import validation as v
 from ..domain.errors import InvalidTransition, PreconditionFailed, Refused
-from ..domain.events import Event
+from ..domain.events import Event, EventKind
 from ..domain.model import Change
 from ..store import audit, changes
 from ..store.db import Tx
@@ -81,7 +81,8 @@ def work(ctx: Context, change_id: str, actor: str, if_version: int | None = None
             yield unit
         except Refused as exc:
             refusal = exc
-            action = "unauthorized_attempt" if isinstance(exc, InvalidTransition) else "refused"
+            invalid = isinstance(exc, InvalidTransition)
+            action = EventKind.UNAUTHORIZED_ATTEMPT if invalid else EventKind.REFUSED
             audit_config(tx, ctx, now)
             audit.append(tx, change_id, [Event(action, actor, {"error": str(exc)})], now)
         else:
@@ -124,8 +125,11 @@ def record(ctx: Context, change_id: str, events: list[Event]) -> None:
 
 def audit_config(tx: Tx, ctx: Context, now: datetime) -> None:
     """Record a `config_changed` event when this write runs under different rules than the last."""
-    current = rules_snapshot(ctx.settings)
-    previous = audit.config_snapshot(tx)
+    current, text = ctx.rules
+    stored = audit.config_snapshot_text(tx)
+    if stored == text:  # the common case: one row read, no JSON parsed
+        return
+    previous = None if stored is None else dict(json.loads(stored))
     if previous == current:
         return
     if previous is not None:
@@ -134,5 +138,5 @@ def audit_config(tx: Tx, ctx: Context, now: datetime) -> None:
             for k in sorted(set(previous) | set(current))
             if previous.get(k) != current.get(k)
         }
-        audit.append(tx, None, [Event("config_changed", "configuration", {"changes": diff})], now)
+        audit.append(tx, None, [Event(EventKind.CONFIG_CHANGED, "configuration", {"changes": diff})], now)
     audit.save_config_snapshot(tx, current)

@@ -13,14 +13,14 @@ from typing import Any
 from ..domain import workflow
 from ..domain.codec import fmt_time
 from ..domain.errors import CortexError
-from ..domain.events import Event
+from ..domain.events import Event, EventKind
 from ..domain.lifecycle import AWAITING_APPROVAL, State
 from ..domain.values import Value
 from ..notify.message import DeliveryError, Message
 from ..store import outbox, timers
 from . import followups, unit
 from .context import Context
-from .implementation import implement_change, validation_round
+from .implementation import implement_change, verification_round, verification_spec
 from .workers import sweep_leases
 
 log = logging.getLogger("cortex_change.worker")
@@ -126,15 +126,14 @@ def _implement(ctx: Context, name: str, change_id: str | None, payload: dict[str
         implement_change(ctx, change_id=change_id, actor=f"worker:{name}", holder=name, trusted=True)
 
 
-def _validate(ctx: Context, name: str, change_id: str | None, payload: dict[str, Any]) -> None:
+def _verify(ctx: Context, name: str, change_id: str | None, payload: dict[str, Any]) -> None:
+    """One round of post-change verification; the next one is a timer again unless it is over."""
     assert change_id is not None
-    done, state = validation_round(ctx, change_id, payload, f"worker:{name}", holder=name)
+    done, state = verification_round(ctx, change_id, payload, f"worker:{name}", holder=name)
     if not done:
-        from .implementation import validation_spec
-
-        interval = validation_spec(ctx, unit.load(ctx, change_id)).interval
+        interval = verification_spec(ctx, unit.load(ctx, change_id)).interval
         with ctx.db.transaction() as tx:
-            followups.schedule(tx, followups.VALIDATE, change_id, ctx.clock().timestamp() + interval, state)
+            followups.schedule(tx, followups.VERIFY, change_id, ctx.clock().timestamp() + interval, state)
 
 
 def _approval_timeout(ctx: Context, name: str, change_id: str | None, payload: dict[str, Any]) -> None:
@@ -144,7 +143,7 @@ def _approval_timeout(ctx: Context, name: str, change_id: str | None, payload: d
         return
     key = payload.get("config_key", "CAB_APPROVAL_TIMEOUT")
     details = {"config_key": key, "timeout_seconds": ctx.settings[key], "state": change.state.value}
-    unit.record(ctx, change_id, [Event("approval_escalated", workflow.CHANGE_MANAGER, details)])
+    unit.record(ctx, change_id, [Event(EventKind.APPROVAL_ESCALATED, workflow.CHANGE_MANAGER, details)])
     if ctx.settings["AUTO_REJECT_ON_TIMEOUT"]:
         reason = f"no decision within {key}={ctx.settings[key]}s (AUTO_REJECT_ON_TIMEOUT=true)"
         now = ctx.clock()
@@ -153,7 +152,7 @@ def _approval_timeout(ctx: Context, name: str, change_id: str | None, payload: d
         )
 
 
-def _review(kind: str) -> Callable[[Context, str, str | None, dict[str, Any]], None]:
+def _review(kind: EventKind) -> Callable[[Context, str, str | None, dict[str, Any]], None]:
     def fire(ctx: Context, name: str, change_id: str | None, payload: dict[str, Any]) -> None:
         assert change_id is not None
         change = unit.load(ctx, change_id)
@@ -177,10 +176,10 @@ def _cab_agenda(ctx: Context, name: str, change_id: str | None, payload: dict[st
 
 FIRE: dict[str, Callable[[Context, str, str | None, dict[str, Any]], None]] = {
     followups.IMPLEMENT: _implement,
-    followups.VALIDATE: _validate,
+    followups.VERIFY: _verify,
     followups.APPROVAL_TIMEOUT: _approval_timeout,
-    followups.REVIEW_DUE: _review("review_due"),
-    followups.REVIEW_OVERDUE: _review("review_overdue"),
+    followups.REVIEW_DUE: _review(EventKind.REVIEW_DUE),
+    followups.REVIEW_OVERDUE: _review(EventKind.REVIEW_OVERDUE),
     followups.CAB_AGENDA: _cab_agenda,
 }
 

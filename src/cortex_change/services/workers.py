@@ -8,7 +8,7 @@ from typing import Any
 from ..domain import permissions, validation, workflow
 from ..domain.codec import fmt_epoch
 from ..domain.errors import Conflict, Refused
-from ..domain.events import Event
+from ..domain.events import Event, EventKind
 from ..domain.lifecycle import State
 from ..domain.model import Change, ClosureStatus
 from ..runner import checks
@@ -16,7 +16,7 @@ from ..store import changes, leases
 from ..store.db import Tx
 from . import followups, unit
 from .context import Context
-from .implementation import Run, begin, fail_change, validation_spec
+from .implementation import Run, begin, fail_change, verification_spec
 from .runbooks import expanded_plan
 
 
@@ -29,7 +29,7 @@ def execute(ctx: Context, *, change_id: str, worker: str) -> dict[str, Any]:
     if lease is not None and lease.holder != worker and lease.live(ctx.clock().timestamp()):
         until = fmt_epoch(lease.expires_at)
         raise Conflict(f"{change_id} is leased to {lease.holder} until {until}; nothing was written")
-    spec = validation_spec(ctx, change)
+    spec = verification_spec(ctx, change)
     run = Run(ctx, change_id, worker, os.environ)
     change = begin(run, worker, checks.baseline(spec) if spec.has_checks else None)
     with ctx.db.read() as tx:
@@ -131,7 +131,7 @@ def sweep_leases(ctx: Context) -> list[str]:
             leases.flag(tx, change_id, now.timestamp())
             change = changes.get(tx, change_id)
             event = Event(
-                "lease_expired",
+                EventKind.LEASE_EXPIRED,
                 "worker-supervisor",
                 {
                     "holder": holder,

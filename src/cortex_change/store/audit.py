@@ -6,13 +6,18 @@ import json
 import os
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
-from typing import Any, Final
 
 from ..domain.codec import fmt_time
 from ..domain.errors import StoreError
 from ..domain.events import Event
 from ..domain.values import Frozen
-from .db import Row, Tx
+from .db import Tx
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up time)
+if TYPE_CHECKING:
+    from typing import Any, Final
+
+    from .db import Row
 
 GENESIS = "0" * 64
 EVENT_COLUMNS = "seq, event_id, at, change_id, action, actor, details, prev_hash, hash"
@@ -221,8 +226,14 @@ def _head_mismatch(head: tuple[int, str], last: int, checked: int, prev: str) ->
 
 
 def config_snapshot(tx: Tx) -> dict[str, Any] | None:
+    text = config_snapshot_text(tx)
+    return None if text is None else dict(json.loads(text))
+
+
+def config_snapshot_text(tx: Tx) -> str | None:
+    """The stored snapshot as written (`canonical` JSON), None before the first write."""
     row = tx.one("SELECT values_json FROM config_snapshot WHERE id=1")
-    return None if row is None else dict(json.loads(row[0]))
+    return None if row is None else str(row[0])
 
 
 def save_config_snapshot(tx: Tx, values: dict[str, Any]) -> None:

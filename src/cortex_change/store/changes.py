@@ -5,14 +5,19 @@ from __future__ import annotations
 import json
 from collections.abc import Collection, Mapping
 from datetime import datetime
-from typing import Any
 
 from ..domain.codec import from_document, parse_stored, to_document
 from ..domain.errors import Conflict, NotFound
 from ..domain.lifecycle import State
 from ..domain.model import Change, ClosureStatus
 from ..domain.risk import PastChange
-from .db import Row, Tx
+from .db import Tx
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up time)
+if TYPE_CHECKING:
+    from typing import Any
+
+    from .db import Row
 
 COLUMNS = (
     "change_id",

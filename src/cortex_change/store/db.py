@@ -6,15 +6,18 @@ import os
 import sqlite3
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager
-from typing import TYPE_CHECKING, Any, Protocol
-
-if TYPE_CHECKING:
-    import threading
 
 from ..domain.errors import Conflict, StoreError
 
-Row = tuple[Any, ...]
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up time)
+if TYPE_CHECKING:
+    import threading
+    from contextlib import AbstractContextManager
+    from types import TracebackType
+    from typing import Any, Protocol
+
+    Row = tuple[Any, ...]  # a row as the driver returns it
+
 BUSY_TIMEOUT_MS = 10_000
 
 
@@ -57,17 +60,19 @@ class Tx:
             yield from chunk
 
 
-class Store(Protocol):
-    """What services need of a database, whichever engine holds it."""
+if TYPE_CHECKING:  # used in annotations only: no typing.Protocol at run time
 
-    path: str
-    thread_safe: bool  # may threads share it (a pool), or does each need its own
+    class Store(Protocol):
+        """What services need of a database, whichever engine holds it."""
 
-    def read(self) -> AbstractContextManager[Tx]: ...
+        path: str
+        thread_safe: bool  # may threads share it (a pool), or does each need its own
 
-    def transaction(self) -> AbstractContextManager[Tx]: ...
+        def read(self) -> AbstractContextManager[Tx]: ...
 
-    def close(self) -> None: ...
+        def transaction(self) -> AbstractContextManager[Tx]: ...
+
+        def close(self) -> None: ...
 
 
 def current_version(tx: Tx) -> int:
@@ -121,6 +126,52 @@ def _busy(exc: sqlite3.Error) -> bool:
     return exc.sqlite_errorname.startswith(("SQLITE_BUSY", "SQLITE_LOCKED"))
 
 
+# The read side's context managers are classes rather than `@contextmanager` generators: `show` and
+# `list` then never import contextlib (start-up time).
+class _Failures:
+    """SQLite's errors while in use, as one line naming the file (exit 5, HTTP 503)."""
+
+    __slots__ = ("path",)
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if isinstance(exc, sqlite3.Error):
+            raise self.error(exc) from None
+
+    def error(self, exc: sqlite3.Error) -> StoreError:
+        return StoreError(f"the database {shown(self.path)} cannot be used: {_reason(exc)}")
+
+
+class _Snapshot:
+    """`Database.read()`: BEGIN on entry, COMMIT however the block ends."""
+
+    __slots__ = ("conn", "failures")
+
+    def __init__(self, conn: sqlite3.Connection, failures: _Failures) -> None:
+        self.conn, self.failures = conn, failures
+
+    def __enter__(self) -> Tx:
+        with self.failures:
+            self.conn.execute("BEGIN")
+        return Tx(self.conn)
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        with self.failures:
+            if self.conn.in_transaction:  # SQLite ends it itself after some errors
+                self.conn.execute("COMMIT")
+        if isinstance(exc, sqlite3.Error):  # the block's own
+            raise self.failures.error(exc) from None
+
+
 class Database:
     """The embedded SQLite store (WAL): reads need no lock, writes take it for one transaction."""
 
@@ -133,32 +184,21 @@ class Database:
         except (OSError, sqlite3.Error) as exc:
             raise StoreError(f"cannot open the database {shown(path)}: {_reason(exc)}") from None
 
-    @contextmanager
-    def _failures(self) -> Iterator[None]:
-        """SQLite's errors while in use, as one line naming the file (exit 5, HTTP 503)."""
-        try:
-            yield
-        except sqlite3.Error as exc:
-            raise StoreError(f"the database {shown(self.path)} cannot be used: {_reason(exc)}") from None
-
-    @contextmanager
-    def read(self) -> Iterator[Tx]:
+    def read(self) -> _Snapshot:
         """A consistent snapshot for reading."""
-        with self._failures():
-            self.conn.execute("BEGIN")
-            try:
-                yield Tx(self.conn)
-            finally:
-                if self.conn.in_transaction:  # SQLite ends it itself after some errors
-                    self.conn.execute("COMMIT")
+        return _Snapshot(self.conn, _Failures(self.path))
 
-    @contextmanager
-    def transaction(self) -> Iterator[Tx]:
+    def transaction(self) -> AbstractContextManager[Tx]:
         """Everything inside commits together or not at all."""
+        from contextlib import contextmanager  # writes only: a read needs no contextlib (start-up time)
+
+        return contextmanager(self._transaction)()
+
+    def _transaction(self) -> Iterator[Tx]:
         # Writers of one process queue here rather than in SQLite's busy handler, which sleeps
         # up to 100 ms between retries (the server's tail latency); other processes still wait
         # on the file lock.
-        with _writer_lock(self.path), self._failures():
+        with _writer_lock(self.path), _Failures(self.path):
             try:
                 self.conn.execute("BEGIN IMMEDIATE")
             except sqlite3.OperationalError as exc:

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
-from .db import Row, Tx
+from .db import Tx
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up time)
+if TYPE_CHECKING:
+    from typing import Any
+
+    from .db import Row
 
 COLUMNS = "incident_id, change_id, opened_at, opened_by, title, details, state, resolved_at"
 

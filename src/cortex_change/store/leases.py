@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from .db import Tx
 
-from .db import Row, Tx
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up time)
+if TYPE_CHECKING:
+    from .db import Row
 
 LEASE = "holder, taken_at, expires_at, flagged_at"
 
 
-class Lease(NamedTuple):
-    holder: str
-    taken_at: float
-    expires_at: float
-    flagged_at: float | None
+class Lease:
+    """A change's lease, as its row holds it."""
+
+    __slots__ = ("expires_at", "flagged_at", "holder", "taken_at")
+
+    def __init__(self, holder: str, taken_at: float, expires_at: float, flagged_at: float | None) -> None:
+        self.holder, self.taken_at, self.expires_at, self.flagged_at = (
+            holder,
+            taken_at,
+            expires_at,
+            flagged_at,
+        )
 
     def live(self, now: float) -> bool:
         """Still held: not expired, not flagged (a flagged lease has expired)."""

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .db import Row, Tx
+from .db import Tx
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up time)
+if TYPE_CHECKING:
+    from .db import Row
 
 PENDING, DELIVERED, DEAD = "pending", "delivered", "dead"
 COLUMNS = (

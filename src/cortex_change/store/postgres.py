@@ -11,15 +11,22 @@ import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any
+from functools import lru_cache
 
 import psycopg
 from psycopg import errors as pg_errors
+from psycopg.pq import TransactionStatus
 from psycopg_pool import PoolTimeout
 
 from ..domain.errors import Conflict, StoreError
 from ..redaction import redact, redact_url
-from .db import LATEST_VERSION, MISSING, Row, Tx, migration_scripts
+from .db import LATEST_VERSION, MISSING, Tx, migration_scripts
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up time)
+if TYPE_CHECKING:
+    from typing import Any
+
+    from .db import Row
 
 MIGRATION_LOCK = 0x636F727465  # "corte": one migrator at a time, across hosts
 PLACEHOLDER = re.compile(r"\?")
@@ -31,6 +38,11 @@ RETRYABLE = (
 )
 
 
+@lru_cache(maxsize=1024)  # the repositories' statements are a few dozen constant strings
+def _placeholders(text: str) -> str:
+    return PLACEHOLDER.sub("%s", text)
+
+
 class PgTx(Tx):
     dialect = "postgres"
     for_update = " FOR UPDATE"
@@ -38,7 +50,7 @@ class PgTx(Tx):
     skip_locked = " FOR UPDATE SKIP LOCKED"
 
     def sql(self, text: str) -> str:
-        return PLACEHOLDER.sub("%s", text)
+        return _placeholders(text)
 
     def many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         if rows:
@@ -123,9 +135,17 @@ class PooledPostgresDatabase:
 
 @contextmanager
 def _snapshot(conn: psycopg.Connection[Any]) -> Iterator[Tx]:
-    with conn.transaction():
-        conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-        yield PgTx(conn)
+    """A REPEATABLE READ, READ ONLY transaction, opened by one statement (`BEGIN ISOLATION LEVEL
+    REPEATABLE READ READ ONLY`, psycopg builds it from these attributes) rather than `BEGIN`
+    then `SET TRANSACTION`: a round trip fewer on every read, the token check's included. The
+    attributes are put back at once: the connection's next (pooled) user writes at the default."""
+    conn.isolation_level, conn.read_only = psycopg.IsolationLevel.REPEATABLE_READ, True
+    try:
+        with conn.transaction():
+            yield PgTx(conn)
+    finally:
+        if conn.info.transaction_status == TransactionStatus.IDLE:  # else lost: the pool drops it
+            conn.isolation_level, conn.read_only = None, None
 
 
 def _first_line(exc: BaseException, url: str) -> str:

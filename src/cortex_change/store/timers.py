@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
-from .db import Row, Tx
+from .db import Tx
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up time)
+if TYPE_CHECKING:
+    from typing import Any
+
+    from .db import Row
 
 COLUMNS = "timer_id, kind, change_id, due_at, payload, state, claimed_by, claimed_until, fired_at"
 

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from .db import Row, Tx
+from .db import Tx
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up time)
+if TYPE_CHECKING:
+    from .db import Row
 
 
 def insert(tx: Tx, token_id: str, name: str, secret_hash: str, created_at: str) -> None:
