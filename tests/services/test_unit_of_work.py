@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from cortex_change.domain.errors import InvalidTransition, ValidationError
+from cortex_change.domain.errors import Conflict, InvalidTransition, ValidationError
 from cortex_change.services import queries, unit
 from cortex_change.services.changes import approve_change, assess_change, close_change
 from cortex_change.services.context import Context, open_context
@@ -124,3 +124,32 @@ def test_any_other_error_inside_the_work_writes_nothing(ctx: Context) -> None:
     with ctx.db.read() as tx:
         assert audit.head(tx) == head
         assert changes.get(tx, cid) == before
+
+
+def test_the_api_path_never_runs_steps_it_did_not_read_in_its_own_transaction(
+    ctx: Context, tmp_path: Path
+) -> None:
+    """implement_or_queue reads the plan before its unit of work: if the plan read then had text
+    steps only but the record it begins on has executable ones, nothing runs and nothing is written."""
+    from cortex_change.services.implementation import implement_change
+
+    marker = tmp_path / "ran"
+    change = file_change(
+        ctx,
+        type="normal",
+        category="deployment",
+        title="Touch",
+        requested_by="alice",
+        impact="low",
+        implementation_plan={"steps": [{"run": ["touch", str(marker)]}]},
+        rollback_plan={"steps": ["Revert by hand"]},
+    )
+    cid = str(change.change_id)
+    assess_change(ctx, change_id=cid)
+    approve_change(ctx, change_id=cid, approver="tess", reason="reviewed the exact steps")
+    before = unit.load(ctx, cid)
+    with pytest.raises(Conflict, match="executable steps"):
+        implement_change(ctx, change_id=cid, actor="alice", text_only=True)
+    assert not marker.exists()
+    assert unit.load(ctx, cid) == before
+    assert _trail(ctx, cid)[-1] == "approved"

@@ -61,4 +61,5 @@ def implement_or_queue(
         return queue_implementation(ctx, change_id=change_id, actor=actor, if_version=if_version), True
     from .implementation import implement_change
 
-    return implement_change(ctx, change_id=change_id, actor=actor, if_version=if_version), False
+    change = implement_change(ctx, change_id=change_id, actor=actor, if_version=if_version, text_only=True)
+    return change, False

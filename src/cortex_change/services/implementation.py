@@ -20,6 +20,7 @@ from ..store import audit, incidents, leases
 from ..store.db import Tx
 from . import followups, unit
 from .context import Context
+from .dispatch import runs_steps
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up time)
 if TYPE_CHECKING:
@@ -107,15 +108,22 @@ def begin(
     baseline: dict[str, float] | None = None,
     if_version: int | None = None,
     trusted: bool = False,
+    text_only: bool = False,
 ) -> Change:
     """approved -> implementing, taking the lease in the same transaction (a second taker is refused).
 
     `trusted`: the worker carrying out a change queued for it (the permission was checked when it
     was queued or approved); any other caller must be allowed to implement (SPEC §11).
+    `text_only`: the caller (the API) runs no steps; a plan with executable steps is refused.
     """
     now = run.ctx.clock()
 
     def op(change: Change) -> list[Event]:
+        if text_only and runs_steps(change):
+            raise Conflict(
+                f"{change.change_id}'s plan has executable steps (it changed since it was read); "
+                "nothing was written — implement it again to queue it for the workers"
+            )
         if not trusted:
             permissions.require(permissions.Act.IMPLEMENT, actor, run.ctx.policy, change)
         events = workflow.start_implementation(change, actor, now)
@@ -139,23 +147,25 @@ def implement_change(
     if_version: int | None = None,
     holder: str | None = None,
     trusted: bool = False,
+    text_only: bool = False,
 ) -> Change:
     """Run the implementation plan; then verify the change (now with `wait`, else in the worker).
 
     `holder` names the lease holder (default `cli:ACTOR`; the worker passes its own name and
-    `trusted`, see `begin`).
+    `trusted`, see `begin`; the API passes `text_only`). The steps run are those of the record
+    the implementation began on, never of an earlier read.
     """
     validation.identity("actor", actor)
     run = Run(ctx, change_id, holder or f"cli:{actor}", os.environ if env is None else env, progress)
-    change = unit.load(ctx, change_id)
-    steps = plan.steps("implementation_plan", change.implementation_plan)
-    spec = verification_spec(ctx, change)
+    spec = verification_spec(ctx, unit.load(ctx, change_id))
     start = 0
     if resume:
         change, start = _resume(run, actor)
     else:
         baseline = checks.baseline(spec) if spec.has_checks else None
-        change = begin(run, actor, baseline, if_version, trusted)
+        change = begin(run, actor, baseline, if_version, trusted, text_only)
+    steps = plan.steps("implementation_plan", change.implementation_plan)
+    spec = verification_spec(ctx, change)
     failure = run_steps(run, steps, actor, start)
     if failure:
         return fail_change(ctx, change_id=change_id, actor=actor, reason=failure, run=run)
