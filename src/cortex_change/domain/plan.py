@@ -215,6 +215,11 @@ def has_adhoc_steps(plan: dict[str, Any] | None) -> bool:
     return any(isinstance(s, dict) and ("run" in s or "http" in s) for s in raw)
 
 
+def has_executable_steps(plan: dict[str, Any] | None) -> bool:
+    """True when an implementation plan (as stored) has a step that executes: run, http, runbook."""
+    return any(not isinstance(s, TextStep) for s in steps("implementation_plan", plan))
+
+
 def is_automated(step_list: list[Step]) -> bool:
     """True when every step can run without a person (and there is at least one): run, http, runbook."""
     return bool(step_list) and not any(isinstance(s, TextStep) for s in step_list)

@@ -16,12 +16,6 @@ from . import followups, unit
 from .context import Context
 
 
-def runs_steps(change: Change) -> bool:
-    """True when the implementation plan has a step that executes (run, http, runbook)."""
-    steps = plan.steps("implementation_plan", change.implementation_plan)
-    return any(not isinstance(s, plan.TextStep) for s in steps)
-
-
 def queue_implementation(
     ctx: Context, *, change_id: str, actor: str, if_version: int | None = None
 ) -> Change:
@@ -57,7 +51,7 @@ def implement_or_queue(
     ctx: Context, *, change_id: str, actor: str, if_version: int | None = None
 ) -> tuple[Change, bool]:
     """The API's implement: executable plans are queued (True); text-only plans are recorded here."""
-    if runs_steps(unit.load(ctx, change_id)):
+    if plan.has_executable_steps(unit.load(ctx, change_id).implementation_plan):
         return queue_implementation(ctx, change_id=change_id, actor=actor, if_version=if_version), True
     from .implementation import implement_change
 

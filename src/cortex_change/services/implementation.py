@@ -20,7 +20,6 @@ from ..store import audit, incidents, leases
 from ..store.db import Tx
 from . import followups, unit
 from .context import Context
-from .dispatch import runs_steps
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up time)
 if TYPE_CHECKING:
@@ -119,7 +118,7 @@ def begin(
     now = run.ctx.clock()
 
     def op(change: Change) -> list[Event]:
-        if text_only and runs_steps(change):
+        if text_only and plan.has_executable_steps(change.implementation_plan):
             raise Conflict(
                 f"{change.change_id}'s plan has executable steps (it changed since it was read); "
                 "nothing was written — implement it again to queue it for the workers"

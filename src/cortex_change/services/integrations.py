@@ -6,6 +6,7 @@ import json
 from collections.abc import Callable, Sequence
 
 from ..catalog.loader import Catalog, load_catalog
+from ..domain import plan
 from ..domain.errors import ValidationError
 from ..domain.integration import Template, parse_details, render
 from ..domain.lifecycle import State
@@ -14,7 +15,6 @@ from ..domain.values import Value
 from . import changes as svc
 from . import queries
 from .context import Context
-from .dispatch import runs_steps
 
 
 class Outcome(Value):
@@ -88,7 +88,7 @@ def _carry_on(ctx: Context, change: Change, who: str, run_steps_here: bool) -> l
     delay = int(ctx.settings["IMPLEMENTATION_DELAY"])
     if delay > 0:
         return [f"implementation scheduled in {delay}s (IMPLEMENTATION_DELAY): the worker carries it out"]
-    if not run_steps_here and runs_steps(change):
+    if not run_steps_here and plan.has_executable_steps(change.implementation_plan):
         return ["implementation queued for the workers (IMPLEMENTATION_DELAY=0): worker run carries it out"]
     from .implementation import implement_change
 
@@ -156,8 +156,8 @@ def _route(ctx: Context, op: str, change_id: str, who: str, text: str | None) ->
 def _execute(ctx: Context, op: str, change_id: str, who: str, text: str | None) -> Outcome:
     from .workers import execute
 
-    plan = execute(ctx, change_id=change_id, worker=who)
-    return Outcome(change_id, [json.dumps(plan, ensure_ascii=False)])
+    handout = execute(ctx, change_id=change_id, worker=who)
+    return Outcome(change_id, [json.dumps(handout, ensure_ascii=False)])
 
 
 def _report(success: bool) -> Handler:
