@@ -4,7 +4,7 @@ VENV ?= .venv
 DEMO_VENV ?= .venv-demo
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint typecheck unit pushgateway bench clean
+.PHONY: demo test lint typecheck unit pushgateway chromium bench clean
 
 # Byte code is compiled at install (as a wheel install would): start-up then never compiles
 # sources, even where PYTHONDONTWRITEBYTECODE is set.
@@ -39,7 +39,15 @@ pushgateway:
 	  && apt-get install -y -q prometheus-pushgateway >/dev/null 2>&1; }; } \
 	  || echo "prometheus-pushgateway not installable: the metrics push tests will skip"
 
-unit: $(VENV)/.installed pushgateway
+# The browser the portal's Playwright tests drive (Debian's package, /usr/bin/chromium; Playwright
+# never downloads one), installed only when missing and never fatal: without it those tests skip.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get install -y -q chromium >/dev/null 2>&1 || { apt-get update -q >/dev/null 2>&1 \
+	  && apt-get install -y -q chromium >/dev/null 2>&1; }; } \
+	  || echo "chromium not installable: the portal browser tests will skip"
+
+unit: $(VENV)/.installed pushgateway chromium
 	$(BIN)/pytest -q
 
 test: lint typecheck unit

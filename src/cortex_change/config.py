@@ -154,6 +154,7 @@ KEYS: list[Key] = [
     Key("VALIDATION_FAILURES_TO_TRIP", "3", _int(1, 1000)),
     Key("PROMETHEUS_URL", "", _url),
     Key("LEASE_TTL", "60", _int(5, 24 * HOURS)),
+    Key("PORTAL_SESSION_TTL", "28800", _int(60, 30 * 24 * HOURS)),  # a portal sign-in lasts 8 hours
     Key("STEP_TIMEOUT_MAX", "3600", _int(1, 24 * HOURS)),
     Key("PLAN_JSON_MAX", "100000", _int(1024, 1_000_000)),
     Key("RUNNER_ENV_PASSTHROUGH", "", _names),
@@ -426,6 +427,7 @@ def describe(settings: Settings) -> list[dict[str, Any]]:
 # How the machinery runs, not what the rules decide: where messages go, how often workers poll.
 OPERATIONAL_KEYS = {
     "CORTEX_CHANGE_DB",
+    "PORTAL_SESSION_TTL",
     "WORKER_POLL_INTERVAL",
     "LEASE_TTL",
     "METRICS_PUSH_INTERVAL",

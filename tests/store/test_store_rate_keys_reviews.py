@@ -12,8 +12,13 @@ from cortex_change.services.context import Context
 from cortex_change.services.reviews import overdue_reviews
 from support import FakeClock, file_change, query
 
-# What migration 0008 adds, undone: the store as version 7 left it.
+# What migrations 0008 and later add, undone: the store as version 7 left it.
 BEFORE_0008 = (
+    "DROP TABLE portal_sessions",  # 0009
+    "DELETE FROM schema_version WHERE version = 9",
+    "DROP INDEX changes_by_created",  # 0010's covering index, back to 0001's
+    "CREATE INDEX changes_by_created ON changes (created_at)",
+    "DELETE FROM schema_version WHERE version = 10",
     "DROP INDEX changes_by_rate_key",
     "DROP INDEX changes_by_review_due",
     "ALTER TABLE changes DROP COLUMN rate_key",

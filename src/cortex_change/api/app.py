@@ -64,6 +64,9 @@ def create_app(env: Mapping[str, str] | None = None) -> FastAPI:
     app.add_middleware(Limits)  # headers ≤ 16 KiB (431), bodies ≤ 1 MiB (413)
     app.include_router(routes.health)
     app.include_router(routes.api, prefix="/api/v1")
+    from ..portal import mount
+
+    mount(app)  # the web portal: /, /changes/..., /static/...
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

@@ -334,6 +334,12 @@ def cmd_serve(ctx: Context | None, a: argparse.Namespace) -> int:
 
     load(a.env)  # fail on bad configuration before binding the port
     os.environ.update({k: v for k, v in a.env.items() if k == "CORTEX_CHANGE_DB"})
+    shown = f"[{a.host}]" if ":" in a.host else a.host
+    print(
+        f"cortex-change portal: http://{shown}:{a.port}/ (sign in with an identity and its API token); "
+        f"API: http://{shown}:{a.port}/api/v1",
+        flush=True,
+    )
     uvicorn.run(
         "cortex_change.api.app:create_app",
         factory=True,

@@ -58,6 +58,8 @@ class EventKind(StrEnum):
     # Outside any change: tokens, configuration.
     TOKEN_CREATED = "token_created"
     TOKEN_REVOKED = "token_revoked"
+    SIGNED_IN = "signed_in"  # a portal session began (services/sessions.py)
+    SIGNED_OUT = "signed_out"
     CONFIG_CHANGED = "config_changed"
     # Refusals (services/unit.py): a rule refused, or the state did not allow the action.
     REFUSED = "refused"

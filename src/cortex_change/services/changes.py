@@ -75,6 +75,24 @@ def create_change(ctx: Context, request: ChangeRequest, *, idempotency: Idempote
     return change
 
 
+def preview_change(ctx: Context, request: ChangeRequest) -> Change:
+    """What filing and assessing `request` now would decide — score, components, route — from the
+    same code as `create` and `assess`, written nowhere (the portal's risk preview)."""
+    now = ctx.clock()
+    fields = request.to_fields()
+    for key in ("implementation_plan", "rollback_plan"):
+        fields[key] = stamp_plan(ctx.settings, key, fields[key])
+    _model(ctx, request.standard_model)
+    change = Change(change_id=new_change_id(now), timeline=Timeline(created_at=now), **fields)
+    workflow.created(change, ctx.policy)
+    with ctx.db.read() as tx:
+        evidence = _staging_evidence(tx, change)
+        history = _history(tx, ctx, change, now)
+        decision = _standard_decision(ctx, tx, change)
+    workflow.assess(change, ctx.policy, history, now, standard=decision, staging=evidence)
+    return change
+
+
 class Idempotency(Value):
     """A caller's Idempotency-Key and a hash of its request body."""
 

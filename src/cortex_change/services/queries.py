@@ -29,6 +29,21 @@ def get_change(ctx: Context, *, change_id: str) -> dict[str, Any]:
     return document(ctx, change, trail)
 
 
+def change_and_trail(ctx: Context, *, change_id: str) -> tuple[Change, list[dict[str, Any]]]:
+    """The record and its audit trail's rows, read together (the portal's detail page)."""
+    v.change_id(change_id)
+    with ctx.db.read() as tx:
+        return changes.get(tx, change_id), audit.for_change(tx, change_id)
+
+
+def records(ctx: Context, *, state: str, limit: int = 200) -> list[Change]:
+    """The records in a state or group, newest first (the portal's inbox: who may approve what is
+    the domain's question, asked of each record)."""
+    with ctx.db.read() as tx:
+        rows = changes.listing(tx, states_for(state), limit, None, {})
+        return [changes.get(tx, row[0]) for row in rows]
+
+
 def trail(ctx: Context, *, change_id: str) -> list[dict[str, Any]]:
     """The change's audit trail, oldest first (as the document's `audit_trail` gives it)."""
     v.change_id(change_id)

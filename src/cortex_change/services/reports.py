@@ -14,6 +14,11 @@ def metrics_report(ctx: Context, *, period_text: str = "today") -> dict[str, Any
     p = period.parse(period_text, ctx.clock())
     with ctx.db.read() as tx:
         f = reports.figures(tx, p)
+    return report(p, f)
+
+
+def report(p: period.Period, f: metrics.Figures) -> dict[str, Any]:
+    """The report of figures read for a period (the dashboard reads them in its own transaction)."""
     return {
         "period": {
             "label": p.label,

@@ -9,12 +9,14 @@ from ..store import changes
 from .context import Context
 
 
-def overdue_reviews(ctx: Context) -> list[dict[str, Any]]:
+def overdue_reviews(ctx: Context, *, overdue: bool = True) -> list[dict[str, Any]]:
     """Emergency changes whose review was due before now and is not recorded, longest overdue first
-    (they fail the emergency_review control and count against audit compliance)."""
+    (they fail the emergency_review control and count against audit compliance); with
+    `overdue=False`, those whose review is still to come, soonest due first (`overdue_seconds`
+    is then negative)."""
     now = ctx.clock().timestamp()
     with ctx.db.read() as tx:
-        rows = changes.overdue_reviews(tx, now)
+        rows = changes.overdue_reviews(tx, now, overdue)
     return [
         {
             "change_id": change_id,

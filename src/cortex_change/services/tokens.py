@@ -22,11 +22,11 @@ class Unauthenticated(CortexError):
     """No token, or one that is unknown, malformed or revoked (the reason is never echoed)."""
 
 
-def _digest(secret: str) -> str:
+def digest(secret: str) -> str:
     return hashlib.sha256(secret.encode("ascii")).hexdigest()
 
 
-def create_token(ctx: Context, *, name: str) -> tuple[str, str]:
+def create_token(ctx: Context, *, name: str, actor: str = "token-admin") -> tuple[str, str]:
     """A new token for identity `name`: returns (token_id, the token, shown only now)."""
     validation.identity("name", name)
     import base64
@@ -35,11 +35,11 @@ def create_token(ctx: Context, *, name: str) -> tuple[str, str]:
     secret = base64.urlsafe_b64encode(os.urandom(32)).decode("ascii").rstrip("=")
     now = ctx.clock()
     with ctx.db.transaction() as tx:
-        tokens.insert(tx, token_id, name, _digest(secret), fmt_time(now) or "")
+        tokens.insert(tx, token_id, name, digest(secret), fmt_time(now) or "")
         audit.append(
             tx,
             None,
-            [Event(EventKind.TOKEN_CREATED, "token-admin", {"token_id": token_id, "name": name})],
+            [Event(EventKind.TOKEN_CREATED, actor, {"token_id": token_id, "name": name})],
             now,
         )
     return token_id, f"cc_{token_id}_{secret}"
@@ -51,12 +51,12 @@ def list_tokens(ctx: Context) -> list[dict[str, Any]]:
     return [{"token_id": r[0], "name": r[1], "created_at": r[2], "revoked_at": r[3]} for r in rows]
 
 
-def revoke_token(ctx: Context, *, token_id: str) -> None:
+def revoke_token(ctx: Context, *, token_id: str, actor: str = "token-admin") -> None:
     now = ctx.clock()
     with ctx.db.transaction() as tx:
         if tokens.revoke(tx, token_id, fmt_time(now) or "") != 1:
             raise NotFound(f"no active token {token_id!r}")
-        audit.append(tx, None, [Event(EventKind.TOKEN_REVOKED, "token-admin", {"token_id": token_id})], now)
+        audit.append(tx, None, [Event(EventKind.TOKEN_REVOKED, actor, {"token_id": token_id})], now)
 
 
 def authenticate(ctx: Context, authorization: str | None) -> str:
@@ -68,7 +68,7 @@ def authenticate(ctx: Context, authorization: str | None) -> str:
         raise Unauthenticated("invalid or revoked token")
     with ctx.db.read() as tx:
         row = tokens.find(tx, m.group(1))
-    if row is None or row[2] is not None or not hmac.compare_digest(row[1], _digest(m.group(2))):
+    if row is None or row[2] is not None or not hmac.compare_digest(row[1], digest(m.group(2))):
         raise Unauthenticated("invalid or revoked token")
     name: str = row[0]
     return name

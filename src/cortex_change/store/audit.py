@@ -106,6 +106,26 @@ def for_change(tx: Tx, change_id: str) -> list[dict[str, Any]]:
     return [as_dict(r) for r in rows]
 
 
+def altered(events: list[dict[str, Any]]) -> list[int]:
+    """The seqs of events (as `as_dict` gives them) whose hash does not match their contents: each
+    event checked on its own (the whole chain's links are `verify`'s)."""
+    return [
+        e["seq"]
+        for e in events
+        if event_hash(
+            e["prev_hash"],
+            e["seq"],
+            e["event_id"],
+            e["timestamp"],
+            e["change_id"],
+            e["action"],
+            e["actor"],
+            canonical(e["details"]),
+        )
+        != e["hash"]
+    ]
+
+
 def actions_for(tx: Tx, change_id: str) -> list[str]:
     return [r[0] for r in tx.all("SELECT action FROM audit_events WHERE change_id=?", (change_id,))]
 

@@ -252,12 +252,13 @@ def recent_model_requests(
     return (int(row[0]) if row else 0) + sum(_json_equal(p.get(field), value) for p in parameters)
 
 
-def overdue_reviews(tx: Tx, now: float) -> list[Row]:
-    """Changes whose retrospective review was due before `now` and is not recorded, oldest due first:
-    the listing's columns, then requested_by, approved_at and review_due_at."""
+def overdue_reviews(tx: Tx, now: float, overdue: bool = True) -> list[Row]:
+    """Changes whose retrospective review was due before `now` (`overdue`; else: is due at or
+    after `now`) and is not recorded, soonest due first: the listing's columns, then requested_by,
+    approved_at and review_due_at."""
     return tx.all(
         f"SELECT {LIST_COLUMNS}, requested_by, approved_at, review_due_at FROM changes "
-        "WHERE review_due_at < ? ORDER BY review_due_at, change_id",
+        f"WHERE review_due_at {'<' if overdue else '>='} ? ORDER BY review_due_at, change_id",
         (now,),
     )
 
