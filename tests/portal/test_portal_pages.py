@@ -72,3 +72,24 @@ def test_keyboard_only_skip_link_and_sign_in(browser: Browser, portal: Portal) -
     page.keyboard.press("Enter")  # the skip link moves focus to the main content
     expect(page.locator("main")).to_be_focused()
     page.context.close()
+
+
+def test_a_refused_field_is_marked_beside_itself_and_nothing_is_filed(
+    browser: Browser, portal: Portal
+) -> None:
+    before = len(portal.api.as_("alice").get("/changes").json()["items"])
+    page = sign_in(browser, portal, "ops-lead")
+    page.goto(portal.url + "/changes/new")
+    page.get_by_label("Title").fill("T" * 201)
+    page.get_by_role("button", name="File the change").click()
+    title = page.get_by_label("Title")
+    expect(title).to_have_attribute("aria-invalid", "true")
+    expect(page.locator("#e-title")).to_have_text("title: is 201 characters; at most 200 allowed")
+    expect(title).to_have_value("T" * 201)  # what was typed is kept
+    page.get_by_label("Title").fill("Rotate the TLS certificate")
+    page.locator("#implementation_plan-0-kind").select_option("json")
+    page.locator("#implementation_plan-0-value").fill("{not json")
+    page.get_by_role("button", name="Preview risk").click()  # htmx swaps the answer in place
+    expect(page.locator("#preview")).to_contain_text("implementation_plan step 1: is not a JSON object")
+    assert len(portal.api.as_("alice").get("/changes").json()["items"]) == before
+    page.context.close()

@@ -27,6 +27,7 @@ from ..services import audit as audit_service
 from ..services import changes as svc
 from ..services import queries, reviews, sessions, tokens
 from ..services.context import Context
+from ..services.incidents import list_incidents
 from . import forms, views
 from .render import PortalRoute, page, see
 from .session import (
@@ -183,6 +184,7 @@ def _new_page(
 
     catalog = load_catalog(ctx.settings)
     more.setdefault("preview", None)
+    more.setdefault("invalid", "")
     return page(
         request,
         "new.html",
@@ -223,7 +225,9 @@ def file_change(request: Request, fields: Form) -> Response:
             return _new_page(request, ctx, me, values, preview=_preview(ctx, change))
         change = svc.create_change(ctx, checked)
     except CortexError as exc:
-        return _new_page(request, ctx, me, values, 422, error=str(exc))
+        field = exc.field.split(" ")[0] if isinstance(exc, ValidationError) else ""
+        status = 200 if op == "preview" else 422  # a preview's answer is the refusal (htmx swaps 2xx)
+        return _new_page(request, ctx, me, values, status, error=str(exc), invalid=field)
     return see(f"/changes/{change.change_id}?done=created", request)
 
 
@@ -260,6 +264,9 @@ def _detail(request: Request, ctx: Context, me: Viewer, change_id: str) -> dict[
         "doc": doc,
         "trail": trail,
         "altered": altered(trail),
+        "incidents": list_incidents(ctx, change_id=change_id)
+        if any(e["action"] == "incident_opened" for e in trail)
+        else [],
         "progress": views.progress(trail),
         "rounds": views.rounds(trail),
         "rollback": views.rollback(trail),
@@ -495,8 +502,6 @@ def compliance_page(request: Request) -> Response:
 @portal.get("/incidents")
 def incidents_page(request: Request) -> Response:
     ctx, me = _me(request)
-    from ..services.incidents import list_incidents
-
     return page(request, "incidents.html", me, title="Incidents", incidents=list_incidents(ctx))
 
 
