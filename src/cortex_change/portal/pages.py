@@ -258,6 +258,7 @@ def _detail(request: Request, ctx: Context, me: Viewer, change_id: str) -> dict[
     doc = queries.document(ctx, change, trail)
     from ..store.audit import altered
 
+    steps, rollback_steps = views.progress(trail)
     now = ctx.clock()
     return {
         "change": change,
@@ -267,7 +268,8 @@ def _detail(request: Request, ctx: Context, me: Viewer, change_id: str) -> dict[
         "incidents": list_incidents(ctx, change_id=change_id)
         if any(e["action"] == "incident_opened" for e in trail)
         else [],
-        "progress": views.progress(trail),
+        "progress": steps,
+        "rollback_steps": rollback_steps,
         "rounds": views.rounds(trail),
         "rollback": views.rollback(trail),
         "offers": offered.offers(change, me.identity, ctx.policy, now),

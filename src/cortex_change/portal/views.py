@@ -16,16 +16,16 @@ ROLLBACK = ("rollback_started", "rollback_skipped", "rolled_back", "rollback_fai
 OUTPUT_TAIL_SHOWN = 2000
 
 
-def progress(trail: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The latest run's steps (since the last `implementation_started`), in order, each with its
-    latest status and output tail."""
-    start = max((i for i, e in enumerate(trail) if e["action"] == "implementation_started"), default=-1)
-    if start < 0:
-        return []
+def _last(trail: list[dict[str, Any]], action: str) -> int:
+    return max((i for i, e in enumerate(trail) if e["action"] == action), default=-1)
+
+
+def _steps(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Step events folded into one entry per step: its latest status and output tail."""
     steps: dict[Any, dict[str, Any]] = {}
-    for e in trail[start + 1 :]:
+    for e in events:
         status = STEP_STATES.get(e["action"])
-        if status is None or e["action"] in ROLLBACK:
+        if status is None:
             continue
         d = e["details"]
         step = steps.setdefault(d.get("step"), {"step": d.get("step"), "of": d.get("of"), "what": ""})
@@ -35,6 +35,18 @@ def progress(trail: list[dict[str, Any]]) -> list[dict[str, Any]]:
         tail = d.get("output_tail") or d.get("error") or ""
         step["output"] = str(tail)[-OUTPUT_TAIL_SHOWN:]
     return list(steps.values())
+
+
+def progress(trail: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The latest run's plan steps (since the last `implementation_started`) and, if it was rolled
+    back, the rollback plan's steps (after `rollback_started`), each with its latest status."""
+    start = _last(trail, "implementation_started")
+    if start < 0:
+        return [], []
+    back = _last(trail, "rollback_started")
+    if back < start:
+        return _steps(trail[start + 1 :]), []
+    return _steps(trail[start + 1 : back]), _steps(trail[back + 1 :])
 
 
 def rounds(trail: list[dict[str, Any]]) -> list[dict[str, Any]]:
