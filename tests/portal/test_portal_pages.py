@@ -93,3 +93,31 @@ def test_a_refused_field_is_marked_beside_itself_and_nothing_is_filed(
     expect(page.locator("#preview")).to_contain_text("implementation_plan step 1: is not a JSON object")
     assert len(portal.api.as_("alice").get("/changes").json()["items"]) == before
     page.context.close()
+
+
+def test_without_javascript_a_change_is_filed_previewed_and_read(browser: Browser, portal: Portal) -> None:
+    context = browser.new_context(java_script_enabled=False, viewport=DESKTOP)  # type: ignore[arg-type]
+    page = context.new_page()
+    page.goto(portal.url + "/")
+    page.get_by_label("Identity").fill("cto")
+    page.get_by_label("API token").fill(portal.tokens["cto"])
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("link", name="New change").click()
+    page.get_by_label("Title").fill("Rotate the signing keys")
+    page.get_by_label("Impact").select_option("high")
+    page.locator("#implementation_plan-0-value").fill("Generate the new key pair")
+    page.get_by_role("button", name="Add a step to the implementation plan").click()  # a round trip
+    page.locator("#implementation_plan-1-value").fill("Publish the public key")
+    page.get_by_role("button", name="Remove step 1 of the implementation plan").click()
+    expect(page.locator("#implementation_plan-0-value")).to_have_value("Publish the public key")
+    page.locator("#rollback_plan-0-value").fill("Restore the old key pair")
+    page.get_by_role("button", name="Preview risk").click()  # the whole page comes back with it
+    expect(page.locator("#preview")).to_contain_text("Route technical-lead")
+    expect(page.get_by_label("Title")).to_have_value("Rotate the signing keys")
+    page.get_by_role("button", name="File the change").click()
+    expect(page.locator(".lede")).to_have_text("Rotate the signing keys")
+    page.get_by_role("button", name="Assess risk and route").click()
+    expect(page.locator("#live")).to_contain_text("pending_approval")
+    expect(page.locator("ol.steps, .timeline").last).to_contain_text("assessed")
+    shot(page, "no-javascript-change")
+    context.close()
