@@ -215,16 +215,20 @@ KEYS: list[Key] = [
     Key("GIT_HOTFIX_CATEGORY", "emergency", _text, NOT_YET),
     Key("GIT_FEATURE_CATEGORY", "normal", _text, NOT_YET),
     Key("K8S_EVENT_INTEGRATION", "true", _bool, NOT_YET),
-    Key("CMDB_ENABLED", "true", _bool, NOT_YET),
+    Key("CMDB_ENABLED", "true", _bool),
     Key("AI_RISK_ASSESSMENT", "true", _bool, NOT_YET),
     Key("ML_PREDICTION", "true", _bool, NOT_YET),
-    Key("AUTO_DEPENDENCY_ANALYSIS", "true", _bool, NOT_YET),
+    Key("AUTO_DEPENDENCY_ANALYSIS", "true", _bool),
+    Key("CMDB_MAX_DEPTH", "10", _int(1, 100)),
+    Key("CMDB_UNKNOWN_CI", "warn", _choice("warn", "refuse")),
     Key("AUTO_ROLLBACK_DECISION", "true", _bool, NOT_YET),
     Key("SELF_HEALING", "true", _bool, NOT_YET),
     Key("CORTEX_CHANGE_DB", "", _location),
 ]
 KEYS_BY_NAME = {k.name: k for k in KEYS}
 NOTES = {
+    "CMDB_ENABLED": "false: the CMDB's commands still work; assessments ignore it (docs/cmdb.md)",
+    "AUTO_DEPENDENCY_ANALYSIS": "a change's services and CIs are expanded to their blast radius for risk",
     "AUDIT_LOGGING": "the audit trail is always written; false is recorded but cannot disable it",
     "CHANGE_MGMT_ENABLED": NOT_YET,
     "PHI_SERVICES": "a change touching one is PHI-affecting (compliance report --framework hipaa)",

@@ -19,6 +19,9 @@ BEFORE_0008 = (
     "DROP INDEX changes_by_created",  # 0010's covering index, back to 0001's
     "CREATE INDEX changes_by_created ON changes (created_at)",
     "DELETE FROM schema_version WHERE version = 10",
+    "DROP TABLE ci_relations",  # 0011
+    "DROP TABLE cis",
+    "DELETE FROM schema_version WHERE version = 11",
     "DROP INDEX changes_by_rate_key",
     "DROP INDEX changes_by_review_due",
     "ALTER TABLE changes DROP COLUMN rate_key",

@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 
 from ..domain.errors import ValidationError
 from .exits import EXIT_BAD_INPUT, EXIT_CODES
-from .registry import commands, operations
+from .registry import cmdb, commands, operations
 from .render import escape
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up time)
@@ -127,6 +127,7 @@ COMMANDS = (
     "incidents",
     "outbox",
     "cab",
+    "cmdb",
 )
 
 
@@ -177,6 +178,7 @@ def build_parser(only: str | None = None) -> Parser:
     _integration_commands(add)
     _admin_commands(add)
     _operations_commands(add)
+    _cmdb_commands(add)
     return root
 
 
@@ -456,6 +458,39 @@ def _operations_commands(add: Adder) -> None:
     p = sub.add_parser("agenda", help="changes waiting for the CAB, highest risk first")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=operations.cmd_cab_agenda)
+
+
+def _cmdb_commands(add: Adder) -> None:
+    c = add("cmdb", _missing_sub, "the CMDB: configuration items, relationships, blast radius (docs/cmdb.md)")
+    sub = _actions(c, "cmdb_command")
+    p = sub.add_parser("import", help="make the CMDB what FILE says (JSON, YAML, or kubectl get -o json)")
+    p.add_argument("file", metavar="FILE")
+    p.add_argument("--dry-run", action="store_true", help="show what would change; write nothing")
+    p.add_argument("--prune", action="store_true", help="remove the CIs FILE no longer has")
+    p.add_argument("--format", choices=["json", "yaml", "kubernetes"], help="default: from the file")
+    p.add_argument("--json", action="store_true")
+    _common(p)
+    p.set_defaults(handler=cmdb.cmd_cmdb_import)
+    p = sub.add_parser("export", help="the CMDB as an import file (JSON), to stdout")
+    p.set_defaults(handler=cmdb.cmd_cmdb_export)
+    p = sub.add_parser("show", help="a CI with what it relies on and what relies on it")
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmdb.cmd_cmdb_show)
+    p = sub.add_parser("list", help="CIs by name, filtered")
+    p.add_argument("--type")
+    p.add_argument("--tier", type=int)
+    p.add_argument("--owner")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmdb.cmd_cmdb_list)
+    p = sub.add_parser("impact", help="the blast radius: every CI relying on NAME..., with the path")
+    p.add_argument("names", metavar="NAME", nargs="+")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmdb.cmd_cmdb_impact)
+    p = sub.add_parser("graph", help="a CI's neighbourhood as Graphviz dot or Mermaid")
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("--format", choices=["dot", "mermaid"], default="dot")
+    p.set_defaults(handler=cmdb.cmd_cmdb_graph)
 
 
 def _actions(p: Declared, dest: str) -> Any:

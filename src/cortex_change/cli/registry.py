@@ -51,6 +51,7 @@ class Module:
 
 commands = Module("commands")
 operations = Module("operations")
+cmdb = Module("cmdb")
 
 # Handlers take a Gateway (the local store or the server) except these, which work on the local
 # store whatever CORTEX_CHANGE_URL says (tokens, the server itself, the trail's files on this host,
@@ -73,6 +74,12 @@ LOCAL_ONLY = frozenset(
         operations.cmd_outbox_list,
         operations.cmd_outbox_retry,
         operations.cmd_cab_agenda,
+        cmdb.cmd_cmdb_import,
+        cmdb.cmd_cmdb_export,
+        cmdb.cmd_cmdb_show,
+        cmdb.cmd_cmdb_list,
+        cmdb.cmd_cmdb_impact,
+        cmdb.cmd_cmdb_graph,
     }
 )
 NO_STORE = frozenset({commands.cmd_config_show, commands.cmd_serve})
@@ -93,6 +100,11 @@ READ_ONLY = frozenset(
         operations.cmd_incidents_show,
         operations.cmd_outbox_list,
         operations.cmd_cab_agenda,
+        cmdb.cmd_cmdb_export,
+        cmdb.cmd_cmdb_show,
+        cmdb.cmd_cmdb_list,
+        cmdb.cmd_cmdb_impact,
+        cmdb.cmd_cmdb_graph,
     }
 )
 OVERDUE = "overdue"  # `review overdue` lists; `review ID …` records (a change id is never this word)

@@ -43,7 +43,7 @@ def assessment(change: Change, policy: Policy) -> str:
     if change.reclassified_from:
         lines.append(f"reclassified: {change.reclassified_from.value} -> {change.type.value}")
     lines.append(f"route: {a.route.value} ({escape(a.route_reason)}) -> state {change.state.value}")
-    needs = outstanding(a.route, change.active_approvals, policy)
+    needs = outstanding(a.route, change.active_approvals, policy, a.ciso)
     if needs and change.state.value.startswith("pending"):
         lines.append(f"needs: {escape(', '.join(needs))}")
     lines.append(f"assigned to: {escape(a.assigned_to)}")
@@ -56,7 +56,7 @@ def vote(change: Change, person: str, policy: Policy) -> str:
     last = change.approvals[-1]
     head = f"{change.change_id} {last.decision.value} by {escape(person)} ({escape(last.role)})"
     a = change.assessment
-    needs = outstanding(a.route, change.active_approvals, policy) if a else []
+    needs = outstanding(a.route, change.active_approvals, policy, a.ciso) if a else []
     if change.state.value in ("pending_approval", "pending_cab") and needs:
         return f"{head}; still needs {escape(', '.join(needs))}; state {change.state.value}"
     return f"{head}; state {change.state.value}"

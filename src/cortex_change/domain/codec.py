@@ -121,6 +121,7 @@ def _assessment(a: Assessment) -> dict[str, Any]:
         "assigned_to": a.assigned_to,
         "assessed_at": fmt_time(a.assessed_at),
         "staging_evidence": a.staging_evidence,
+        "blast_radius": a.blast_radius,
     }
 
 
@@ -202,6 +203,7 @@ def from_document(doc: dict[str, Any]) -> Change:
             assessed_at=_time(a["assessed_at"]),
             route_reason=a.get("route_reason", ""),
             staging_evidence=a.get("staging_evidence"),
+            blast_radius=a.get("blast_radius"),
         )
         if a
         else None,

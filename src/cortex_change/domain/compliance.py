@@ -77,7 +77,7 @@ def approval_documentation(change: Change, policy: Policy, actions: Collection[s
     system = [x for x in granted if is_system_approver(x.approver)]
     if system:
         return Result("approval_documentation", PASS, f"{a.route.value} by policy: {system[0].approver}")
-    missing = outstanding(a.route, granted, policy)
+    missing = outstanding(a.route, granted, policy, a.ciso)
     if missing:
         return Result("approval_documentation", FAIL, f"route unmet: {', '.join(missing)}")
     who = ", ".join(f"{x.approver} ({x.role})" for x in granted)

@@ -84,6 +84,7 @@ class Assessment(Value):
     __slots__ = (
         "assessed_at",
         "assigned_to",
+        "blast_radius",
         "components",
         "history_used",
         "level",
@@ -108,6 +109,7 @@ class Assessment(Value):
         assessed_at: datetime,
         route_reason: str = "",
         staging_evidence: str | None = None,
+        blast_radius: dict[str, Any] | None = None,
     ) -> None:
         self.score = score
         self.level = level
@@ -120,6 +122,13 @@ class Assessment(Value):
         self.assessed_at = assessed_at
         self.route_reason = route_reason
         self.staging_evidence = staging_evidence
+        # What the CMDB said (services/cmdb.py): the radius, its size, sensitive data, unknown names.
+        self.blast_radius = blast_radius
+
+    @property
+    def ciso(self) -> bool:
+        """PHI or PCI data in the blast radius: the CISO approves too (docs/cmdb.md)."""
+        return bool(self.blast_radius and self.blast_radius.get("sensitive"))
 
 
 class Review(Value):

@@ -95,5 +95,5 @@ def _audience(name: str, change: Change, policy: Policy) -> list[str]:
         return sorted(policy.ecab_members)
     if change.assessment is None:
         return []
-    reqs = routing.requirements(change.assessment.route, policy)
+    reqs = routing.needs(change, policy)
     return sorted({m for r in reqs for m in r.members})

@@ -86,7 +86,7 @@ def quorum(change: Change, policy: Policy) -> list[dict[str, object]]:
         return []
     out: list[dict[str, object]] = []
     active = change.active_approvals
-    for req in routing.requirements(change.assessment.route, policy):
+    for req in routing.needs(change, policy):
         voters = [a.approver for a in active if a.role == req.role and a.decision.value == "approved"]
         out.append(
             {

@@ -12,6 +12,8 @@ TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up
 if TYPE_CHECKING:
     from typing import Final
 
+    from .cmdb import Radius
+
 IMPACT_POINTS: dict[Level, int] = {
     Level.CRITICAL: 40,
     Level.HIGH: 30,
@@ -47,16 +49,40 @@ def priority(impact: Level, urgency: Level) -> str:
     return PRIORITY[impact][urgency]
 
 
-def impact_component(change: Change) -> RiskComponent:
+def impact_component(change: Change, radius: Radius | None = None) -> RiskComponent:
+    """The requester's impact, raised to what the most critical CI in the blast radius implies
+    (tier 0 critical, 1 high, 2 medium), naming the path to it."""
     points = IMPACT_POINTS[change.impact]
+    critical = None if radius is None else radius.most_critical()
+    if critical is not None:
+        from .cmdb import TIER_IMPACT
+
+        reach, ci = critical
+        floor = TIER_IMPACT.get(ci.tier)
+        if floor is not None and IMPACT_POINTS[Level(floor)] > points:
+            points = IMPACT_POINTS[Level(floor)]
+            return RiskComponent(
+                points,
+                f"impact {change.impact.value} raised to {floor} by the CMDB: {reach.explain()} "
+                f"(tier {ci.tier}): {points}",
+            )
     return RiskComponent(points, f"impact {change.impact.value}: {points}")
 
 
-def complexity_component(change: Change) -> RiskComponent:
-    n = len(change.affected_services)
+def complexity_component(change: Change, radius: Radius | None = None) -> RiskComponent:
+    """5 points per affected service, or, with a CMDB, per CI in the blast radius (and per affected
+    service the CMDB does not know), at most 30."""
+    if radius is not None and radius.reaches:
+        touched = sum(1 for r, _ in radius.reaches if r.depth == 0)
+        n = len(radius.reaches) + len(radius.unknown)
+        what = f"{n} in the blast radius ({touched} touched, {len(radius.reaches) - touched} relying on them"
+        what += f", {len(radius.unknown)} not in the CMDB)" if radius.unknown else ")"
+    else:
+        n = len(change.affected_services)
+        what = f"{n} affected service(s)"
     points = min(MAX_COMPLEXITY, POINTS_PER_SERVICE * n)
     capped = " (capped)" if points == MAX_COMPLEXITY and n * POINTS_PER_SERVICE > points else ""
-    return RiskComponent(points, f"{n} affected service(s) × {POINTS_PER_SERVICE}{capped}: {points}")
+    return RiskComponent(points, f"{what} × {POINTS_PER_SERVICE}{capped}: {points}")
 
 
 def category_component(change: Change, policy: Policy) -> RiskComponent:
@@ -78,11 +104,14 @@ def history_component(history: Sequence[PastChange], policy: Policy) -> RiskComp
     return RiskComponent(points, f"{failures} of {n} comparable changes failed: {points}")
 
 
-def score(change: Change, policy: Policy, history: Sequence[PastChange]) -> dict[str, RiskComponent]:
-    """The four components, in the order SPEC §3 adds them."""
+def score(
+    change: Change, policy: Policy, history: Sequence[PastChange], radius: Radius | None = None
+) -> dict[str, RiskComponent]:
+    """The four components, in the order SPEC §3 adds them; `radius`: the CMDB's blast radius of
+    the change's services and CIs (None without a CMDB)."""
     return {
-        "impact": impact_component(change),
-        "complexity": complexity_component(change),
+        "impact": impact_component(change, radius),
+        "complexity": complexity_component(change, radius),
         "category": category_component(change, policy),
         "history": history_component(history, policy),
     }

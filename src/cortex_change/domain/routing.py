@@ -87,33 +87,45 @@ def state_after_route(route: Route, policy: Policy, human: bool = False) -> Stat
     return STATE_AFTER_ROUTE[route]
 
 
-def requirements(route: Route, policy: Policy) -> list[Requirement]:
-    """What a route needs before the change is approved (empty: approved by the system)."""
+def requirements(route: Route, policy: Policy, ciso: bool = False) -> list[Requirement]:
+    """What a route needs before the change is approved (empty: approved by the system); with
+    `ciso` (PHI or PCI data in the blast radius, `Assessment.ciso`), a CISO member as well."""
     tl = Requirement("technical-lead", "TECH_LEADS", policy.tech_leads, 1)
     cab = Requirement("cab", "CAB_MEMBERS", policy.cab_members, policy.cab_min_approvals)
-    ciso = Requirement("ciso", "CISO_MEMBERS", policy.ciso_members, 1)
+    ciso_member = Requirement("ciso", "CISO_MEMBERS", policy.ciso_members, 1)
     cto = Requirement("cto", "CTO_MEMBERS", policy.cto_members, 1)
     ecab = Requirement("ecab", "ECAB_MEMBERS", policy.ecab_members, 1)
-    return {
+    reqs = {
         Route.TECHNICAL_LEAD: [tl],
         Route.CAB: [cab],
-        Route.CAB_CISO_CTO: [cab, ciso, cto],
+        Route.CAB_CISO_CTO: [cab, ciso_member, cto],
         Route.EMERGENCY_CAB: [ecab],
     }.get(route, [])
+    return [*reqs, ciso_member] if ciso and route in (Route.TECHNICAL_LEAD, Route.CAB) else reqs
 
 
 def _granted(approvals: list[Approval], role: str) -> int:
     return sum(1 for a in approvals if a.decision is Decision.APPROVED and a.role == role)
 
 
-def outstanding(route: Route, approvals: list[Approval], policy: Policy) -> list[str]:
+def outstanding(route: Route, approvals: list[Approval], policy: Policy, ciso: bool = False) -> list[str]:
     """Human-readable parts of the route still unmet; empty when the change may be approved."""
     missing = []
-    for req in requirements(route, policy):
+    for req in requirements(route, policy, ciso):
         have = _granted(approvals, req.role)
         if have < req.count:
             missing.append(f"{req.role} {have}/{req.count}")
     return missing
+
+
+def _ciso(change: Change) -> bool:
+    return change.assessment is not None and change.assessment.ciso
+
+
+def needs(change: Change, policy: Policy) -> list[Requirement]:
+    """What the change's route needs (the CISO too when its blast radius holds PHI or PCI data)."""
+    a = change.assessment
+    return [] if a is None else requirements(a.route, policy, a.ciso)
 
 
 def _holders(reqs: list[Requirement]) -> str:
@@ -166,7 +178,7 @@ def human_route(change: Change, route: Route, why: str, adhoc: bool) -> tuple[Ro
 
 def roles_held(change: Change, person: str, route: Route, policy: Policy) -> list[Requirement]:
     """The route's requirements that `person` may fill; refused if none."""
-    reqs = requirements(route, policy)
+    reqs = requirements(route, policy, _ciso(change))
     held = [r for r in reqs if person in r.members]
     if not held:
         raise ApprovalRefused(
@@ -216,7 +228,7 @@ def seat_vote(
     active = [a for a in change.active_approvals if a.decision is Decision.APPROVED]
     if any(a.approver == approver for a in change.active_approvals):
         raise ApprovalRefused(f"{approver} has already approved {change.change_id}; one person counts once")
-    reqs = requirements(route, policy)
+    reqs = requirements(route, policy, _ciso(change))
     if wanted is not None:
         if wanted not in {r.role for r in held}:
             raise ApprovalRefused(f"{approver} does not hold the role {wanted} on route {route.value}")

@@ -31,6 +31,8 @@ TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up
 if TYPE_CHECKING:
     from typing import Any
 
+    from .cmdb import Radius
+
 # UPDATABLE (what `update` may change) and AUTHORING (edits that make the editor an author) are
 # the field table's (fields.py).
 CLOSE_STATUSES = (ClosureStatus.SUCCESSFUL, ClosureStatus.FAILED, ClosureStatus.ROLLED_BACK)
@@ -71,6 +73,7 @@ def assess(
     staging: str | None = None,
     actor: str = RISK_ENGINE,
     lower_route: str | None = None,
+    radius: Radius | None = None,
 ) -> list[Event]:
     """Score the change, route it, and auto-approve where the route allows.
 
@@ -85,7 +88,7 @@ def assess(
         floor = change.route_floor.value
         events.append(Event(EventKind.ROUTE_FLOOR_LOWERED, actor, {"from": floor, "reason": lower_route}))
         change.route_floor = None
-    components = risk.score(change, policy, history)
+    components = risk.score(change, policy, history, radius)
     score = risk.total(components)
     level = policy.level_for(score)
     decision = _classify(change, standard, level, events, policy)
@@ -95,6 +98,12 @@ def assess(
         route, why = routing.route_for(change, level, score, policy)
     adhoc = plan.has_adhoc_steps(change.implementation_plan) or plan.has_adhoc_steps(change.rollback_plan)
     route, why, human = routing.human_route(change, route, why, adhoc)
+    sensitive = [] if radius is None else radius.sensitive()
+    if sensitive and change.type is not ChangeType.EMERGENCY:
+        where = ", ".join(sorted({f"{ci.data.upper()} in {r.name}" for r, ci in sensitive}))
+        if routing.RANK[route] == 0:
+            route, why, human = Route.TECHNICAL_LEAD, f"{why}; {where}: a person must approve", True
+        why = f"{why}; {where} (blast radius): CISO_MEMBERS approve too"
     change.assessment = Assessment(
         score=score,
         level=level,
@@ -107,6 +116,7 @@ def assess(
         assessed_at=now,
         route_reason=why,
         staging_evidence=staging,
+        blast_radius=None if radius is None else radius.document(),
     )
     change.state = State.ASSESSED
     change.timeline.assessed_at = now
@@ -169,6 +179,7 @@ def _assessment_details(change: Change) -> dict[str, Any]:
         "history_used": a.history_used,
         "staging_evidence": a.staging_evidence,
         "route_reason": a.route_reason,
+        **({"blast_radius": a.blast_radius} if a.blast_radius is not None else {}),
     }
 
 
@@ -190,7 +201,9 @@ def _route(
                 {
                     "approval_required": route.value,
                     "state": target.value,
-                    "needs": routing.outstanding(route, change.active_approvals, policy),
+                    "needs": routing.outstanding(
+                        route, change.active_approvals, policy, change.assessment.ciso
+                    ),
                 },
             )
         ]
@@ -275,7 +288,7 @@ def approve(
     moved = _reseat(change, seating)
     counted_as = seating[approver]
     change.approvals.append(Approval(approver, counted_as, Decision.APPROVED, reason, now))
-    still = routing.outstanding(route, change.active_approvals, policy)
+    still = routing.outstanding(route, change.active_approvals, policy, change.assessment.ciso)
     if still:
         details = {"role": counted_as, "reason": reason, "outstanding": still, **moved}
         return [Event(EventKind.APPROVAL_GRANTED, approver, details)]

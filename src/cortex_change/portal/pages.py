@@ -245,7 +245,7 @@ def _preview(ctx: Context, change: Any) -> dict[str, Any]:
         "components": [(name, c.points, c.reason) for name, c in a.components.items()],
         "approvers": [
             {"role": r.role, "count": r.count, "members": sorted(r.members)}
-            for r in requirements(a.route, ctx.policy)
+            for r in requirements(a.route, ctx.policy, a.ciso)
         ],
     }
 
@@ -277,23 +277,13 @@ def _detail(request: Request, ctx: Context, me: Viewer, change_id: str) -> dict[
         "live": change.state in IN_FLIGHT,
         "closures": [s.value for s in ClosureStatus if s is not ClosureStatus.CANCELLED],
         "outcomes": [o.value for o in ReviewOutcome],
-        "roles": sorted(
-            {
-                q.role
-                for q in routing.requirements(change.assessment.route, ctx.policy)
-                if me.identity in q.members
-            }
-        )
-        if change.assessment
-        else [],
+        "roles": _roles(change, me, ctx),
     }
 
 
 def _roles(change: Any, me: Viewer, ctx: Context) -> list[str]:
     """The roles of the change's route the viewer holds (their vote may count under one)."""
-    if change.assessment is None:
-        return []
-    reqs = routing.requirements(change.assessment.route, ctx.policy)
+    reqs = routing.needs(change, ctx.policy)
     return sorted({r.role for r in reqs if me.identity in r.members})
 
 

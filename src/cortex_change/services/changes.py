@@ -31,6 +31,8 @@ TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up
 if TYPE_CHECKING:
     from typing import Any
 
+    from ..domain.cmdb import Radius
+
 Operation = Callable[[Change], list[Event]]
 
 
@@ -89,7 +91,8 @@ def preview_change(ctx: Context, request: ChangeRequest) -> Change:
         evidence = _staging_evidence(tx, change)
         history = _history(tx, ctx, change, now)
         decision = _standard_decision(ctx, tx, change)
-    workflow.assess(change, ctx.policy, history, now, standard=decision, staging=evidence)
+        radius = _radius(ctx, tx, change)
+    workflow.assess(change, ctx.policy, history, now, standard=decision, staging=evidence, radius=radius)
     return change
 
 
@@ -176,6 +179,13 @@ def _standard_decision(ctx: Context, tx: Tx, change: Change) -> StandardDecision
     return model.decide(change.parameters, recent)
 
 
+def _radius(ctx: Context, tx: Tx, change: Change) -> Radius | None:
+    """The CMDB's blast radius of the change (services/cmdb.py; imported only by an assessment)."""
+    from .cmdb import change_radius
+
+    return change_radius(ctx, tx, change)
+
+
 def _history(tx: Tx, ctx: Context, change: Change, now: datetime) -> list[PastChange]:
     since = now - timedelta(days=ctx.policy.history_window_days)
     return changes.history(tx, change.category, change.affected_services, since, change.change_id)
@@ -204,6 +214,7 @@ def assess_change(
         history = _history(w.tx, ctx, w.change, w.now)
         decision = _standard_decision(ctx, w.tx, w.change)
         evidence = _staging_evidence(w.tx, w.change)
+        radius = _radius(ctx, w.tx, w.change)
         if lower_reason is not None:
             permissions.require(permissions.Act.LOWER_ROUTE, who, ctx.policy, w.change)
         w.decide(
@@ -217,6 +228,7 @@ def assess_change(
                 staging=evidence,
                 lower_route=lower_reason,
                 actor=workflow.RISK_ENGINE if lower_reason is None else who,
+                radius=radius,
             )
         )
     return w.change
