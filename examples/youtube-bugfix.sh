@@ -6,6 +6,7 @@
 # automatically (the previous version is restored); the corrected release goes out; the CAB
 # reviews the emergency afterwards.
 set -euo pipefail
+examples=$(cd "$(dirname "$0")" && pwd)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 export CORTEX_CHANGE_DB="$work/cortex-change.db"
@@ -141,6 +142,17 @@ step "Retrospective CAB review by the security lead"
 cmd "cortex-change review $CHANGE_ID security-lead accepted 'Root cause: object passed to template literal; add a serializer test'"
 cortex-change review "$CHANGE_ID" security-lead accepted "Root cause: object passed to template literal; add a serializer test"
 cortex-change show "$CHANGE_ID" | field 'd["review"]'
+
+step "The CMDB: what a change touches raises its risk (a 'low impact' cache tweak reaches the chat)"
+cmd "cortex-change cmdb import examples/cortex-platform-cmdb.json"
+cortex-change cmdb import "$examples/cortex-platform-cmdb.json" --as platform-team | tail -n 1
+cmd "cortex-change cmdb impact redis-cache"
+cortex-change cmdb impact redis-cache
+cmd "cortex-change create normal configuration 'Raise Redis maxmemory to 4 GB' '...' platform-team low low --service redis-cache"
+CACHE=$(cortex-change create normal configuration "Raise Redis maxmemory to 4 GB" "Evictions under load" \
+  platform-team low low --service redis-cache --rollback-plan '{"steps": ["Set maxmemory back to 2 GB"]}' | tail -n 1)
+cmd "cortex-change assess $CACHE"
+cortex-change assess "$CACHE"
 
 step "Audit trail (hash-chained) and compliance"
 cmd "cortex-change audit log"

@@ -18,7 +18,7 @@ from ..domain.lifecycle import GROUPS, State
 from ..domain.model import Change, ChangeType, Level
 from ..services import audit as audit_service
 from ..services import changes as svc
-from ..services import queries, reviews, telemetry
+from ..services import cmdb, queries, reviews, telemetry
 from ..services.compliance import compliance_report
 from ..services.context import Context
 from ..services.dispatch import implement_or_queue
@@ -569,3 +569,45 @@ def update(
         ctx, change_id=change_id, actor=who, fields=fields, if_version=_version(if_match)
     )
     return _record(ctx, change)
+
+
+@api.get(
+    "/cis",
+    summary="configuration items of the CMDB by name (`cmdb list`)",
+    response_model=list[schemas.CISummary],
+    responses=_problems(*AUTHED),
+)
+def cis(
+    request: Request,
+    credentials: Credentials,
+    type_: str | None = Query(None, alias="type", json_schema_extra={"enum": schemas.CI_TYPES}),
+    tier: int | None = Query(None, ge=0, le=3),
+    owner: str | None = Query(None, description="the owning team"),
+) -> list[dict[str, Any]]:
+    ctx = _ctx(request)
+    _who(ctx, credentials)
+    return cmdb.listing(ctx, type_=type_, tier=tier, owner=owner)
+
+
+@api.get(
+    "/cis/{name:path}/impact",
+    summary="the blast radius: every CI that transitively relies on this one, with the path",
+    response_model=list[schemas.Reached],
+    responses=_problems(*ONE),
+)
+def ci_impact(request: Request, name: str, credentials: Credentials) -> list[dict[str, Any]]:
+    ctx = _ctx(request)
+    _who(ctx, credentials)
+    return cmdb.impact(ctx, names=[name])
+
+
+@api.get(
+    "/cis/{name:path}",
+    summary="a CI with what it relies on and what relies on it (`cmdb show`)",
+    response_model=schemas.CIDetail,
+    responses=_problems(*ONE),
+)
+def ci(request: Request, name: str, credentials: Credentials) -> dict[str, Any]:
+    ctx = _ctx(request)
+    _who(ctx, credentials)
+    return cmdb.show(ctx, name=name)

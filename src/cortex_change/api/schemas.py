@@ -5,7 +5,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, create_model
 
 from ..domain import fields
 from ..domain import validation as v
@@ -147,6 +147,17 @@ class RiskComponent(Out):
     reason: str
 
 
+class BlastRadius(Out):
+    """What the CMDB said at assessment (docs/cmdb.md): the radius's size, its nearest CIs with
+    their paths, the most critical one, PHI/PCI found in it, names the CMDB does not know."""
+
+    size: int
+    cis: list[dict[str, Any]]
+    most_critical: str | None
+    sensitive: list[dict[str, Any]]
+    unknown: list[str]
+
+
 class Assessment(Out):
     score: int | float
     level: str = _one_of(Level)
@@ -159,6 +170,7 @@ class Assessment(Out):
     assigned_to: str
     assessed_at: str
     staging_evidence: str | None
+    blast_radius: BlastRadius | None = Field(None, description="null without a CMDB")
 
 
 class Approval(Out):
@@ -415,3 +427,44 @@ class ComplianceReport(Out):
     controls: list[ControlCounts]
     not_assessed: list[NotAssessed]
     changes: list[ChangeFindings]
+
+
+CI_TYPES: list[JsonValue] = ["service", "database", "queue", "host", "cluster", "network", "saas", "other"]
+CI_DATA: list[JsonValue] = ["none", "pii", "phi", "pci"]
+RELATIONS: list[JsonValue] = ["depends_on", "runs_on", "part_of"]
+
+
+class CISummary(Out):
+    """A configuration item as `cmdb list` shows it."""
+
+    name: str
+    type: str = Field(json_schema_extra={"enum": CI_TYPES})
+    tier: int = Field(ge=0, le=3, description="0 is the most critical")
+    owner: str | None
+    environment: str | None
+    data: str = Field(json_schema_extra={"enum": CI_DATA})
+
+
+class Relation(Out):
+    kind: str = Field(json_schema_extra={"enum": RELATIONS})
+    name: str
+
+
+class CIDetail(CISummary):
+    """A CI with its free attributes, what it relies on and what relies on it directly."""
+
+    attributes: dict[str, Any]
+    dependencies: list[Relation]
+    dependents: list[Relation]
+
+
+class Reached(Out):
+    """A CI in a blast radius, with the path to a CI asked about."""
+
+    name: str
+    depth: int
+    type: str = Field(json_schema_extra={"enum": CI_TYPES})
+    tier: int
+    data: str = Field(json_schema_extra={"enum": CI_DATA})
+    owner: str | None
+    path: str

@@ -30,6 +30,17 @@ def escape(text: object, *, backslashes: bool = False) -> str:
     return _CONTROLS.sub(lambda m: _SHORT.get(m.group(), f"\\u{ord(m.group()):04x}"), out)
 
 
+def blast_radius(radius: dict[str, Any]) -> str:
+    """One line: the radius's size, its most critical CI, PHI/PCI in it, names the CMDB lacks."""
+    parts = [f"blast radius: {radius['size']} CI(s)"]
+    if radius["most_critical"]:
+        parts.append(f"most critical {radius['most_critical']}")
+    parts += [f"{s['data'].upper()} in {s['path']}" for s in radius["sensitive"]]
+    if radius["unknown"]:
+        parts.append(f"not in the CMDB (warning): {', '.join(radius['unknown'])}")
+    return "; ".join(parts)
+
+
 def assessment(change: Change, policy: Policy) -> str:
     from ..domain.routing import outstanding
 
@@ -40,6 +51,8 @@ def assessment(change: Change, policy: Policy) -> str:
         f"priority {a.priority}, testing: {a.testing_required}"
     ]
     lines += [f"  {name:<11}{c.points:>3}  {escape(c.reason)}" for name, c in a.components.items()]
+    if a.blast_radius:
+        lines.append(escape(blast_radius(a.blast_radius)))
     if change.reclassified_from:
         lines.append(f"reclassified: {change.reclassified_from.value} -> {change.type.value}")
     lines.append(f"route: {a.route.value} ({escape(a.route_reason)}) -> state {change.state.value}")

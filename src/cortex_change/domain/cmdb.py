@@ -140,9 +140,13 @@ def parse_ci(index: int, raw: Any) -> CI:
     attributes = {str(k): _attribute(where, str(k), val) for k, val in raw.items() if k not in KNOWN_KEYS}
     if len(attributes) > ATTRIBUTES_MAX:
         raise ValidationError(where, f"has {len(attributes)} attributes; at most {ATTRIBUTES_MAX} allowed")
-    optional = {
-        k: v.name(f"{where} {k}", str(raw[k])) for k in ("owner", "environment") if raw.get(k) is not None
-    }
+    optional: dict[str, str] = {}
+    for k in ("owner", "environment"):
+        if raw.get(k) is None:
+            continue
+        if not isinstance(raw[k], str):
+            raise ValidationError(f"{where} {k}", f"must be text, not {type(raw[k]).__name__}")
+        optional[k] = v.name(f"{where} {k}", raw[k])
     return CI(
         name,
         choice(where, "type", raw["type"], TYPES),
@@ -337,6 +341,8 @@ class Radius(Frozen):
             "most_critical": None
             if critical is None
             else f"{critical[0].explain()} (tier {critical[1].tier})",
-            "sensitive": sorted({f"{ci.data}: {r.explain()}" for r, ci in self.sensitive()}),
+            "sensitive": [
+                {"name": r.name, "data": ci.data, "path": r.explain()} for r, ci in self.sensitive()
+            ],
             "unknown": self.unknown,
         }

@@ -135,7 +135,18 @@ def evaluate(
     actions: Collection[str],
     now: datetime,
 ) -> dict[str, list[Result]]:
+    if "hipaa" not in frameworks and phi_in_radius(change):
+        frameworks = [*frameworks, "hipaa"]  # PHI in the blast radius brings HIPAA's controls
     return {f: [c(change, policy, actions, now) for c in FRAMEWORKS[f]] for f in frameworks}
+
+
+def phi_in_radius(change: Change) -> list[str]:
+    """The CIs holding PHI that the CMDB found in the change's blast radius (docs/cmdb.md)."""
+    a = change.assessment
+    radius = a.blast_radius if a is not None else None
+    if not radius:
+        return []
+    return [s["name"] for s in radius.get("sensitive", []) if s["data"] == "phi"]
 
 
 def complete(results: dict[str, list[Result]]) -> bool:

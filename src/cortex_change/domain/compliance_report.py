@@ -90,8 +90,11 @@ class Unassessed:
 
 def phi_matches(change: Change, phi_services: Collection[str], phi_cis: Collection[str]) -> tuple[str, ...]:
     """The change's services and CIs that are configured as holding PHI."""
+    from .compliance import phi_in_radius
+
     services = [s for s in change.affected_services if s in phi_services]
-    return (*services, *(ci for ci in change.affected_cis if ci in phi_cis))
+    listed = (*services, *(ci for ci in change.affected_cis if ci in phi_cis))
+    return (*listed, *(ci for ci in phi_in_radius(change) if ci not in listed))
 
 
 def _per_change(control: compliance.Control) -> Check:

@@ -105,7 +105,13 @@ def show(ctx: Context, *, name: str) -> dict[str, Any]:
         ci = _one(tx, name)
         dependents = store.dependents(tx, [ci.name])
     return {
-        **ci.document(),
+        "name": ci.name,
+        "type": ci.type,
+        "tier": ci.tier,
+        "owner": ci.owner,
+        "environment": ci.environment,
+        "data": ci.data,
+        "attributes": ci.attributes,
         "dependencies": [{"kind": k, "name": t} for _, k, t in ci.edges()],
         "dependents": [{"kind": k, "name": s} for s, k, _ in sorted(dependents)],
     }
