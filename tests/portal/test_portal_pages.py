@@ -3,11 +3,15 @@ and no Content-Security-Policy violation (so nothing inline was needed)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from playwright.sync_api import Browser, Page, expect
 
 from portal.browser import DESKTOP, PHONE, shot
 from portal.conftest import Portal
 from portal.test_portal_flow import sign_in
+
+EXAMPLE_CMDB = Path(__file__).resolve().parents[2] / "examples" / "cortex-platform-cmdb.json"
 
 HOSTILE = "<script>alert(1)</script> \"quoted\" 'single' & \u202eevil\u202c " + "W" * 140  # titles ≤ 200
 PAGES = (
@@ -20,6 +24,8 @@ PAGES = (
     "/audit",
     "/compliance",
     "/incidents",
+    "/cis",
+    "/cis/redis-cache",
 )
 
 UNLABELLED = """els => els.filter(e => e.type !== 'hidden' && !(e.labels && e.labels.length)
@@ -33,7 +39,11 @@ def _watch_csp(page: Page) -> list[str]:
 
 
 def test_every_page_labels_its_controls_and_fits_a_phone(browser: Browser, portal: Portal) -> None:
-    cid = portal.api.create("alice", title=HOSTILE, description=HOSTILE + " " + "D" * 200)["change_id"]
+    ran = portal.api.cli("cmdb", "import", str(EXAMPLE_CMDB), "--as", "ops-lead")
+    assert ran.code == 0, ran.err
+    cid = portal.api.create(
+        "alice", title=HOSTILE, description=HOSTILE + " " + "D" * 200, affected_services=["redis-cache"]
+    )["change_id"]
     r = portal.api.as_("alice").post(f"/changes/{cid}/assess")
     assert r.status_code == 200, r.text
     for viewport, tag in ((DESKTOP, "desktop"), (PHONE, "phone")):
@@ -46,7 +56,15 @@ def test_every_page_labels_its_controls_and_fits_a_phone(browser: Browser, porta
             width = page.evaluate("document.documentElement.scrollWidth")
             assert width <= page.viewport_size["width"] + 1, (path, width)  # type: ignore[index]
         expect(page.locator(".lede")).to_have_text(HOSTILE)  # shown as text, never run
+        expect(page.get_by_role("heading", name="Blast radius (CMDB): 5 CI(s)")).to_be_visible()
+        expect(
+            page.get_by_text("Most critical: cortex-chat → depends on redis-cache (tier 0)")
+        ).to_be_visible()
         shot(page, f"hostile-change-{tag}")
+        page.goto(portal.url + "/cis/redis-cache")
+        expect(page.get_by_role("heading", name="Blast radius: 5 CI(s)")).to_be_visible()
+        expect(page.locator("figure.graph svg .node")).to_have_count(5)
+        shot(page, f"ci-page-{tag}")
         page.goto(portal.url + "/changes")
         expect(page.get_by_role("cell", name=HOSTILE)).to_be_visible()
         assert violations == [], violations

@@ -321,3 +321,47 @@ def bars(title: str, items: Sequence[tuple[str, int]], *, ident: str | None = No
     ]
     parts.append("</g>")
     return "\n".join([*parts, "</svg>"])
+
+
+LAYER_MAX = 30  # nodes drawn per column (the table lists them all)
+
+
+def layers(title: str, columns: Sequence[Sequence[str]], edges: Sequence[tuple[str, str, str]]) -> str:
+    """A layered graph: each column a list of node names (left to right), each edge (source, kind,
+    target) a line from source to target labelled by its kind; the first column's first node is
+    highlighted. Nodes not in a column are not drawn, nor their edges."""
+    if not columns or not any(columns):
+        return _empty(title, None)
+    box_w, box_h, gap_y, gap_x, top = 150.0, 26.0, 14.0, 60.0, 44.0
+    tallest = max(len(c) for c in columns)
+    width = max(WIDTH, _LEFT + len(columns) * (box_w + gap_x))
+    height = top + tallest * (box_h + gap_y) + 20
+    where: dict[str, tuple[float, float]] = {}
+    for i, column in enumerate(columns):
+        for j, name in enumerate(column):
+            where[name] = (16 + i * (box_w + gap_x), top + j * (box_h + gap_y))
+    desc = f"{len(where)} configuration items and {len(edges)} relationships"
+    parts = _open(title, desc, None, height)
+    parts[0] = parts[0].replace(f'viewBox="0 0 {WIDTH} {height:g}"', f'viewBox="0 0 {width:g} {height:g}"')
+    parts.append(f'<g class="chart-grid" stroke="{MUTED}" stroke-width="1.2" fill="none">')
+    for source, kind, target in edges:
+        if source in where and target in where:
+            (x1, y1), (x2, y2) = where[source], where[target]
+            a = (x1 + box_w, y1 + box_h / 2) if x1 < x2 else (x1, y1 + box_h / 2)
+            b = (x2, y2 + box_h / 2) if x1 < x2 else (x2 + box_w, y2 + box_h / 2)
+            parts.append(
+                f'<line x1="{_n(a[0])}" y1="{_n(a[1])}" x2="{_n(b[0])}" y2="{_n(b[1])}">'
+                f"<title>{_e(f'{source} {kind} {target}')}</title></line>"
+            )
+    parts.append("</g>")
+    first = columns[0][0] if columns[0] else None
+    for name, (x, y) in where.items():
+        stroke = PALETTE[1] if name == first else PALETTE[0]
+        shown = name if len(name) <= 21 else name[:20] + "…"
+        parts.append(
+            f'<g class="node"><rect x="{_n(x)}" y="{_n(y)}" width="{box_w:g}" height="{box_h:g}" rx="4" '
+            f'fill="#ffffff" stroke="{stroke}" stroke-width="{2.5 if name == first else 1.2}"/>'
+            f'<text x="{_n(x + 8)}" y="{_n(y + 17)}" fill="{TEXT}">{_e(shown)}</text>'
+            f"<title>{_e(name)}</title></g>"
+        )
+    return "\n".join([*parts, "</svg>"])

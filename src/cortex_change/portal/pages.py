@@ -497,6 +497,61 @@ def incidents_page(request: Request) -> Response:
     return page(request, "incidents.html", me, title="Incidents", incidents=list_incidents(ctx))
 
 
+# --- the CMDB ---
+
+
+@portal.get("/cis")
+def cis_page(request: Request) -> Response:
+    ctx, me = _me(request)
+    from ..domain.cmdb import TYPES
+    from ..services import cmdb
+
+    q = request.query_params
+    tier = q.get("tier") or ""
+    error, rows = None, []
+    try:
+        rows = cmdb.listing(
+            ctx,
+            type_=q.get("type") or None,
+            tier=int(tier) if tier.isdigit() and len(tier) < 3 else None,
+            owner=q.get("owner") or None,
+        )
+    except ValidationError as exc:
+        error = str(exc)
+    return page(
+        request,
+        "cis.html",
+        me,
+        422 if error else 200,
+        title="CMDB",
+        rows=rows,
+        types=TYPES,
+        filters=q,
+        error=error,
+    )
+
+
+@portal.get("/cis/{name:path}")
+def ci_page(request: Request, name: str) -> Response:
+    """A CI: its record, what it relies on, its blast radius as a layered graph, its changes."""
+    ctx, me = _me(request)
+    from ..services import cmdb
+
+    ci = cmdb.show(ctx, name=name)
+    radius = cmdb.impact(ctx, names=[ci["name"]])
+    changes = queries.list_changes(ctx, limit=PAGE_SIZE, filters={"service": ci["name"]})
+    return page(
+        request,
+        "ci.html",
+        me,
+        title=ci["name"],
+        ci=ci,
+        radius=radius,
+        changes=changes,
+        graph=views.radius_graph(ci, radius),
+    )
+
+
 # --- API tokens (ADMINS) ---
 
 

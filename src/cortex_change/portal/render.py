@@ -46,6 +46,7 @@ NAV = (
     ("/audit", "Audit"),
     ("/compliance", "Compliance"),
     ("/incidents", "Incidents"),
+    ("/cis", "CMDB"),
     ("/tokens", "Tokens"),
 )
 

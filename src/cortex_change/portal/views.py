@@ -82,5 +82,29 @@ def charts(data: dict[str, Any]) -> list[str]:
     ]
 
 
+def radius_graph(ci: dict[str, Any], radius: list[dict[str, Any]]) -> str:
+    """A CI's blast radius as a layered SVG: the CI, then each depth of what relies on it; and,
+    on its left, what the CI itself relies on."""
+    from . import charts
+
+    depths: dict[int, list[str]] = {}
+    for r in radius:
+        depths.setdefault(r["depth"], []).append(r["name"])
+    columns = [depths[d][: charts.LAYER_MAX] for d in sorted(depths)]
+    edges = sorted({edge for r in radius for edge in _path_edges(r["path"])})
+    return charts.layers(f"Blast radius of {ci['name']}", columns, edges)
+
+
+def _path_edges(path: str) -> list[tuple[str, str, str]]:
+    """`a → depends on b → runs on c` as its edges (a, depends_on, b), (b, runs_on, c)."""
+    words = path.split(" → ")
+    out, source = [], words[0]
+    for step in words[1:]:
+        verb, _, target = step.rpartition(" ")
+        out.append((source, verb.replace(" ", "_"), target))
+        source = target
+    return out
+
+
 def compact(details: dict[str, Any]) -> str:
     return json.dumps(details, ensure_ascii=False, separators=(", ", ": "))
