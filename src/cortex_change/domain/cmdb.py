@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import date
 
 from . import validation as v
 from .errors import ValidationError
@@ -95,14 +96,19 @@ class CI(Frozen):
         return [(self.name, kind, target) for kind in RELATIONS for target in self.relations[kind]]
 
 
-def choice(where: str, key: str, value: Any, allowed: Sequence[Any]) -> Any:
-    if isinstance(value, bool) or value not in allowed:
+def choice(field: str, value: Any, allowed: Sequence[Any]) -> Any:
+    """`value` if it is one of `allowed` (of the same type: 1.0 is not the tier 1, True not 1)."""
+    if not any(type(value) is type(a) and value == a for a in allowed):
         shown = ", ".join(str(a) for a in allowed)
-        raise ValidationError(f"{where} {key}", f"{value!r} is not allowed; allowed: {shown}")
+        raise ValidationError(field, f"{value!r} is not allowed; allowed: {shown}")
     return value
 
 
 def _attribute(where: str, key: str, value: Any) -> Any:
+    if isinstance(value, date):  # YAML reads 2024-01-01 as a date: keep it as the text it was
+        value = value.isoformat()
+    elif isinstance(value, list):
+        value = [x.isoformat() if isinstance(x, date) else x for x in value]
     scalar = (str, int, float, bool, type(None))
     ok = isinstance(value, scalar) or (isinstance(value, list) and all(isinstance(x, scalar) for x in value))
     if not ok:
@@ -149,11 +155,11 @@ def parse_ci(index: int, raw: Any) -> CI:
         optional[k] = v.name(f"{where} {k}", raw[k])
     return CI(
         name,
-        choice(where, "type", raw["type"], TYPES),
-        choice(where, "tier", raw.get("tier", DEFAULT_TIER), TIERS),
+        choice(f"{where} type", raw["type"], TYPES),
+        choice(f"{where} tier", raw.get("tier", DEFAULT_TIER), TIERS),
         optional.get("owner"),
         optional.get("environment"),
-        choice(where, "data", raw.get("data", "none"), DATA),
+        choice(f"{where} data", raw.get("data", "none"), DATA),
         attributes,
         relations,
     )

@@ -72,7 +72,7 @@ def impact_component(change: Change, radius: Radius | None = None) -> RiskCompon
 def complexity_component(change: Change, radius: Radius | None = None) -> RiskComponent:
     """5 points per affected service, or, with a CMDB, per CI in the blast radius (and per affected
     service the CMDB does not know), at most 30."""
-    if radius is not None and radius.reaches:
+    if radius is not None and (radius.reaches or radius.unknown):
         touched = sum(1 for r, _ in radius.reaches if r.depth == 0)
         n = len(radius.reaches) + len(radius.unknown)
         what = f"{n} in the blast radius ({touched} touched, {len(radius.reaches) - touched} relying on them"

@@ -28,7 +28,9 @@ def _read(path: str) -> bytes:
     except OSError as exc:
         raise ValidationError("FILE", f"cannot read {path!r}: {exc.strerror or exc}") from None
     if len(data) > FILE_MAX:
-        raise ValidationError("FILE", f"{path!r} is over {FILE_MAX // 2**20} MiB; split it or raise nothing")
+        raise ValidationError(
+            "FILE", f"{path!r} is over {FILE_MAX // 2**20} MiB (split it into several imports)"
+        )
     return data
 
 
@@ -44,6 +46,8 @@ def _yaml(text: str) -> Any:
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ValidationError("FILE", f"is not valid YAML: {' '.join(str(exc).split())[:200]}") from None
+    except RecursionError:
+        raise ValidationError("FILE", "is nested too deeply") from None
 
 
 def read_document(path: str, data: bytes, fmt: str | None = None) -> dict[str, Any]:
@@ -122,9 +126,9 @@ def listing(
 ) -> list[dict[str, Any]]:
     filters: dict[str, object] = {}
     if type_ is not None:
-        filters["type"] = cmdb.choice("--type", "", type_, cmdb.TYPES)
+        filters["type"] = cmdb.choice("--type", type_, cmdb.TYPES)
     if tier is not None:
-        filters["tier"] = cmdb.choice("--tier", "", tier, cmdb.TIERS)
+        filters["tier"] = cmdb.choice("--tier", tier, cmdb.TIERS)
     if owner is not None:
         filters["owner"] = v.name("--owner", owner)
     with ctx.db.read() as tx:
