@@ -202,7 +202,7 @@ def change_radius(ctx: Context, tx: Tx, change: Change) -> cmdb.Radius | None:
     if not (ctx.settings["CMDB_ENABLED"] and ctx.settings["AUTO_DEPENDENCY_ANALYSIS"]):
         return None
     names = sorted({cmdb.normalise(n) for n in [*change.affected_services, *change.affected_cis]} - {""})
-    if not names or store.count(tx) == 0:
+    if not names or store.empty(tx):
         return None
     known = store.many(tx, names)
     unknown = [n for n in names if n not in known]

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from .db import Row
 
 COLUMNS = "name, type, tier, owner, environment, data, attributes"
-BATCH = 500  # names per IN (...) list
+BATCH = 5000  # names per IN (...) list (SQLite takes 32 766 parameters, PostgreSQL 65 535)
 
 
 def _ci(row: Row, edges: Iterable[Row]) -> CI:
@@ -58,12 +58,14 @@ def get(tx: Tx, name: str) -> CI | None:
 
 
 def many(tx: Tx, names: Sequence[str]) -> dict[str, CI]:
-    """The CIs of these names that exist (their relationships not loaded)."""
+    """The CIs of these names that exist, without their attributes or relationships (what a blast
+    radius needs: type, tier, owner, environment, data)."""
     out: dict[str, CI] = {}
     for chunk in _batches(list(names)):
         marks = ", ".join("?" * len(chunk))
-        for row in tx.all(f"SELECT {COLUMNS} FROM cis WHERE name IN ({marks})", tuple(chunk)):
-            out[row[0]] = _ci(row, ())
+        sql = f"SELECT name, type, tier, owner, environment, data FROM cis WHERE name IN ({marks})"
+        for name, typ, tier, owner, environment, data in tx.all(sql, tuple(chunk)):
+            out[name] = CI(name, typ, int(tier), owner, environment, data)
     return out
 
 
@@ -86,9 +88,9 @@ def listing(tx: Tx, filters: dict[str, object]) -> list[Row]:
     return tx.all(sql, tuple(filters.values()))
 
 
-def count(tx: Tx) -> int:
-    row = tx.one("SELECT count(*) FROM cis")
-    return int(row[0]) if row else 0
+def empty(tx: Tx) -> bool:
+    """No CI at all (one index probe, not a count)."""
+    return tx.one("SELECT 1 FROM cis LIMIT 1") is None
 
 
 def _write(tx: Tx, cis: Sequence[CI]) -> None:
