@@ -393,3 +393,29 @@ def test_pci_in_the_radius_puts_the_ciso_on_a_technical_lead_route(
     other = assess_change(ctx, change_id=billing_only.change_id)
     assert other.assessment is not None and not other.assessment.ciso
     assert [r.role for r in routing.needs(other, ctx.policy)] == ["technical-lead"]
+
+
+def test_an_update_re_assesses_with_the_blast_radius_of_the_updated_services(
+    make_ctx: Callable[..., Context], tmp_path: Path
+) -> None:
+    from cortex_change.services.changes import update_change
+
+    ctx = make_ctx()
+    cmdb.import_file(ctx, path=str(EXAMPLE), actor="ops")
+    change = file_change(
+        ctx,
+        type="normal",
+        category="configuration",
+        title="Tune",
+        requested_by="dev",
+        impact="low",
+        rollback_plan={"steps": ["undo"]},
+        affected_services=["youtube-data-api"],
+    )
+    assess_change(ctx, change_id=change.change_id)
+    updated = update_change(
+        ctx, change_id=change.change_id, actor="dev", fields={"affected_services": ["redis-cache"]}
+    )
+    assert updated.assessment is not None and updated.assessment.blast_radius is not None
+    assert updated.assessment.blast_radius["size"] == 5
+    assert "cortex-chat → depends on redis-cache (tier 0)" in updated.assessment.components["impact"].reason

@@ -455,8 +455,10 @@ def update(
     now: datetime,
     *,
     staging: str | None = None,
+    radius: Radius | None = None,
 ) -> list[Event]:
-    """Change descriptive fields before approval; an assessed change is re-assessed at once."""
+    """Change descriptive fields before approval; an assessed change is re-assessed at once
+    (with `radius`, the CMDB's blast radius of the updated change)."""
     check(change.change_id, Action.UPDATE, change.state)
     for key in fields:  # all keys first: a refused update must leave the record untouched
         if key not in UPDATABLE:
@@ -477,7 +479,7 @@ def update(
         return events
     events += _discard_approvals(change, "the change was updated", actor)
     change.state = advance(change.change_id, Action.UPDATE, change.state, State.PENDING_ASSESSMENT)
-    return events + assess(change, policy, history, now, staging=staging)
+    return events + assess(change, policy, history, now, staging=staging, radius=radius)
 
 
 def _plain(value: Any) -> Any:

@@ -17,6 +17,7 @@ from ..domain.errors import (
 )
 from ..domain.events import Event
 from ..domain.fields import ChangeRequest, update_fields
+from ..domain.lifecycle import State
 from ..domain.model import Change, ChangeType, ClosureStatus, ReviewOutcome, Timeline
 from ..domain.risk import PastChange
 from ..domain.standard import NO_MODEL, StandardDecision, StandardModel
@@ -317,7 +318,12 @@ def update_change(
         history = _history(w.tx, ctx, preview, w.now)
         evidence = _staging_evidence(w.tx, preview)
         permissions.require(permissions.Act.UPDATE, actor, ctx.policy, w.change)
-        w.decide(lambda c: workflow.update(c, actor, clean, ctx.policy, history, w.now, staging=evidence))
+        radius = None if w.change.state is State.PENDING_ASSESSMENT else _radius(ctx, w.tx, preview)
+        w.decide(
+            lambda c: workflow.update(
+                c, actor, clean, ctx.policy, history, w.now, staging=evidence, radius=radius
+            )
+        )
     return w.change
 
 
