@@ -29,6 +29,8 @@ EXPECTED: dict[Action, tuple[set[State], set[State]]] = {
     Action.ROLLBACK_DONE: ({S.ROLLING_BACK}, {S.CLOSED}),
     Action.CANCEL: (NOT_YET_APPROVED | {S.APPROVED}, {S.CANCELLED}),
     Action.REVIEW: (AFTER_APPROVAL, AFTER_APPROVAL),
+    # issue 15: a new window for an approved change; approvals by people are for the old one
+    Action.RESCHEDULE: ({S.APPROVED}, {S.APPROVED, S.PENDING_ASSESSMENT}),
 }
 PAIRS = list(itertools.product(Action, State))
 CID = "RFC-20250303090000-abcdef"

@@ -41,6 +41,7 @@ EXPECTED: dict[Act, frozenset[str]] = {
     Act.READ: EVERYONE,
     Act.ASSESS: EVERYONE,
     Act.UPDATE: frozenset({"requester", "change_manager"}),
+    Act.RESCHEDULE: frozenset({"requester", "change_manager"}),
     Act.IMPLEMENT: CARRY_OUT,
     Act.ROLLBACK: CARRY_OUT,
     Act.REPORT: CARRY_OUT,
@@ -60,6 +61,7 @@ NAMED = {
 # The words each action reads as in a refusal ("eve may not roll back RFC-…").
 VERBS = {
     Act.UPDATE: "update",
+    Act.RESCHEDULE: "reschedule",
     Act.IMPLEMENT: "implement",
     Act.ROLLBACK: "roll back",
     Act.REPORT: "report the outcome of",
@@ -77,6 +79,7 @@ STATE_FOR = {
     Act.REPORT: State.IMPLEMENTING,
     Act.CLOSE: State.IMPLEMENTED,
     Act.LOWER_ROUTE: State.PENDING_CAB,
+    Act.RESCHEDULE: State.APPROVED,
 }
 
 

@@ -19,7 +19,8 @@ from cortex_change.domain.model import ChangeType, Level
 REQUIRED = {"type": "normal", "category": "deployment", "title": "Deploy", "requested_by": "alice"}
 UPDATABLE = (
     "title, description, impact, urgency, affected_services, affected_cis, dependencies, "
-    "implementation_plan, rollback_plan, test_plan, validation, environment, tested_in_staging"
+    "implementation_plan, rollback_plan, test_plan, validation, environment, tested_in_staging, "
+    "planned_start, planned_end"
 )
 
 
@@ -41,6 +42,8 @@ def test_the_table_holds_the_fields_a_requester_supplies() -> None:
         "validation",
         "environment",
         "tested_in_staging",
+        "planned_start",
+        "planned_end",
         "standard_model",
         "parameters",
     ]
@@ -52,7 +55,13 @@ def test_workflow_rules_are_the_tables() -> None:
     assert workflow.AUTHORING is fields.AUTHORING
     assert ", ".join(fields.UPDATABLE) == UPDATABLE
     # a title, the environment or a staging citation is not the change's substance
-    assert set(fields.UPDATABLE) - fields.AUTHORING == {"title", "environment", "tested_in_staging"}
+    assert set(fields.UPDATABLE) - fields.AUTHORING == {
+        "title",
+        "environment",
+        "tested_in_staging",
+        "planned_start",
+        "planned_end",
+    }
 
 
 def test_create_applies_the_defaults() -> None:

@@ -611,3 +611,49 @@ def ci(request: Request, name: str, credentials: Credentials) -> dict[str, Any]:
     ctx = _ctx(request)
     _who(ctx, credentials)
     return cmdb.show(ctx, name=name)
+
+
+@api.post(
+    "/changes/{change_id}/schedule",
+    summary="plan the window it may be carried out in (an approved change is approved again for it)",
+    response_model=schemas.ChangeDocument,
+    responses={**CHANGE, **_problems(*MOVE)},
+)
+def schedule(
+    request: Request,
+    change_id: str,
+    body: schemas.Schedule,
+    credentials: Credentials,
+    if_match: IfMatch = None,
+) -> JSONResponse:
+    ctx = _ctx(request)
+    who = _who(ctx, credentials)
+    change = svc.schedule_change(
+        ctx,
+        change_id=change_id,
+        actor=who,
+        start=body.planned_start,
+        end=body.planned_end,
+        if_version=_version(if_match),
+    )
+    return _record(ctx, change)
+
+
+@api.get(
+    "/gate",
+    summary="may a deploy of a service go ahead now? (docs/pipelines.md)",
+    response_model=schemas.GateVerdict,
+    responses=_problems(*ONE),
+)
+def deploy_gate(
+    request: Request,
+    credentials: Credentials,
+    service: str = Query(description="the service deployed"),
+    environment: str | None = Query(None, description="the environment deployed to"),
+    change: str | None = Query(None, description="ask about this change only"),
+) -> dict[str, Any]:
+    ctx = _ctx(request)
+    _who(ctx, credentials)
+    from ..services.gate import gate
+
+    return gate(ctx, service=service, environment=environment, change_id=change)

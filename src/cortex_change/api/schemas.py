@@ -429,6 +429,22 @@ class ComplianceReport(Out):
     changes: list[ChangeFindings]
 
 
+class Schedule(Out):
+    """The window a change may be carried out in (ISO 8601 with an offset; kept in UTC)."""
+
+    planned_start: str = Field(json_schema_extra={"example": "2026-12-01T22:00:00+01:00"})
+    planned_end: str = Field(json_schema_extra={"example": "2026-12-02T02:00:00+01:00"})
+
+
+class GateVerdict(Out):
+    """May a deploy go ahead now: the change that allows it, or each reason it may not."""
+
+    allowed: bool
+    change_id: str | None
+    reasons: list[str]
+    at: str
+
+
 CI_TYPES: list[JsonValue] = ["service", "database", "queue", "host", "cluster", "network", "saas", "other"]
 CI_DATA: list[JsonValue] = ["none", "pii", "phi", "pci"]
 RELATIONS: list[JsonValue] = ["depends_on", "runs_on", "part_of"]

@@ -131,6 +131,27 @@ def cmd_cancel(gw: Gateway, a: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_schedule(gw: Gateway, a: argparse.Namespace) -> int:
+    change = gw.schedule(a.change_id, gw.who(a.as_, None, "actor", True), a.start, a.end)
+    start, end = (change.planned_start, change.planned_end)
+    window = f"{start:%Y-%m-%dT%H:%M:%SZ} to {end:%Y-%m-%dT%H:%M:%SZ}" if start and end else "no window"
+    print(f"{change.change_id} planned for {window}; state {change.state.value}")
+    return EXIT_OK
+
+
+def cmd_gate(gw: Gateway, a: argparse.Namespace) -> int:
+    """Exit 0 when a deploy may go ahead now (naming the change), 1 when not (each reason)."""
+    verdict = gw.gate(a.service, a.environment, a.change)
+    if a.json:
+        print(render.as_json(verdict))
+    elif verdict["allowed"]:
+        print(f"deploy allowed: {verdict['change_id']} ({verdict['at']})")
+    else:
+        for reason in verdict["reasons"]:
+            print(render.escape(f"deploy refused: {reason}"))
+    return EXIT_OK if verdict["allowed"] else EXIT_REFUSED
+
+
 def cmd_review(gw: Gateway, a: argparse.Namespace) -> int:
     if a.change_id == OVERDUE:
         return _overdue_reviews(gw, a)

@@ -86,6 +86,8 @@ if TYPE_CHECKING:  # annotations only: no typing.Protocol at run time
         def models(self) -> dict[str, dict[str, Any]]: ...
         def audit_verify(self) -> Verdict: ...
         def overdue_reviews(self) -> list[dict[str, Any]]: ...
+        def schedule(self, change_id: str, actor: str | None, start: str, end: str) -> Change: ...
+        def gate(self, service: str, environment: str | None, change_id: str | None) -> dict[str, Any]: ...
 
 
 def _need(actor: str | None) -> str:
@@ -231,6 +233,16 @@ class Local:
         from ..services.reviews import overdue_reviews
 
         return overdue_reviews(self.ctx)
+
+    def schedule(self, change_id: str, actor: str | None, start: str, end: str) -> Change:
+        from ..services.changes import schedule_change
+
+        return schedule_change(self.ctx, change_id=change_id, actor=_need(actor), start=start, end=end)
+
+    def gate(self, service: str, environment: str | None, change_id: str | None) -> dict[str, Any]:
+        from ..services.gate import gate
+
+        return gate(self.ctx, service=service, environment=environment, change_id=change_id)
 
 
 class Remote:
@@ -415,6 +427,14 @@ class Remote:
     def overdue_reviews(self) -> list[dict[str, Any]]:
         rows: list[dict[str, Any]] = self.client.get("/reviews/overdue")
         return rows
+
+    def schedule(self, change_id: str, actor: str | None, start: str, end: str) -> Change:
+        return self._transition(change_id, "schedule", {"planned_start": start, "planned_end": end})
+
+    def gate(self, service: str, environment: str | None, change_id: str | None) -> dict[str, Any]:
+        given = {"service": service, "environment": environment, "change": change_id}
+        verdict: dict[str, Any] = self.client.get("/gate", **{k: v for k, v in given.items() if v})
+        return verdict
 
 
 def settled(change: Change) -> bool:

@@ -111,6 +111,8 @@ COMMANDS = (
     "rollback",
     "close",
     "cancel",
+    "schedule",
+    "gate",
     "review",
     "show",
     "list",
@@ -245,6 +247,28 @@ def _lifecycle_commands(add: Adder) -> None:
     p.add_argument("change_id", metavar="ID")
     p.add_argument("reason", metavar="REASON")
     _common(p)
+
+    p = add(
+        "schedule",
+        commands.cmd_schedule,
+        "plan the window a change may be carried out in: schedule ID START END (ISO 8601); an approved "
+        "change is approved again for the new window",
+    )
+    p.add_argument("change_id", metavar="ID")
+    p.add_argument("start", metavar="START", help="e.g. 2026-12-01T22:00:00+01:00")
+    p.add_argument("end", metavar="END")
+    _common(p)
+
+    p = add(
+        "gate",
+        commands.cmd_gate,
+        "may a deploy go ahead now? exit 0 naming the change that allows it, 1 with each reason, "
+        "5 when the store or server cannot be reached (docs/pipelines.md)",
+    )
+    p.add_argument("--service", required=True, type=_nonempty)
+    p.add_argument("--env", dest="environment", metavar="ENVIRONMENT", help="the environment deployed to")
+    p.add_argument("--change", metavar="ID", help="ask about this change only")
+    p.add_argument("--json", action="store_true")
 
     _review_command(add)
 

@@ -27,6 +27,7 @@ from .values import Frozen
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up time)
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
+    from datetime import datetime
     from typing import Any, Final
 
     from .model import Plan
@@ -48,6 +49,7 @@ class Kind:
     DOCUMENT = "document"  # another JSON object (the validation block)
     CHANGE_ID = "change_id"  # an earlier change; null clears it on update
     MODEL = "model"  # a standard change model of the catalog (checked at filing)
+    TIME = "time"  # an ISO 8601 time with an offset; null clears it on update
     PARAMETERS = "parameters"  # a standard request's named values
 
 
@@ -200,6 +202,14 @@ def _name_or_none(field: str, value: Any, limits: v.Limits) -> str | None:
 
 def _change_id_or_none(field: str, value: Any, limits: v.Limits) -> str | None:
     return None if value is None else v.change_id(value)
+
+
+def _time_or_none(field: str, value: Any, limits: v.Limits) -> datetime | None:
+    if value is None:
+        return None
+    from .schedule import instant
+
+    return instant(field, value)
 
 
 def _parameters(field: str, value: Any, limits: v.Limits) -> dict[str, Any]:
@@ -374,6 +384,30 @@ FIELDS: dict[str, Field] = {
             updatable=True,
         ),
         Field(
+            "planned_start",
+            Kind.TIME,
+            _time_or_none,
+            Cli(
+                "--planned-start",
+                "TIME",
+                "start of the window it may be carried out in (ISO 8601)",
+                details=True,
+            ),
+            doc="start of the window implementation may happen in: ISO 8601 with an offset, kept in UTC "
+            "(null clears it)",
+            updatable=True,
+            example="2026-12-01T22:00:00+01:00",
+        ),
+        Field(
+            "planned_end",
+            Kind.TIME,
+            _time_or_none,
+            Cli("--planned-end", "TIME", "end of that window (ISO 8601)", details=True),
+            doc="end of that window (after planned_start, at most 30 days later; null clears it)",
+            updatable=True,
+            example="2026-12-02T02:00:00+01:00",
+        ),
+        Field(
             "standard_model",
             Kind.MODEL,
             _as_given,  # a model of the catalog: services.changes checks it
@@ -427,6 +461,8 @@ class ChangeRequest(Frozen):
         "impact",
         "implementation_plan",
         "parameters",
+        "planned_end",
+        "planned_start",
         "requested_by",
         "rollback_plan",
         "standard_model",
@@ -459,6 +495,8 @@ class ChangeRequest(Frozen):
         tested_in_staging: str | None,
         standard_model: str | None,
         parameters: dict[str, Any],
+        planned_start: datetime | None = None,
+        planned_end: datetime | None = None,
     ) -> None:
         self.type: Final = type
         self.category: Final = category
@@ -478,6 +516,8 @@ class ChangeRequest(Frozen):
         self.tested_in_staging: Final = tested_in_staging
         self.standard_model: Final = standard_model
         self.parameters: Final = parameters
+        self.planned_start: Final = planned_start
+        self.planned_end: Final = planned_end
 
     @classmethod
     def of(cls, fields: Mapping[str, Any], limits: v.Limits = v.DEFAULT_LIMITS) -> ChangeRequest:

@@ -40,6 +40,7 @@ class Action(StrEnum):
     ROLLBACK_DONE = "finish rollback of"
     CANCEL = "cancel"
     REVIEW = "review"
+    RESCHEDULE = "reschedule"
 
 
 S = State
@@ -71,6 +72,8 @@ TRANSITIONS: dict[Action, Transition] = {
     Action.APPROVE: _t(AWAITING_APPROVAL, S.PENDING_APPROVAL, S.PENDING_CAB, S.APPROVED),
     Action.REJECT: _t(AWAITING_APPROVAL, S.REJECTED),
     Action.UPDATE: _t(NOT_YET_APPROVED, *NOT_YET_APPROVED),
+    # A new window for an approved change: its approvals are for the old one (workflow.reschedule).
+    Action.RESCHEDULE: _t({S.APPROVED}, S.APPROVED, S.PENDING_ASSESSMENT),
     Action.IMPLEMENT: _t({S.APPROVED}, S.IMPLEMENTING),
     Action.FINISH: _t({S.IMPLEMENTING}, S.IMPLEMENTED),
     # A rollback whose runner died can be run again, or closed by hand with its outcome.

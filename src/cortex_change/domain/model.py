@@ -209,6 +209,8 @@ class Change(Value):
         "impact",
         "implementation_plan",
         "parameters",
+        "planned_end",
+        "planned_start",
         "reclassified_from",
         "requested_by",
         "review",
@@ -258,8 +260,12 @@ class Change(Value):
         parameters: dict[str, Any] | None = None,
         authors: list[str] | None = None,
         route_floor: Route | None = None,
+        planned_start: datetime | None = None,
+        planned_end: datetime | None = None,
         version: int = 0,
     ) -> None:
+        self.planned_start = planned_start  # the window implementation may happen in (schedule.py)
+        self.planned_end = planned_end
         self.change_id = change_id
         self.type = type
         self.category = category

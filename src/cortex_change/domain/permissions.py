@@ -17,6 +17,7 @@ class Act(StrEnum):
     READ = "read"
     ASSESS = "assess"
     UPDATE = "update"
+    RESCHEDULE = "reschedule"
     IMPLEMENT = "implement"
     ROLLBACK = "roll back"
     REPORT = "report the outcome of"
@@ -47,6 +48,7 @@ PERMISSIONS: dict[Act, tuple[Holder, ...]] = {
     Act.READ: (H.ANYONE,),
     Act.ASSESS: (H.ANYONE,),
     Act.UPDATE: (H.REQUESTER, H.CHANGE_MANAGERS),
+    Act.RESCHEDULE: (H.REQUESTER, H.CHANGE_MANAGERS),
     Act.IMPLEMENT: CARRY_OUT,
     Act.ROLLBACK: CARRY_OUT,
     Act.REPORT: CARRY_OUT,
@@ -61,6 +63,7 @@ PERMISSIONS: dict[Act, tuple[Holder, ...]] = {
 # `unauthorized_attempt` of SPEC §2) whoever asks.
 STATE_RULE: dict[Act, Action] = {
     Act.UPDATE: Action.UPDATE,
+    Act.RESCHEDULE: Action.RESCHEDULE,
     Act.IMPLEMENT: Action.IMPLEMENT,
     Act.ROLLBACK: Action.ROLLBACK,
     Act.CLOSE: Action.CLOSE,

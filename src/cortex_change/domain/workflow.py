@@ -49,6 +49,10 @@ def created(change: Change, policy: Policy) -> list[Event]:
         raise ValidationError("category", f"{change.category!r} is not allowed; allowed: {allowed}")
     if change.type is ChangeType.EMERGENCY and not policy.emergency_enabled:
         raise Refused("emergency changes are disabled (EMERGENCY_CHANGE_ENABLED=false)")
+    if change.planned_start is not None or change.planned_end is not None:
+        from .schedule import check_window
+
+        check_window(change)
     return [
         Event(
             EventKind.CREATED,
@@ -321,6 +325,10 @@ def reject(change: Change, rejector: str, reason: str, policy: Policy, now: date
 def start_implementation(change: Change, actor: str, now: datetime) -> list[Event]:
     check(change.change_id, Action.IMPLEMENT, change.state)
     check_reviewed(change)
+    if change.planned_start is not None:
+        from .schedule import require_window
+
+        require_window(change, now)
     change.state = advance(change.change_id, Action.IMPLEMENT, change.state, State.IMPLEMENTING)
     change.timeline.implementation_started_at = now
     steps = (change.implementation_plan or {}).get("steps", [])
@@ -471,6 +479,10 @@ def update(
             setattr(change, key, new)
     if not diff:
         raise ValidationError("update", "no field differs from the record; nothing to update")
+    if {"planned_start", "planned_end"} & set(diff):
+        from .schedule import check_window
+
+        check_window(change)
     authoring = sorted(set(diff) & AUTHORING)
     if authoring and not change.authored_by(actor):
         change.authors.append(actor)
@@ -482,5 +494,35 @@ def update(
     return events + assess(change, policy, history, now, staging=staging, radius=radius)
 
 
+def reschedule(
+    change: Change,
+    actor: str,
+    start: datetime,
+    end: datetime,
+    policy: Policy,
+    history: Sequence[PastChange],
+    now: datetime,
+    *,
+    radius: Radius | None = None,
+) -> list[Event]:
+    """Move an approved change's window. An approval by a person covered the old window: it is
+    discarded and the change assessed again (a route needing no person approves it again)."""
+    check(change.change_id, Action.RESCHEDULE, change.state)
+    old = {"planned_start": _plain(change.planned_start), "planned_end": _plain(change.planned_end)}
+    from .schedule import check_window
+
+    change.planned_start, change.planned_end = start, end
+    check_window(change)
+    new = {"planned_start": _plain(start), "planned_end": _plain(end)}
+    if old == new:
+        raise ValidationError("schedule", "the change is already planned for that window")
+    events = [Event(EventKind.RESCHEDULED, actor, {"old": old, "new": new})]
+    events += _discard_approvals(change, "the change was rescheduled", actor)
+    change.state = advance(change.change_id, Action.RESCHEDULE, change.state, State.PENDING_ASSESSMENT)
+    return events + assess(change, policy, history, now, radius=radius)
+
+
 def _plain(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%dT%H:%M:%SZ")
     return value.value if isinstance(value, Level) else value

@@ -327,6 +327,40 @@ def update_change(
     return w.change
 
 
+def schedule_change(
+    ctx: Context, *, change_id: str, actor: str, start: str, end: str, if_version: int | None = None
+) -> Change:
+    """Plan the window a change may be carried out in (docs/schedule.md): before approval, an
+    update of planned_start and planned_end; an approved change is rescheduled — its approvals
+    covered the old window, so they are discarded and it is assessed again. One unit of work."""
+    from ..domain.schedule import instant
+
+    v.identity("actor", actor)
+    start_at, end_at = instant("START", start), instant("END", end)
+    window = {"planned_start": start_at, "planned_end": end_at}
+    with unit.work(ctx, change_id, actor, if_version) as w:
+        history = _history(w.tx, ctx, w.change, w.now)
+        if w.change.state is State.APPROVED:
+            permissions.require(permissions.Act.RESCHEDULE, actor, ctx.policy, w.change)
+            radius = _radius(ctx, w.tx, w.change)
+            w.decide(
+                lambda c: workflow.reschedule(
+                    c, actor, start_at, end_at, ctx.policy, history, w.now, radius=radius
+                )
+            )
+        else:
+            permissions.require(permissions.Act.UPDATE, actor, ctx.policy, w.change)
+            pending = w.change.state is State.PENDING_ASSESSMENT
+            radius = None if pending else _radius(ctx, w.tx, w.change)
+            evidence = _staging_evidence(w.tx, w.change)
+            w.decide(
+                lambda c: workflow.update(
+                    c, actor, window, ctx.policy, history, w.now, staging=evidence, radius=radius
+                )
+            )
+    return w.change
+
+
 def _clean_update(settings: Settings, fields: dict[str, Any]) -> dict[str, Any]:
     """The field table's checks (only updatable fields), then runbook steps stamped."""
     clean = update_fields(fields, limits(settings))
