@@ -103,8 +103,9 @@ def _approval_timeout(tx: Tx, ctx: Context, change: Change, t: float) -> None:
 def _approved(tx: Tx, ctx: Context, change: Change, t: float) -> None:
     """AUTO_IMPLEMENT's implementation; an emergency's review reminders."""
     auto = change.type in (ChangeType.STANDARD, ChangeType.EMERGENCY) and ctx.settings["AUTO_IMPLEMENT"]
-    if auto:
-        schedule(tx, IMPLEMENT, change.change_id, t + ctx.settings["IMPLEMENTATION_DELAY"], {})
+    if auto:  # never before its planned window opens
+        start = change.planned_start.timestamp() if change.planned_start is not None else t
+        schedule(tx, IMPLEMENT, change.change_id, max(t + ctx.settings["IMPLEMENTATION_DELAY"], start), {})
     if change.review is not None and change.review.reviewed_at is None:
         due = change.review.due_at.timestamp()
         schedule(tx, REVIEW_DUE, change.change_id, t + (due - t) * REVIEW_REMINDER, {"due_at": due})
@@ -118,6 +119,7 @@ TIMERS: dict[EventKind, Reaction] = {
     EventKind.APPROVED: Reaction((APPROVAL_TIMEOUT,), _approved, when=_now_approved),
     EventKind.REJECTED: Reaction((APPROVAL_TIMEOUT,)),
     EventKind.APPROVALS_DISCARDED: Reaction((APPROVAL_TIMEOUT,)),
+    EventKind.RESCHEDULED: Reaction((IMPLEMENT,)),  # the old window's automatic implementation
     EventKind.REVIEW_RECORDED: Reaction((REVIEW_DUE, REVIEW_OVERDUE)),
     EventKind.CLOSED: Reaction(ENDED_BY_CLOSE),
     EventKind.CANCELLED: Reaction(ENDED_BY_CLOSE),  # APPROVAL_TIMEOUT among them
