@@ -221,6 +221,7 @@ KEYS: list[Key] = [
     Key("AUTO_DEPENDENCY_ANALYSIS", "true", _bool),
     Key("CMDB_MAX_DEPTH", "10", _int(1, 100)),
     Key("CMDB_UNKNOWN_CI", "warn", _choice("warn", "refuse")),
+    Key("FREEZE_POLICY", "refuse", _choice("refuse", "cab")),
     Key("AUTO_ROLLBACK_DECISION", "true", _bool, NOT_YET),
     Key("SELF_HEALING", "true", _bool, NOT_YET),
     Key("CORTEX_CHANGE_DB", "", _location),

@@ -657,3 +657,17 @@ def deploy_gate(
     from ..services.gate import gate
 
     return gate(ctx, service=service, environment=environment, change_id=change)
+
+
+@api.get(
+    "/windows",
+    summary="freeze and maintenance windows not yet over, soonest first (`windows list`)",
+    response_model=list[schemas.ChangeWindow],
+    responses=_problems(*AUTHED),
+)
+def change_windows(request: Request, credentials: Credentials) -> list[dict[str, Any]]:
+    ctx = _ctx(request)
+    _who(ctx, credentials)
+    from ..services.windows import list_windows
+
+    return list_windows(ctx)

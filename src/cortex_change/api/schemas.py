@@ -445,6 +445,20 @@ class GateVerdict(Out):
     at: str
 
 
+class ChangeWindow(Out):
+    """A freeze (no changes but emergencies; FREEZE_POLICY=cab: the CAB decides) or a
+    maintenance window, with its scope (docs/schedule.md)."""
+
+    window_id: str
+    kind: str = Field(json_schema_extra={"enum": ["freeze", "maintenance"]})
+    starts_at: str
+    ends_at: str
+    scope: str = Field(json_schema_extra={"enum": ["all", "environment", "service", "tier"]})
+    scope_value: str | None
+    reason: str
+    created_by: str
+
+
 CI_TYPES: list[JsonValue] = ["service", "database", "queue", "host", "cluster", "network", "saas", "other"]
 CI_DATA: list[JsonValue] = ["none", "pii", "phi", "pci"]
 RELATIONS: list[JsonValue] = ["depends_on", "runs_on", "part_of"]

@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 
 from ..domain.errors import ValidationError
 from .exits import EXIT_BAD_INPUT, EXIT_CODES
-from .registry import cmdb, commands, operations
+from .registry import cmdb, commands, operations, windows
 from .render import escape
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up time)
@@ -130,6 +130,7 @@ COMMANDS = (
     "outbox",
     "cab",
     "cmdb",
+    "windows",
 )
 
 
@@ -181,6 +182,7 @@ def build_parser(only: str | None = None) -> Parser:
     _admin_commands(add)
     _operations_commands(add)
     _cmdb_commands(add)
+    _windows_commands(add)
     return root
 
 
@@ -515,6 +517,26 @@ def _cmdb_commands(add: Adder) -> None:
     p.add_argument("name", metavar="NAME")
     p.add_argument("--format", choices=["dot", "mermaid"], default="dot")
     p.set_defaults(handler=cmdb.cmd_cmdb_graph)
+
+
+def _windows_commands(add: Adder) -> None:
+    w = add("windows", _missing_sub, "freeze and maintenance windows (docs/schedule.md)")
+    sub = _actions(w, "windows_command")
+    p = sub.add_parser("add", help="a freeze (no changes but emergencies) or a maintenance window")
+    p.add_argument("kind", metavar="KIND", help="freeze | maintenance")
+    p.add_argument("start", metavar="START", help="ISO 8601, e.g. 2026-12-20T00:00:00+01:00")
+    p.add_argument("end", metavar="END")
+    p.add_argument("--scope", default="all", help="all (default), environment:NAME, service:NAME or tier:N")
+    p.add_argument("--reason", required=True, type=_nonempty)
+    _common(p)
+    p.set_defaults(handler=windows.cmd_windows_add)
+    p = sub.add_parser("list", help="windows not yet over, soonest first")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=windows.cmd_windows_list)
+    p = sub.add_parser("remove", help="remove a window by its id")
+    p.add_argument("window_id", metavar="ID")
+    _common(p)
+    p.set_defaults(handler=windows.cmd_windows_remove)
 
 
 def _actions(p: Declared, dest: str) -> Any:

@@ -52,6 +52,7 @@ class Module:
 commands = Module("commands")
 operations = Module("operations")
 cmdb = Module("cmdb")
+windows = Module("windows")
 
 # Handlers take a Gateway (the local store or the server) except these, which work on the local
 # store whatever CORTEX_CHANGE_URL says (tokens, the server itself, the trail's files on this host,
@@ -80,6 +81,9 @@ LOCAL_ONLY = frozenset(
         cmdb.cmd_cmdb_list,
         cmdb.cmd_cmdb_impact,
         cmdb.cmd_cmdb_graph,
+        windows.cmd_windows_add,
+        windows.cmd_windows_list,
+        windows.cmd_windows_remove,
     }
 )
 NO_STORE = frozenset({commands.cmd_config_show, commands.cmd_serve})
@@ -106,6 +110,7 @@ READ_ONLY = frozenset(
         cmdb.cmd_cmdb_list,
         cmdb.cmd_cmdb_impact,
         cmdb.cmd_cmdb_graph,
+        windows.cmd_windows_list,
     }
 )
 OVERDUE = "overdue"  # `review overdue` lists; `review ID …` records (a change id is never this word)

@@ -61,6 +61,8 @@ class EventKind(StrEnum):
     SIGNED_IN = "signed_in"  # a portal session began (services/sessions.py)
     SIGNED_OUT = "signed_out"
     CMDB_IMPORTED = "cmdb_imported"  # services/cmdb.py
+    WINDOW_ADDED = "window_added"  # freeze and maintenance windows (services/windows.py)
+    WINDOW_REMOVED = "window_removed"
     RESCHEDULED = "rescheduled"  # an approved change's window moved (workflow.reschedule)
     CONFIG_CHANGED = "config_changed"
     # Refusals (services/unit.py): a rule refused, or the state did not allow the action.

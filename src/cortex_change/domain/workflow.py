@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from .cmdb import Radius
+    from .windows import Window
 
 # UPDATABLE (what `update` may change) and AUTHORING (edits that make the editor an author) are
 # the field table's (fields.py).
@@ -78,6 +79,8 @@ def assess(
     actor: str = RISK_ENGINE,
     lower_route: str | None = None,
     radius: Radius | None = None,
+    frozen: Sequence[Window] = (),
+    freeze_policy: str = "refuse",
 ) -> list[Event]:
     """Score the change, route it, and auto-approve where the route allows.
 
@@ -108,6 +111,13 @@ def assess(
         if routing.RANK[route] == 0:
             route, why, human = Route.TECHNICAL_LEAD, f"{why}; {where}: a person must approve", True
         why = f"{why}; {where} (blast radius): CISO_MEMBERS approve too"
+    if frozen:
+        from .windows import freeze_decision
+
+        during = freeze_decision(change, list(frozen), freeze_policy)
+        if during is not None and change.type is not ChangeType.EMERGENCY and routing.RANK[route] < 2:
+            route, human = Route.CAB, True
+        why = f"{why}; {during}"
     change.assessment = Assessment(
         score=score,
         level=level,

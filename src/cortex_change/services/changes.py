@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from ..domain.cmdb import Radius
+    from ..domain.windows import Window
 
 Operation = Callable[[Change], list[Event]]
 
@@ -187,6 +188,19 @@ def _radius(ctx: Context, tx: Tx, change: Change) -> Radius | None:
     return change_radius(ctx, tx, change)
 
 
+def _frozen(ctx: Context, tx: Tx, change: Change, radius: Radius | None) -> list[Window]:
+    """The freezes over the change's planned window that apply to it (none without a window: the
+    freeze is then checked when it is carried out)."""
+    if change.planned_start is None or change.planned_end is None:
+        return []
+    from ..domain.windows import freezes
+    from ..store.windows import overlapping
+
+    found = overlapping(tx, change.planned_start.timestamp(), change.planned_end.timestamp())
+    doc = None if radius is None else radius.document()
+    return freezes(found, change, change.planned_start, change.planned_end, doc)
+
+
 def _history(tx: Tx, ctx: Context, change: Change, now: datetime) -> list[PastChange]:
     since = now - timedelta(days=ctx.policy.history_window_days)
     return changes.history(tx, change.category, change.affected_services, since, change.change_id)
@@ -216,6 +230,7 @@ def assess_change(
         decision = _standard_decision(ctx, w.tx, w.change)
         evidence = _staging_evidence(w.tx, w.change)
         radius = _radius(ctx, w.tx, w.change)
+        frozen = _frozen(ctx, w.tx, w.change, radius)
         if lower_reason is not None:
             permissions.require(permissions.Act.LOWER_ROUTE, who, ctx.policy, w.change)
         w.decide(
@@ -230,6 +245,8 @@ def assess_change(
                 lower_route=lower_reason,
                 actor=workflow.RISK_ENGINE if lower_reason is None else who,
                 radius=radius,
+                frozen=frozen,
+                freeze_policy=ctx.settings["FREEZE_POLICY"],
             )
         )
     return w.change

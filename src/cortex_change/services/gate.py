@@ -9,20 +9,28 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..domain import schedule
+from ..domain import schedule, windows
 from ..domain import validation as v
+from ..domain.errors import Refused
 from ..domain.lifecycle import State
 from ..domain.model import Change
 from ..store import changes
+from ..store.windows import overlapping
 from .context import Context
 
 MAY_DEPLOY = (State.APPROVED, State.IMPLEMENTING)
 CANDIDATES_MAX = 200
 
 
-def _reasons(change: Change, service: str, environment: str | None, now: Any) -> list[str]:
+def _reasons(
+    change: Change, service: str, environment: str | None, now: Any, freezes: list[Any], policy: str
+) -> list[str]:
     cid = change.change_id
     why = []
+    try:
+        windows.implementation_frozen(change, freezes, policy, now)
+    except Refused as exc:
+        why.append(str(exc))
     if service not in change.affected_services:
         listed = ", ".join(change.affected_services) or "none"
         why.append(f"{cid} does not name the service {service!r} (its services: {listed})")
@@ -54,9 +62,11 @@ def gate(
         else:
             rows = changes.listing(tx, frozenset(MAY_DEPLOY), CANDIDATES_MAX, None, {"service": service})
             candidates = [changes.get(tx, row[0]) for row in rows]
+        freezes = [w for w in overlapping(tx, now.timestamp(), now.timestamp() + 1) if w.kind == "freeze"]
+    policy = ctx.settings["FREEZE_POLICY"]
     reasons: list[str] = []
     for change in candidates:
-        why = _reasons(change, service, environment, now)
+        why = _reasons(change, service, environment, now, freezes, policy)
         if not why:
             return {"allowed": True, "change_id": change.change_id, "reasons": [], "at": schedule.stamp(now)}
         reasons += why

@@ -23,7 +23,10 @@ from .context import Context
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up time)
 if TYPE_CHECKING:
+    from datetime import datetime
     from typing import Any
+
+    from ..domain.windows import Window
 
 # progress(step number, of, what, elapsed seconds of the plan) — the CLI prints it on a terminal.
 Progress = Callable[[int, int, str, float], None]
@@ -101,6 +104,14 @@ def _release(run: Run) -> Callable[[Tx, Change], list[Event]]:
     return release
 
 
+def _freezes_now(ctx: Context, now: datetime) -> list[Window]:
+    """The freeze windows in force now (any scope: the decision filters them for the change)."""
+    from ..store.windows import overlapping
+
+    with ctx.db.read() as tx:
+        return [w for w in overlapping(tx, now.timestamp(), now.timestamp() + 1) if w.kind == "freeze"]
+
+
 def begin(
     run: Run,
     actor: str,
@@ -116,8 +127,13 @@ def begin(
     `text_only`: the caller (the API) runs no steps; a plan with executable steps is refused.
     """
     now = run.ctx.clock()
+    active = _freezes_now(run.ctx, now)
 
     def op(change: Change) -> list[Event]:
+        if active:
+            from ..domain.windows import implementation_frozen
+
+            implementation_frozen(change, active, run.ctx.settings["FREEZE_POLICY"], now)
         if text_only and plan.has_executable_steps(change.implementation_plan):
             raise Conflict(
                 f"{change.change_id}'s plan has executable steps (it changed since it was read); "

@@ -1,0 +1,140 @@
+"""Freeze and maintenance windows (docs/schedule.md): which apply to a change, and what a freeze
+does to it. Pure: windows and the change in, a decision out."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from . import validation as v
+from .errors import Refused, ValidationError
+from .schedule import WINDOW_MAX, instant
+from .values import Frozen
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up time)
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+    from typing import Any, Final
+
+    from .model import Change
+
+KINDS = ("freeze", "maintenance")
+SCOPES = ("all", "environment", "service", "tier")
+FREEZE_POLICIES = ("refuse", "cab")
+LONGEST = WINDOW_MAX * 12  # a freeze may span a season, not forever
+ONE_SECOND = timedelta(seconds=1)
+
+
+class Window(Frozen):
+    __slots__ = ("created_by", "ends_at", "kind", "reason", "scope", "scope_value", "starts_at", "window_id")
+
+    def __init__(
+        self,
+        window_id: str,
+        kind: str,
+        starts_at: datetime,
+        ends_at: datetime,
+        scope: str,
+        scope_value: str | None,
+        reason: str,
+        created_by: str,
+    ) -> None:
+        self.window_id: Final = window_id
+        self.kind: Final = kind
+        self.starts_at: Final = starts_at
+        self.ends_at: Final = ends_at
+        self.scope: Final = scope
+        self.scope_value: Final = scope_value
+        self.reason: Final = reason
+        self.created_by: Final = created_by
+
+    def describe(self) -> str:
+        where = "everything" if self.scope == "all" else f"{self.scope} {self.scope_value}"
+        return (
+            f"{self.kind} {self.window_id} ({where}, {self.starts_at:%Y-%m-%dT%H:%M:%SZ} to "
+            f"{self.ends_at:%Y-%m-%dT%H:%M:%SZ}: {self.reason})"
+        )
+
+    def overlaps(self, start: datetime, end: datetime) -> bool:
+        return self.starts_at < end and start < self.ends_at
+
+    def applies_to(self, change: Change, radius: dict[str, Any] | None = None) -> bool:
+        """Whether the change is within this window's scope (services by name; tiers through its
+        blast radius: `radius`, else the one its assessment recorded)."""
+        if self.scope == "all":
+            return True
+        if self.scope == "environment":
+            return change.environment == self.scope_value
+        if self.scope == "service":
+            return self.scope_value in {s.strip().lower() for s in change.affected_services}
+        if radius is None and change.assessment is not None:
+            radius = change.assessment.blast_radius
+        tiers = [ci["tier"] for ci in (radius or {}).get("cis", [])]
+        return bool(tiers) and min(tiers) <= int(self.scope_value or 0)
+
+
+def define(
+    window_id: str, kind: str, start: str, end: str, scope: str, reason: str, created_by: str
+) -> Window:
+    """A window from what a person typed: `scope` is all, environment:NAME, service:NAME or tier:N."""
+    if kind not in KINDS:
+        raise ValidationError("KIND", f"{kind!r} is not allowed; allowed: {', '.join(KINDS)}")
+    starts, ends = instant("START", start), instant("END", end)
+    if ends <= starts:
+        raise ValidationError("END", f"{end!r} is not after START")
+    if ends - starts > LONGEST:
+        raise ValidationError("END", f"a window lasts at most {LONGEST.days} days")
+    what, _, value = scope.partition(":")
+    if what not in SCOPES or (what == "all") != (value == ""):
+        raise ValidationError(
+            "--scope", f"{scope!r} is not allowed; allowed: all, environment:NAME, service:NAME, tier:N"
+        )
+    if what == "tier" and value not in ("0", "1", "2", "3"):
+        raise ValidationError("--scope", f"tier {value!r} is not a tier (0, 1, 2 or 3)")
+    if what in ("environment", "service"):
+        value = v.name("--scope", value).strip().lower() if what == "service" else v.name("--scope", value)
+    v.reason("--reason", reason)
+    return Window(window_id, kind, starts, ends, what, value or None, reason, created_by)
+
+
+def freezes(
+    windows: Iterable[Window],
+    change: Change,
+    start: datetime,
+    end: datetime,
+    radius: dict[str, Any] | None = None,
+) -> list[Window]:
+    """The freezes over [start, end) that apply to the change."""
+    return [
+        w for w in windows if w.kind == "freeze" and w.overlaps(start, end) and w.applies_to(change, radius)
+    ]
+
+
+def implementation_frozen(change: Change, active: Iterable[Window], policy: str, now: datetime) -> None:
+    """At implementation: a freeze in force now stops all but an emergency, and, with
+    FREEZE_POLICY=cab, a change the CAB approved."""
+    from .routing import RANK
+
+    frozen = freezes(active, change, now, now + ONE_SECOND)
+    if not frozen or change.type.value == "emergency":
+        return
+    if policy == "cab" and change.assessment is not None and RANK[change.assessment.route] >= 2:
+        return
+    named = "; ".join(w.describe() for w in frozen)
+    raise Refused(f"{change.change_id} may not be carried out now: {named}")
+
+
+def freeze_decision(change: Change, frozen: list[Window], policy: str) -> str | None:
+    """What freezes do to a change at assessment: an emergency is allowed and flagged (its review
+    covers it); otherwise refused, or (FREEZE_POLICY=cab) sent to the CAB. Returns the words for
+    the route's reason, or None when nothing freezes it."""
+    if not frozen:
+        return None
+    named = "; ".join(w.describe() for w in frozen)
+    if change.type.value == "emergency":
+        return f"during {named}: an emergency is allowed, flagged for its review"
+    if policy == "refuse":
+        raise Refused(
+            f"{change.change_id} is planned during {named}: reschedule it outside the freeze "
+            "(or FREEZE_POLICY=cab sends such changes to the CAB)"
+        )
+    return f"during {named}: the CAB decides (FREEZE_POLICY=cab)"
