@@ -28,7 +28,8 @@ def instant(field: str, value: object) -> datetime:
         raise ValidationError(field, f"{value!r} is not an ISO 8601 time (e.g. {EXAMPLE})")
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
-    if not 2000 <= when.year <= 9998:  # before converting: 0001-01-01+01:00 has no UTC time
+    # The year is checked before converting too: 0001-01-01T00:00+01:00 has no UTC time.
+    if not 2000 <= when.year <= 9998 or not 2000 <= when.astimezone(UTC).year <= 9998:
         raise ValidationError(field, f"{value!r} is outside the years 2000–9998")
     when = when.astimezone(UTC).replace(microsecond=0)
     return when
