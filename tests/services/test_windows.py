@@ -1,0 +1,130 @@
+"""Freeze windows on both backends: audited definitions, assessment refused or sent to the CAB,
+an emergency flagged, implementation and the deploy gate stopped while a freeze is in force."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+
+import pytest
+
+from cortex_change.domain.errors import NotFound, Refused
+from cortex_change.services.changes import approve_change, assess_change
+from cortex_change.services.context import Context
+from cortex_change.services.gate import gate
+from cortex_change.services.implementation import implement_change
+from cortex_change.services.windows import add_window, list_windows, remove_window
+from support import FakeClock, file_change, query
+
+
+def _planned(ctx: Context, clock: FakeClock, days: int, **kw: object) -> str:
+    start = clock() + timedelta(days=days)
+    fields = {
+        "type": "normal",
+        "category": "deployment",
+        "title": "Deploy api",
+        "requested_by": "dev",
+        "impact": "low",
+        "affected_services": ["api"],
+        "environment": "production",
+        "rollback_plan": {"steps": ["undo"]},
+        "planned_start": start.isoformat(),
+        "planned_end": (start + timedelta(hours=2)).isoformat(),
+        **kw,
+    }
+    return str(file_change(ctx, **fields).change_id)
+
+
+def test_windows_are_audited_listed_and_removed(
+    make_ctx: Callable[..., Context], clock: FakeClock, store_url: str
+) -> None:
+    ctx = make_ctx()
+    w = add_window(
+        ctx,
+        kind="freeze",
+        start=(clock() + timedelta(days=1)).isoformat(),
+        end=(clock() + timedelta(days=3)).isoformat(),
+        scope="environment:production",
+        reason="Year end",
+        actor="cm",
+    )
+    assert [x["window_id"] for x in list_windows(ctx)] == [w["window_id"]]
+    remove_window(ctx, window_id=w["window_id"], actor="cm")
+    assert list_windows(ctx) == []
+    with pytest.raises(NotFound):
+        remove_window(ctx, window_id=w["window_id"], actor="cm")
+    actions = [r[0] for r in query(store_url, "SELECT action FROM audit_events ORDER BY seq", ())]
+    assert actions[-2:] == ["window_added", "window_removed"]
+
+
+def test_a_planned_change_during_a_freeze_is_refused_or_sent_to_the_cab(
+    make_ctx: Callable[..., Context], clock: FakeClock, store_url: str
+) -> None:
+    ctx = make_ctx()
+    add_window(
+        ctx,
+        kind="freeze",
+        start=(clock() + timedelta(days=1)).isoformat(),
+        end=(clock() + timedelta(days=3)).isoformat(),
+        scope="environment:production",
+        reason="Year end",
+        actor="cm",
+    )
+    during = _planned(ctx, clock, 2)
+    with pytest.raises(Refused) as refused:
+        assess_change(ctx, change_id=during)
+    assert "is planned during freeze" in str(refused.value) and "Year end" in str(refused.value)
+    state = query(store_url, "SELECT state FROM changes WHERE change_id=?", (during,))[0][0]
+    assert state == "pending_assessment"  # nothing but the refusal was written
+    outside = _planned(ctx, clock, 5)
+    assert assess_change(ctx, change_id=outside).state.value == "pending_approval"  # technical lead
+    staging = _planned(ctx, clock, 2, environment="staging")
+    assert assess_change(ctx, change_id=staging).state.value == "pending_approval"  # out of scope
+
+    cab = make_ctx(FREEZE_POLICY="cab")
+    assessed = assess_change(cab, change_id=during)
+    assert assessed.assessment is not None and assessed.assessment.route.value == "cab"
+    assert "the CAB decides (FREEZE_POLICY=cab)" in assessed.assessment.route_reason
+    emergency = _planned(ctx, clock, 2, type="emergency", category="security")
+    flagged = assess_change(ctx, change_id=emergency)
+    assert flagged.assessment is not None and "flagged for its review" in flagged.assessment.route_reason
+
+
+def test_a_freeze_in_force_stops_implementation_and_the_gate(
+    make_ctx: Callable[..., Context], clock: FakeClock
+) -> None:
+    ctx = make_ctx()
+    cid = str(
+        file_change(
+            ctx,
+            type="normal",
+            category="deployment",
+            title="Deploy web",
+            requested_by="dev",
+            impact="low",
+            affected_services=["web"],
+            rollback_plan={"steps": ["undo"]},
+        ).change_id
+    )
+    assess_change(ctx, change_id=cid)
+    approve_change(ctx, change_id=cid, approver="tech-lead", reason="ok")
+    assert gate(ctx, service="web")["allowed"] is True
+    add_window(
+        ctx,
+        kind="freeze",
+        start=(clock() - timedelta(hours=1)).isoformat(),
+        end=(clock() + timedelta(hours=1)).isoformat(),
+        scope="service:web",
+        reason="Incident in progress",
+        actor="cm",
+    )
+    verdict = gate(ctx, service="web")
+    assert verdict["allowed"] is False
+    assert any(
+        "may not be carried out now: freeze" in r and "Incident in progress" in r for r in verdict["reasons"]
+    )
+    with pytest.raises(Refused) as stopped:
+        implement_change(ctx, change_id=cid, actor="dev")
+    assert "may not be carried out now" in str(stopped.value)
+    clock.advance(hours=2)  # the freeze is over
+    assert gate(ctx, service="web")["allowed"] is True
