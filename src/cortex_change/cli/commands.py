@@ -152,6 +152,38 @@ def cmd_gate(gw: Gateway, a: argparse.Namespace) -> int:
     return EXIT_OK if verdict["allowed"] else EXIT_REFUSED
 
 
+# What `wait --for` waits for, and the states from which it can no longer come.
+WAIT_FOR = {
+    "approved": ({"approved", "implementing", "implemented", "closed"}, {"rejected", "cancelled"}),
+    "implemented": ({"implemented", "closed"}, {"rejected", "cancelled"}),
+    "closed": ({"closed"}, {"rejected", "cancelled"}),
+}
+
+
+def cmd_wait(gw: Gateway, a: argparse.Namespace) -> int:
+    """Poll a change until it reaches a state (exit 0), cannot any more (exit 1), or the timeout
+    passes (exit 1): for a pipeline that filed a change and waits for its approval."""
+    import time
+
+    from ..domain.plan import duration
+
+    timeout, interval = duration("--timeout", a.timeout), duration("--interval", a.interval)
+    reached, dead = WAIT_FOR[a.for_]
+    deadline = time.monotonic() + timeout
+    while True:
+        state = gw.show(a.change_id)["state"]
+        if state in reached:
+            print(f"{a.change_id} is {state}")
+            return EXIT_OK
+        if state in dead:
+            print(f"{a.change_id} is {state}: it will not be {a.for_}")
+            return EXIT_REFUSED
+        if time.monotonic() + interval > deadline:
+            print(f"{a.change_id} is still {state} after {a.timeout}: timed out waiting for {a.for_}")
+            return EXIT_REFUSED
+        time.sleep(interval)
+
+
 def cmd_review(gw: Gateway, a: argparse.Namespace) -> int:
     if a.change_id == OVERDUE:
         return _overdue_reviews(gw, a)

@@ -113,6 +113,7 @@ COMMANDS = (
     "cancel",
     "schedule",
     "gate",
+    "wait",
     "review",
     "show",
     "list",
@@ -250,6 +251,12 @@ def _lifecycle_commands(add: Adder) -> None:
     p.add_argument("reason", metavar="REASON")
     _common(p)
 
+    _pipeline_commands(add)
+    _review_command(add)
+
+
+def _pipeline_commands(add: Adder) -> None:
+    """schedule, gate, wait: what a pipeline uses (docs/pipelines.md)."""
     p = add(
         "schedule",
         commands.cmd_schedule,
@@ -272,7 +279,16 @@ def _lifecycle_commands(add: Adder) -> None:
     p.add_argument("--change", metavar="ID", help="ask about this change only")
     p.add_argument("--json", action="store_true")
 
-    _review_command(add)
+    p = add(
+        "wait",
+        commands.cmd_wait,
+        "wait until a change is approved, implemented or closed: exit 0 when it is, 1 when it "
+        "cannot be any more (rejected, cancelled) or the timeout passes",
+    )
+    p.add_argument("change_id", metavar="ID")
+    p.add_argument("--for", dest="for_", required=True, choices=["approved", "implemented", "closed"])
+    p.add_argument("--timeout", default="30m", help="e.g. 30s, 10m, 1h (default 30m)")
+    p.add_argument("--interval", default="5s", help="how often to look (default 5s)")
 
 
 def _review_command(add: Adder) -> None:

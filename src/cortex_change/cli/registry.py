@@ -100,6 +100,7 @@ READ_ONLY = frozenset(
         commands.cmd_audit_export,
         commands.cmd_token_list,
         commands.cmd_gate,
+        commands.cmd_wait,
         operations.cmd_worker_leases,
         operations.cmd_incidents_list,
         operations.cmd_incidents_show,
