@@ -63,10 +63,12 @@ def test_implementing_a_pending_cab_change_is_an_unauthorized_attempt(cli: Cli) 
     assert "approved" in err
     assert cli.events()[-1]["actor"] == "cowboy"
 
+    # A refused attempt changed nothing: the KPI counts observed changes no change covered
+    # (issue 15), and with no observation source yet it has no value rather than a made-up 0.
     report = json.loads(cli.ok("metrics", "today", "--json"))
     kpi = {k["key"]: k for k in report["kpis"]}["unauthorized_changes"]
-    assert kpi["value"] == 1
-    assert kpi["met"] is False
+    assert (kpi["value"], kpi["met"]) == (None, None)
+    assert "no observed changes yet" in kpi["note"]
 
 
 def test_high_risk_approval_without_rollback_plan(cli: Cli) -> None:

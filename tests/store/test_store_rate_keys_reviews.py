@@ -22,6 +22,10 @@ BEFORE_0008 = (
     "DROP TABLE ci_relations",  # 0011
     "DROP TABLE cis",
     "DELETE FROM schema_version WHERE version = 11",
+    "DROP TABLE change_windows",  # 0012
+    "DELETE FROM schema_version WHERE version = 12",
+    "DROP TABLE observations",  # 0013
+    "DELETE FROM schema_version WHERE version = 13",
     "DROP INDEX changes_by_rate_key",
     "DROP INDEX changes_by_review_due",
     "ALTER TABLE changes DROP COLUMN rate_key",

@@ -671,3 +671,26 @@ def change_windows(request: Request, credentials: Credentials) -> list[dict[str,
     from ..services.windows import list_windows
 
     return list_windows(ctx)
+
+
+@api.post(
+    "/observations",
+    status_code=201,
+    summary="record what really changed; unmatched, it is an unauthorized change (audited, notified)",
+    response_model=schemas.ObservationResult,
+    responses=_problems(*AUTHED),
+)
+def observation(request: Request, body: schemas.Observation, credentials: Credentials) -> dict[str, Any]:
+    ctx = _ctx(request)
+    who = _who(ctx, credentials)
+    from ..services.observations import observe
+
+    return observe(
+        ctx,
+        service=body.service,
+        environment=body.environment,
+        at=body.observed_at,
+        source=body.source,
+        reference=body.reference,
+        actor=who,
+    )

@@ -459,6 +459,27 @@ class ChangeWindow(Out):
     created_by: str
 
 
+class Observation(Body):
+    """What really changed: a rollout, a deploy webhook, a config push."""
+
+    service: str = _text(200, 1)
+    environment: str | None = None
+    observed_at: str | None = Field(None, description="ISO 8601 (default: now)")
+    source: str = _text(200, 1, description="who saw it: argocd, github, a watcher")
+    reference: str = _text(5000, 1, description="a revision, a run URL, an id")
+
+
+class ObservationResult(Out):
+    observation_id: str
+    service: str
+    environment: str | None
+    observed_at: str
+    source: str
+    reference: str
+    change_id: str | None = Field(description="the change that covers it; null: an unauthorized change")
+    authorized: bool
+
+
 CI_TYPES: list[JsonValue] = ["service", "database", "queue", "host", "cluster", "network", "saas", "other"]
 CI_DATA: list[JsonValue] = ["none", "pii", "phi", "pci"]
 RELATIONS: list[JsonValue] = ["depends_on", "runs_on", "part_of"]

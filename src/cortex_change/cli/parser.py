@@ -132,6 +132,8 @@ COMMANDS = (
     "cab",
     "cmdb",
     "windows",
+    "observe",
+    "observations",
 )
 
 
@@ -553,6 +555,26 @@ def _windows_commands(add: Adder) -> None:
     p.add_argument("window_id", metavar="ID")
     _common(p)
     p.set_defaults(handler=windows.cmd_windows_remove)
+
+    p = add(
+        "observe",
+        windows.cmd_observe,
+        "record what really changed (a rollout, a deploy); exit 1 when no change covers it: an "
+        "unauthorized change, audited and notified",
+    )
+    p.add_argument("--service", required=True, type=_nonempty)
+    p.add_argument("--env", dest="environment", metavar="ENVIRONMENT")
+    p.add_argument("--at", metavar="TIME", help="when it changed, ISO 8601 (default now)")
+    p.add_argument("--source", required=True, type=_nonempty, help="who saw it: argocd, github, a watcher")
+    p.add_argument("--reference", required=True, type=_nonempty, help="a revision, a run URL, an id")
+    p.add_argument("--json", action="store_true")
+    _common(p)
+    o = add("observations", _missing_sub, "observed changes: list [--unmatched]")
+    sub = _actions(o, "observations_command")
+    p = sub.add_parser("list", help="observed changes, newest first; --unmatched: the unauthorized ones")
+    p.add_argument("--unmatched", action="store_true")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=windows.cmd_observations_list)
 
 
 def _actions(p: Declared, dest: str) -> Any:

@@ -84,6 +84,8 @@ LOCAL_ONLY = frozenset(
         windows.cmd_windows_add,
         windows.cmd_windows_list,
         windows.cmd_windows_remove,
+        windows.cmd_observe,
+        windows.cmd_observations_list,
     }
 )
 NO_STORE = frozenset({commands.cmd_config_show, commands.cmd_serve})
@@ -112,6 +114,7 @@ READ_ONLY = frozenset(
         cmdb.cmd_cmdb_impact,
         cmdb.cmd_cmdb_graph,
         windows.cmd_windows_list,
+        windows.cmd_observations_list,
     }
 )
 OVERDUE = "overdue"  # `review overdue` lists; `review ID …` records (a change id is never this word)

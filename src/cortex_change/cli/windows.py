@@ -51,3 +51,45 @@ def cmd_windows_remove(ctx: Context, a: argparse.Namespace) -> int:
     remove_window(ctx, window_id=a.window_id, actor=_who(a))
     print(f"{a.window_id} removed")
     return EXIT_OK
+
+
+def cmd_observe(ctx: Context, a: argparse.Namespace) -> int:
+    """Record what really changed; exit 1 when no change covers it (an unauthorized change)."""
+    from ..services.observations import observe
+
+    seen = observe(
+        ctx,
+        service=a.service,
+        environment=a.environment,
+        at=a.at,
+        source=a.source,
+        reference=a.reference,
+        actor=_who(a),
+    )
+    if a.json:
+        print(json.dumps(seen, indent=2, ensure_ascii=False))
+    elif seen["authorized"]:
+        print(escape(f"{seen['observation_id']}: authorized by {seen['change_id']}"))
+    else:
+        print(
+            escape(f"{seen['observation_id']}: UNAUTHORIZED change to {seen['service']} (audited, notified)")
+        )
+    return EXIT_OK if seen["authorized"] else 1
+
+
+def cmd_observations_list(ctx: Context, a: argparse.Namespace) -> int:
+    from ..services.observations import list_observations
+
+    rows = list_observations(ctx, unmatched=a.unmatched)
+    if a.json:
+        print(json.dumps(rows, indent=2, ensure_ascii=False))
+        return EXIT_OK
+    for r in rows:
+        by = r["change_id"] or "UNAUTHORIZED"
+        where = f"{r['service']}  {r['environment'] or '-'}"
+        print(
+            escape(
+                f"{r['observation_id']}  {r['observed_at']}  {where}  {by}  {r['source']}: {r['reference']}"
+            )
+        )
+    return EXIT_OK

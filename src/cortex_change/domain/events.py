@@ -64,6 +64,8 @@ class EventKind(StrEnum):
     WINDOW_ADDED = "window_added"  # freeze and maintenance windows (services/windows.py)
     WINDOW_REMOVED = "window_removed"
     RESCHEDULED = "rescheduled"  # an approved change's window moved (workflow.reschedule)
+    CHANGE_OBSERVED = "change_observed"  # an observation matched to its change (services/observations.py)
+    UNAUTHORIZED_CHANGE = "unauthorized_change"  # an observation no change covers
     CONFIG_CHANGED = "config_changed"
     # Refusals (services/unit.py): a rule refused, or the state did not allow the action.
     REFUSED = "refused"

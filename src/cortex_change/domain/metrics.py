@@ -43,7 +43,7 @@ class Figures(Frozen):
         mtti_seconds: float | None = None,
         lead_time_seconds: float | None = None,
         restore_seconds: float | None = None,
-        unauthorized: int = 0,
+        unauthorized: int | None = 0,  # None: no observation source has reported (docs/schedule.md)
         incidents: int = 0,
     ) -> None:
         self.days: Final = days
@@ -186,11 +186,11 @@ def kpis(f: Figures) -> list[Kpi]:
         _kpi(
             "unauthorized_changes",
             "Unauthorized changes",
-            float(f.unauthorized),
+            None if f.unauthorized is None else float(f.unauthorized),
             "",
             "= 0",
             lambda v: v == 0,
-            "",
+            "no observed changes yet: nothing to check (observe, POST /api/v1/observations)",
         ),
         _kpi(
             "audit_compliance",

@@ -8,6 +8,7 @@ from ..domain.metrics import Figures
 from ..domain.period import Period
 from . import incidents
 from .db import Tx
+from .observations import unauthorized_between
 
 
 def _avg(tx: Tx, expr: str, column: str, p: Period, extra: str = "") -> float | None:
@@ -36,10 +37,7 @@ def figures(tx: Tx, p: Period) -> Figures:
         "AND closure_status <> 'cancelled'",
         span,
     )
-    unauthorized = tx.one(
-        "SELECT count(*) FROM audit_events WHERE action = 'unauthorized_attempt' AND at >= ? AND at < ?",
-        (p.start.strftime("%Y-%m-%dT%H:%M:%SZ"), p.end.strftime("%Y-%m-%dT%H:%M:%SZ")),
-    )
+    unauthorized = unauthorized_between(tx, *span)  # observed changes no change covered
     return Figures(
         days=p.days,
         created=sum(by_state.values()),
@@ -57,7 +55,7 @@ def figures(tx: Tx, p: Period) -> Figures:
             p,
             "AND closure_status IN ('failed', 'rolled_back')",
         ),
-        unauthorized=int(unauthorized[0]) if unauthorized else 0,
+        unauthorized=unauthorized,
         incidents=incidents.count_between(tx, *span),
     )
 
