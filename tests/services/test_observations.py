@@ -48,7 +48,13 @@ def test_an_observation_is_matched_to_the_change_being_carried_out(
     assert _kpi(ctx)["value"] is None  # nothing observed yet: n/a, not a made-up 0
     cid = _carried_out(ctx, environment="production")
     seen = observe(
-        ctx, service="Web", environment="production", at=None, source="argocd", reference="r1", actor="bot"
+        ctx,
+        service="Web",
+        environment="production",
+        at=None,
+        source="argocd",
+        reference="r1",
+        actor="cortex-deployer",
     )
     assert (seen["authorized"], seen["change_id"]) == (True, cid)
     trail = [
@@ -61,11 +67,23 @@ def test_an_observation_is_matched_to_the_change_being_carried_out(
     close_change(ctx, change_id=cid, status="successful", notes="done", actor="dev")
     clock.advance(minutes=10)  # within the grace after it ended
     assert observe(
-        ctx, service="web", environment=None, at=None, source="argocd", reference="r2", actor="bot"
+        ctx,
+        service="web",
+        environment=None,
+        at=None,
+        source="argocd",
+        reference="r2",
+        actor="cortex-deployer",
     )["authorized"]
     clock.advance(minutes=10)  # 20 minutes after: nothing covers it
     late = observe(
-        ctx, service="web", environment=None, at=None, source="argocd", reference="r3", actor="bot"
+        ctx,
+        service="web",
+        environment=None,
+        at=None,
+        source="argocd",
+        reference="r3",
+        actor="cortex-deployer",
     )
     assert late["authorized"] is False
 
@@ -86,13 +104,19 @@ def test_what_no_change_covers_is_unauthorized(
     _carried_out(ctx, environment="production")
     at = (clock() + timedelta(minutes=offset_minutes)).isoformat()
     seen = observe(
-        ctx, service=service, environment=environment, at=at, source="watcher", reference="x", actor="bot"
+        ctx,
+        service=service,
+        environment=environment,
+        at=at,
+        source="watcher",
+        reference="x",
+        actor="cortex-deployer",
     )
     assert seen["authorized"] is False
     event = query(
         store_url, "SELECT action, change_id, actor FROM audit_events ORDER BY seq DESC LIMIT 1", ()
     )[0]
-    assert tuple(event) == ("unauthorized_change", None, "bot")
+    assert tuple(event) == ("unauthorized_change", None, "cortex-deployer")
     rows = query(store_url, "SELECT kind, payload FROM outbox WHERE kind='unauthorized_change'", ())
     assert len(rows) == 1 and "Unauthorized change" in json.loads(rows[0][1])["subject"]
     assert [o["observation_id"] for o in list_observations(ctx, unmatched=True)] == [seen["observation_id"]]
@@ -113,10 +137,24 @@ def test_bad_observations_write_nothing(make_ctx: Callable[..., Context], store_
             "at": None,
             "source": "s",
             "reference": "r",
-            "actor": "bot",
+            "actor": "cortex-deployer",
             **kw,
         }
         with pytest.raises(ValidationError) as refused:
             observe(ctx, **args)  # type: ignore[arg-type]
         assert refused.value.field == field
     assert query(store_url, "SELECT count(*) FROM observations", ())[0][0] == 0
+
+
+def test_only_the_deploy_tooling_and_change_managers_report_observations(
+    make_ctx: Callable[..., Context],
+) -> None:
+    from cortex_change.domain.errors import Forbidden
+
+    ctx = make_ctx()
+    with pytest.raises(Forbidden) as refused:
+        observe(ctx, service="web", environment=None, at=None, source="s", reference="r", actor="eve")
+    assert "eve may not report observed changes" in str(refused.value)
+    assert observe(
+        ctx, service="web", environment=None, at=None, source="s", reference="r", actor="change-manager"
+    )

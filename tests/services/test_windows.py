@@ -46,13 +46,13 @@ def test_windows_are_audited_listed_and_removed(
         end=(clock() + timedelta(days=3)).isoformat(),
         scope="environment:production",
         reason="Year end",
-        actor="cm",
+        actor="change-manager",
     )
     assert [x["window_id"] for x in list_windows(ctx)] == [w["window_id"]]
-    remove_window(ctx, window_id=w["window_id"], actor="cm")
+    remove_window(ctx, window_id=w["window_id"], actor="change-manager")
     assert list_windows(ctx) == []
     with pytest.raises(NotFound):
-        remove_window(ctx, window_id=w["window_id"], actor="cm")
+        remove_window(ctx, window_id=w["window_id"], actor="change-manager")
     actions = [r[0] for r in query(store_url, "SELECT action FROM audit_events ORDER BY seq", ())]
     assert actions[-2:] == ["window_added", "window_removed"]
 
@@ -68,7 +68,7 @@ def test_a_planned_change_during_a_freeze_is_refused_or_sent_to_the_cab(
         end=(clock() + timedelta(days=3)).isoformat(),
         scope="environment:production",
         reason="Year end",
-        actor="cm",
+        actor="change-manager",
     )
     during = _planned(ctx, clock, 2)
     with pytest.raises(Refused) as refused:
@@ -116,7 +116,7 @@ def test_a_freeze_in_force_stops_implementation_and_the_gate(
         end=(clock() + timedelta(hours=1)).isoformat(),
         scope="service:web",
         reason="Incident in progress",
-        actor="cm",
+        actor="change-manager",
     )
     verdict = gate(ctx, service="web")
     assert verdict["allowed"] is False
@@ -128,3 +128,14 @@ def test_a_freeze_in_force_stops_implementation_and_the_gate(
     assert "may not be carried out now" in str(stopped.value)
     clock.advance(hours=2)  # the freeze is over
     assert gate(ctx, service="web")["allowed"] is True
+
+
+def test_only_change_managers_manage_windows(make_ctx: Callable[..., Context], clock: FakeClock) -> None:
+    from cortex_change.domain.errors import Forbidden
+
+    ctx = make_ctx()
+    start, end = (clock() + timedelta(days=1)).isoformat(), (clock() + timedelta(days=2)).isoformat()
+    with pytest.raises(Forbidden) as refused:
+        add_window(ctx, kind="freeze", start=start, end=end, scope="all", reason="x", actor="dev")
+    assert "dev may not manage freeze and maintenance windows" in str(refused.value)
+    assert list_windows(ctx) == []

@@ -49,6 +49,8 @@ EXPECTED: dict[Act, frozenset[str]] = {
     Act.CANCEL: frozenset({"requester", "change_manager"}),
     Act.LOWER_ROUTE: frozenset({"change_manager"}),
     Act.MANAGE_TOKENS: frozenset({"admin"}),
+    Act.MANAGE_WINDOWS: frozenset({"change_manager"}),
+    Act.OBSERVE: frozenset({"implementer", "change_manager"}),
 }
 # How a refusal names each kind of holder (with this policy and change).
 NAMED = {
@@ -69,6 +71,8 @@ VERBS = {
     Act.CANCEL: "cancel",
     Act.LOWER_ROUTE: "lower the approval route of",
     Act.MANAGE_TOKENS: "manage API tokens",
+    Act.MANAGE_WINDOWS: "manage freeze and maintenance windows",
+    Act.OBSERVE: "report observed changes",
 }
 CASES = [(act, kind) for act in Act for kind in KINDS]
 # A state each action is allowed from, so that only the table decides (the lifecycle is

@@ -25,6 +25,8 @@ class Act(StrEnum):
     CANCEL = "cancel"
     LOWER_ROUTE = "lower the approval route of"
     MANAGE_TOKENS = "manage API tokens"
+    MANAGE_WINDOWS = "manage freeze and maintenance windows"
+    OBSERVE = "report observed changes"
 
 
 class Holder(StrEnum):
@@ -56,6 +58,9 @@ PERMISSIONS: dict[Act, tuple[Holder, ...]] = {
     Act.CANCEL: (H.REQUESTER, H.CHANGE_MANAGERS),
     Act.LOWER_ROUTE: (H.CHANGE_MANAGERS,),
     Act.MANAGE_TOKENS: (H.ADMINS,),
+    Act.MANAGE_WINDOWS: (H.CHANGE_MANAGERS,),
+    # The deploy tooling (IMPLEMENTERS' identities) reports what it did; change managers too.
+    Act.OBSERVE: (H.IMPLEMENTERS, H.CHANGE_MANAGERS),
 }
 
 

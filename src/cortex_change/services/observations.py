@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from ..domain import observations, schedule
+from ..domain import observations, permissions, schedule
 from ..domain import validation as v
 from ..domain.codec import fmt_epoch
 from ..domain.events import Event, EventKind
@@ -28,6 +28,7 @@ def observe(
     actor: str,
 ) -> dict[str, Any]:
     """Record one observation; matched to a change, or audited and notified as unauthorized."""
+    permissions.require(permissions.Act.OBSERVE, actor, ctx.policy)
     name = v.name("service", service).strip().lower()
     env = None if environment is None else v.name("environment", environment)
     v.name("source", source)

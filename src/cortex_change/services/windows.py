@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from ..domain import windows
+from ..domain import permissions, windows
 from ..domain.errors import NotFound
 from ..domain.events import Event, EventKind
 from ..store import audit
@@ -29,6 +29,7 @@ def _doc(w: windows.Window) -> dict[str, Any]:
 def add_window(
     ctx: Context, *, kind: str, start: str, end: str, scope: str, reason: str, actor: str
 ) -> dict[str, Any]:
+    permissions.require(permissions.Act.MANAGE_WINDOWS, actor, ctx.policy)
     window = windows.define(f"W-{os.urandom(4).hex()}", kind, start, end, scope, reason, actor)
     now = ctx.clock()
     with ctx.db.transaction() as tx:
@@ -44,6 +45,7 @@ def list_windows(ctx: Context) -> list[dict[str, Any]]:
 
 
 def remove_window(ctx: Context, *, window_id: str, actor: str) -> None:
+    permissions.require(permissions.Act.MANAGE_WINDOWS, actor, ctx.policy)
     now = ctx.clock()
     with ctx.db.transaction() as tx:
         if store.delete(tx, window_id) != 1:
