@@ -139,3 +139,26 @@ def test_only_change_managers_manage_windows(make_ctx: Callable[..., Context], c
         add_window(ctx, kind="freeze", start=start, end=end, scope="all", reason="x", actor="dev")
     assert "dev may not manage freeze and maintenance windows" in str(refused.value)
     assert list_windows(ctx) == []
+
+
+def test_overlapping_planned_changes_on_a_service_are_named_in_the_assessment(
+    make_ctx: Callable[..., Context], clock: FakeClock
+) -> None:
+    from cortex_change.services.changes import schedule_change
+
+    ctx = make_ctx()
+    first = _planned(ctx, clock, 5, affected_services=["web"])
+    assess_change(ctx, change_id=first)
+    second = _planned(ctx, clock, 5, affected_services=["WEB", "db"], requested_by="ops")
+    assessed = assess_change(ctx, change_id=second)
+    assert assessed.assessment is not None
+    assert f"conflicts: {first} (pending_approval) also changes web from " in assessed.assessment.route_reason
+    later = clock() + timedelta(days=9)
+    moved = schedule_change(
+        ctx,
+        change_id=second,
+        actor="ops",
+        start=later.isoformat(),
+        end=(later + timedelta(hours=1)).isoformat(),
+    )
+    assert moved.assessment is not None and "conflicts" not in moved.assessment.route_reason

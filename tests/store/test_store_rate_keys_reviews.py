@@ -26,6 +26,10 @@ BEFORE_0008 = (
     "DELETE FROM schema_version WHERE version = 12",
     "DROP TABLE observations",  # 0013
     "DELETE FROM schema_version WHERE version = 13",
+    "DROP INDEX changes_by_planned_start",  # 0014
+    "ALTER TABLE changes DROP COLUMN planned_start",
+    "ALTER TABLE changes DROP COLUMN planned_end",
+    "DELETE FROM schema_version WHERE version = 14",
     "DROP INDEX changes_by_rate_key",
     "DROP INDEX changes_by_review_due",
     "ALTER TABLE changes DROP COLUMN rate_key",

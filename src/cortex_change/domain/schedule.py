@@ -9,6 +9,8 @@ from .errors import Refused, ValidationError
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up time)
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from .model import Change
 
 WINDOW_MAX = timedelta(days=30)  # a longer "window" is no schedule at all
@@ -70,3 +72,24 @@ def require_window(change: Change, now: datetime) -> None:
 
 def stamp(when: datetime) -> str:
     return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def conflicts(change: Change, others: Iterable[Change], names: Iterable[str]) -> list[str]:
+    """Other changes planned over the same time that touch the same services or CIs (`names`:
+    the change's own, normalised, and its CMDB blast radius), each in words."""
+    start, end = change.planned_start, change.planned_end
+    mine = set(names)
+    found = []
+    for other in others:
+        if other.change_id == change.change_id or other.planned_start is None or other.planned_end is None:
+            continue
+        if start is None or end is None or not (other.planned_start < end and start < other.planned_end):
+            continue
+        theirs = {n.strip().lower() for n in [*other.affected_services, *other.affected_cis]}
+        shared = sorted(mine & theirs)
+        if shared:
+            found.append(
+                f"{other.change_id} ({other.state.value}) also changes {', '.join(shared)} from "
+                f"{stamp(other.planned_start)} to {stamp(other.planned_end)}"
+            )
+    return found

@@ -81,6 +81,7 @@ def assess(
     radius: Radius | None = None,
     frozen: Sequence[Window] = (),
     freeze_policy: str = "refuse",
+    conflicts: Sequence[str] = (),
 ) -> list[Event]:
     """Score the change, route it, and auto-approve where the route allows.
 
@@ -118,6 +119,8 @@ def assess(
         if during is not None and change.type is not ChangeType.EMERGENCY and routing.RANK[route] < 2:
             route, human = Route.CAB, True
         why = f"{why}; {during}"
+    if conflicts:
+        why = f"{why}; conflicts: {'; '.join(conflicts)}"
     change.assessment = Assessment(
         score=score,
         level=level,
@@ -474,6 +477,7 @@ def update(
     *,
     staging: str | None = None,
     radius: Radius | None = None,
+    conflicts: Sequence[str] = (),
 ) -> list[Event]:
     """Change descriptive fields before approval; an assessed change is re-assessed at once
     (with `radius`, the CMDB's blast radius of the updated change)."""
@@ -501,7 +505,7 @@ def update(
         return events
     events += _discard_approvals(change, "the change was updated", actor)
     change.state = advance(change.change_id, Action.UPDATE, change.state, State.PENDING_ASSESSMENT)
-    return events + assess(change, policy, history, now, staging=staging, radius=radius)
+    return events + assess(change, policy, history, now, staging=staging, radius=radius, conflicts=conflicts)
 
 
 def reschedule(
@@ -514,6 +518,7 @@ def reschedule(
     now: datetime,
     *,
     radius: Radius | None = None,
+    conflicts: Sequence[str] = (),
 ) -> list[Event]:
     """Move an approved change's window. An approval by a person covered the old window: it is
     discarded and the change assessed again (a route needing no person approves it again)."""
@@ -529,7 +534,7 @@ def reschedule(
     events = [Event(EventKind.RESCHEDULED, actor, {"old": old, "new": new})]
     events += _discard_approvals(change, "the change was rescheduled", actor)
     change.state = advance(change.change_id, Action.RESCHEDULE, change.state, State.PENDING_ASSESSMENT)
-    return events + assess(change, policy, history, now, radius=radius)
+    return events + assess(change, policy, history, now, radius=radius, conflicts=conflicts)
 
 
 def _plain(value: Any) -> Any:

@@ -201,6 +201,34 @@ def _frozen(ctx: Context, tx: Tx, change: Change, radius: Radius | None) -> list
     return freezes(found, change, change.planned_start, change.planned_end, doc)
 
 
+ACTIVE = frozenset(
+    {
+        State.ASSESSED,
+        State.PENDING_APPROVAL,
+        State.PENDING_CAB,
+        State.APPROVED,
+        State.IMPLEMENTING,
+    }
+)
+
+
+def _conflicts(tx: Tx, change: Change, radius: Radius | None) -> list[str]:
+    """Other active changes planned over the same time on the same services or CIs (with a CMDB,
+    anything in the blast radius), named for the assessment."""
+    if change.planned_start is None or change.planned_end is None:
+        return []
+    from ..domain.schedule import conflicts
+
+    ids = changes.planned_between(
+        tx, change.planned_start.timestamp(), change.planned_end.timestamp(), ACTIVE
+    )
+    others = [changes.get(tx, cid) for cid in ids if cid != change.change_id]
+    names = {n.strip().lower() for n in [*change.affected_services, *change.affected_cis]}
+    if radius is not None:
+        names |= {r.name for r, _ in radius.reaches}
+    return conflicts(change, others, names)
+
+
 def _history(tx: Tx, ctx: Context, change: Change, now: datetime) -> list[PastChange]:
     since = now - timedelta(days=ctx.policy.history_window_days)
     return changes.history(tx, change.category, change.affected_services, since, change.change_id)
@@ -231,6 +259,7 @@ def assess_change(
         evidence = _staging_evidence(w.tx, w.change)
         radius = _radius(ctx, w.tx, w.change)
         frozen = _frozen(ctx, w.tx, w.change, radius)
+        overlapping = _conflicts(w.tx, w.change, radius)
         if lower_reason is not None:
             permissions.require(permissions.Act.LOWER_ROUTE, who, ctx.policy, w.change)
         w.decide(
@@ -247,6 +276,7 @@ def assess_change(
                 radius=radius,
                 frozen=frozen,
                 freeze_policy=ctx.settings["FREEZE_POLICY"],
+                conflicts=overlapping,
             )
         )
     return w.change
@@ -357,22 +387,41 @@ def schedule_change(
     window = {"planned_start": start_at, "planned_end": end_at}
     with unit.work(ctx, change_id, actor, if_version) as w:
         history = _history(w.tx, ctx, w.change, w.now)
+        preview = w.change.copy_with(**window)
         if w.change.state is State.APPROVED:
             permissions.require(permissions.Act.RESCHEDULE, actor, ctx.policy, w.change)
             radius = _radius(ctx, w.tx, w.change)
+            overlapping = _conflicts(w.tx, preview, radius)
             w.decide(
                 lambda c: workflow.reschedule(
-                    c, actor, start_at, end_at, ctx.policy, history, w.now, radius=radius
+                    c,
+                    actor,
+                    start_at,
+                    end_at,
+                    ctx.policy,
+                    history,
+                    w.now,
+                    radius=radius,
+                    conflicts=overlapping,
                 )
             )
         else:
             permissions.require(permissions.Act.UPDATE, actor, ctx.policy, w.change)
             pending = w.change.state is State.PENDING_ASSESSMENT
             radius = None if pending else _radius(ctx, w.tx, w.change)
+            overlapping = [] if pending else _conflicts(w.tx, preview, radius)
             evidence = _staging_evidence(w.tx, w.change)
             w.decide(
                 lambda c: workflow.update(
-                    c, actor, window, ctx.policy, history, w.now, staging=evidence, radius=radius
+                    c,
+                    actor,
+                    window,
+                    ctx.policy,
+                    history,
+                    w.now,
+                    staging=evidence,
+                    radius=radius,
+                    conflicts=overlapping,
                 )
             )
     return w.change

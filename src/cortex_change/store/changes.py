@@ -38,6 +38,8 @@ COLUMNS = (
     "title",
     "standard_model",
     "review_due_at",
+    "planned_start",
+    "planned_end",
     "doc",
 )
 
@@ -71,6 +73,8 @@ def _row(change: Change, compliant: bool) -> tuple[Any, ...]:
         change.title.replace("\x00", "\u2400"),
         change.standard_model,
         r.due_at.timestamp() if r is not None and r.reviewed_at is None else None,
+        _epoch(change.planned_start),
+        _epoch(change.planned_end),
         doc,
     )
 
@@ -293,3 +297,24 @@ def _json_equal(a: Any, b: Any) -> bool:
     if isinstance(a, int | float) and isinstance(b, int | float):
         return a == b
     return type(a) is type(b) and bool(a == b)
+
+
+def planned_between(
+    tx: Tx, start: float, end: float, states: Collection[State], service: str | None = None, limit: int = 1000
+) -> list[str]:
+    """Changes in `states` whose planned window overlaps [start, end) (touching `service`, in any
+    letter case, if given), soonest first."""
+    marks = ",".join("?" * len(states))
+    sql = (
+        "SELECT c.change_id FROM changes c WHERE c.planned_start < ? AND c.planned_end > ? "
+        f"AND c.state IN ({marks})"
+    )
+    params: list[Any] = [end, start, *(s.value for s in states)]
+    if service is not None:
+        sql += (
+            " AND EXISTS (SELECT 1 FROM change_services s "
+            "WHERE s.change_id = c.change_id AND lower(s.service) = ?)"
+        )
+        params.append(service.strip().lower())
+    sql += " ORDER BY c.planned_start, c.change_id LIMIT ?"
+    return [str(r[0]) for r in tx.all(sql, (*params, limit))]
