@@ -3,8 +3,10 @@ an emergency flagged, implementation and the deploy gate stopped while a freeze 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
@@ -162,3 +164,30 @@ def test_overlapping_planned_changes_on_a_service_are_named_in_the_assessment(
         end=(later + timedelta(hours=1)).isoformat(),
     )
     assert moved.assessment is not None and "conflicts" not in moved.assessment.route_reason
+
+
+def test_a_tier_0_change_outside_its_maintenance_windows_goes_one_route_higher(
+    make_ctx: Callable[..., Context], clock: FakeClock, tmp_path: Path
+) -> None:
+    from cortex_change.services.cmdb import import_file
+
+    ctx = make_ctx()
+    cmdb_file = tmp_path / "cmdb.json"
+    cmdb_file.write_text(json.dumps({"cis": [{"name": "payments", "type": "service", "tier": 0}]}))
+    import_file(ctx, path=str(cmdb_file), actor="ops")
+    inside = clock() + timedelta(days=3)
+    add_window(
+        ctx,
+        kind="maintenance",
+        start=inside.isoformat(),
+        end=(inside + timedelta(hours=6)).isoformat(),
+        scope="environment:production",
+        reason="Sunday night",
+        actor="change-manager",
+    )
+    outside = assess_change(ctx, change_id=_planned(ctx, clock, 5, affected_services=["payments"]))
+    assert outside.assessment is not None and outside.assessment.route.value == "cab+ciso+cto"
+    assert "touches tier 0 outside its maintenance windows" in outside.assessment.route_reason
+    within = assess_change(ctx, change_id=_planned(ctx, clock, 3, affected_services=["payments"]))
+    assert within.assessment is not None and within.assessment.route.value == "cab"
+    assert "maintenance" not in within.assessment.route_reason

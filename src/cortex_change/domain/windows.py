@@ -138,3 +138,29 @@ def freeze_decision(change: Change, frozen: list[Window], policy: str) -> str | 
             "(or FREEZE_POLICY=cab sends such changes to the CAB)"
         )
     return f"during {named}: the CAB decides (FREEZE_POLICY=cab)"
+
+
+UP_ONE = {"technical-lead": "cab", "cab": "cab+ciso+cto"}
+
+
+def outside_maintenance(
+    change: Change, maintenance: Iterable[Window], radius: dict[str, Any] | None
+) -> str | None:
+    """A change reaching a tier-0 CI (its blast radius) planned outside every maintenance window
+    that applies to it goes one route higher; the words why, or None. No maintenance window for
+    it at all: no rule (nothing to be outside of)."""
+    tiers = [ci["tier"] for ci in (radius or {}).get("cis", [])]
+    if not tiers or min(tiers) != 0:
+        return None
+    applicable = [w for w in maintenance if w.kind == "maintenance" and w.applies_to(change, radius)]
+    if not applicable:
+        return None
+    start, end = change.planned_start, change.planned_end
+    if (
+        start is not None
+        and end is not None
+        and any(w.starts_at <= start and end <= w.ends_at for w in applicable)
+    ):
+        return None
+    named = ", ".join(w.window_id for w in applicable)
+    return f"touches tier 0 outside its maintenance windows ({named}): one route higher"

@@ -82,6 +82,7 @@ def assess(
     frozen: Sequence[Window] = (),
     freeze_policy: str = "refuse",
     conflicts: Sequence[str] = (),
+    maintenance: Sequence[Window] = (),
 ) -> list[Event]:
     """Score the change, route it, and auto-approve where the route allows.
 
@@ -119,6 +120,12 @@ def assess(
         if during is not None and change.type is not ChangeType.EMERGENCY and routing.RANK[route] < 2:
             route, human = Route.CAB, True
         why = f"{why}; {during}"
+    if maintenance and change.type is not ChangeType.EMERGENCY:
+        from .windows import UP_ONE, outside_maintenance
+
+        outside = outside_maintenance(change, maintenance, None if radius is None else radius.document())
+        if outside is not None and route.value in UP_ONE:
+            route, why = Route(UP_ONE[route.value]), f"{why}; {outside}"
     if conflicts:
         why = f"{why}; conflicts: {'; '.join(conflicts)}"
     change.assessment = Assessment(

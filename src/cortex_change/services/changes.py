@@ -260,6 +260,7 @@ def assess_change(
         radius = _radius(ctx, w.tx, w.change)
         frozen = _frozen(ctx, w.tx, w.change, radius)
         overlapping = _conflicts(w.tx, w.change, radius)
+        maintenance = _maintenance(w.tx, w.now, radius)
         if lower_reason is not None:
             permissions.require(permissions.Act.LOWER_ROUTE, who, ctx.policy, w.change)
         w.decide(
@@ -277,9 +278,20 @@ def assess_change(
                 frozen=frozen,
                 freeze_policy=ctx.settings["FREEZE_POLICY"],
                 conflicts=overlapping,
+                maintenance=maintenance,
             )
         )
     return w.change
+
+
+def _maintenance(tx: Tx, now: datetime, radius: Radius | None) -> list[Window]:
+    """Maintenance windows not yet over, when the change reaches a tier-0 CI (the only case the
+    rule reads them)."""
+    if radius is None or not any(ci.tier == 0 for _, ci in radius.reaches):
+        return []
+    from ..store.windows import listing
+
+    return [w for w in listing(tx, now.timestamp()) if w.kind == "maintenance"]
 
 
 def approve_change(
