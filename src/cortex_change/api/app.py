@@ -63,6 +63,9 @@ def create_app(env: Mapping[str, str] | None = None) -> FastAPI:
     app.add_exception_handler(HTTPException, problems.http_error)
     app.add_middleware(Limits)  # headers ≤ 16 KiB (431), bodies ≤ 1 MiB (413)
     app.include_router(routes.health)
+    from .k8s import k8s
+
+    app.include_router(k8s)  # POST /k8s/admission (docs/admission.md)
     app.include_router(routes.api, prefix="/api/v1")
     from ..portal import mount
 
