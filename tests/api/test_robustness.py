@@ -332,3 +332,21 @@ def test_the_access_log_redacts_token_like_query_parameters(shared_api: Api) -> 
     assert "GET /healthz?mark=2&access_token=***&probe=k8s HTTP/1.1" in second
     assert "mark=3&%61ccess_token=*** HTTP/1.1" in third
     assert "mark=4&token=***&password HTTP/1.1" in fourth
+
+
+def test_the_access_log_masks_a_calendar_feeds_secret(shared_api: Api) -> None:
+    api = shared_api
+    made = api.cli("calendar", "feed", "create", "team-calendar", "--as", "change-manager")
+    assert made.code == 0, made.err
+    path = next(word for word in made.out.split() if word.startswith("/api/v1/calendar/"))
+    secret = path.removeprefix("/api/v1/calendar/").removesuffix(".ics")
+    server = Server(api.store, api.server.cwd, access_log=True).start()
+    try:
+        with httpx.Client(base_url=server.url) as c:
+            assert c.get(path).status_code == 200
+            assert c.get(f"{path}?mark=5").status_code in (200, 422)
+    finally:
+        server.stop()
+    log = server.log()
+    assert secret not in log
+    assert "GET /api/v1/calendar/***.ics HTTP/1.1" in log

@@ -21,6 +21,7 @@ PAGES = (
     "/changes/new",
     "/inbox",
     "/cab",
+    "/calendar",
     "/audit",
     "/compliance",
     "/incidents",

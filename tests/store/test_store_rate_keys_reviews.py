@@ -30,6 +30,8 @@ BEFORE_0008 = (
     "ALTER TABLE changes DROP COLUMN planned_start",
     "ALTER TABLE changes DROP COLUMN planned_end",
     "DELETE FROM schema_version WHERE version = 14",
+    "DROP TABLE calendar_feeds",  # 0015
+    "DELETE FROM schema_version WHERE version = 15",
     "DROP INDEX changes_by_rate_key",
     "DROP INDEX changes_by_review_due",
     "ALTER TABLE changes DROP COLUMN rate_key",

@@ -694,3 +694,55 @@ def observation(request: Request, body: schemas.Observation, credentials: Creden
         reference=body.reference,
         actor=who,
     )
+
+
+@api.get(
+    "/calendar",
+    summary="planned changes (any state) and freeze/maintenance windows over a span (`calendar`)",
+    response_model=schemas.Calendar,
+    response_model_by_alias=True,
+    responses=_problems(*AUTHED),
+)
+def change_calendar(
+    request: Request,
+    credentials: Credentials,
+    start: str | None = Query(
+        None, alias="from", description="a date or ISO 8601 time (default: today, UTC)"
+    ),
+    end: str | None = Query(None, alias="to", description="a date (included) or ISO 8601 time"),
+    service: str | None = Query(None, description="changes touching this service only"),
+    environment: str | None = Query(None, description="changes for this environment (or naming none)"),
+) -> dict[str, Any]:
+    ctx = _ctx(request)
+    _who(ctx, credentials)
+    from ..services.calendar import calendar_view
+
+    return calendar_view(ctx, start=start, end=end, service=service, environment=environment)
+
+
+@health.get(
+    "/api/v1/calendar/{feed}.ics",
+    summary="the iCalendar feed (RFC 5545) to subscribe to: the feed's secret in the path, no bearer "
+    "token (`calendar feed create NAME`)",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "a VCALENDAR: planned changes from 30 days ago to 180 days ahead, and windows",
+            "content": {"text/calendar": {"schema": {"type": "string"}}},
+        },
+        404: {"model": schemas.Problem, "description": "no such feed (unknown, malformed or revoked)"},
+        **_problems(503),
+    },
+)
+def calendar_feed(request: Request, feed: str) -> Response:
+    from ..services.calendar import calendar_ics
+
+    body = calendar_ics(_ctx(request), feed)
+    return Response(
+        body,
+        media_type="text/calendar; charset=utf-8",
+        headers={
+            "Cache-Control": "private, no-store",
+            "Content-Disposition": 'inline; filename="cortex-change.ics"',
+        },
+    )

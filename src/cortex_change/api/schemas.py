@@ -519,3 +519,41 @@ class Reached(Out):
     data: str = Field(json_schema_extra={"enum": CI_DATA})
     owner: str | None
     path: str
+
+
+class CalendarEntry(Out):
+    """A planned change on the calendar (any state), its window in UTC."""
+
+    change_id: str
+    title: str
+    state: str
+    type: str
+    risk_level: str | None
+    services: list[str]
+    environment: str | None
+    requested_by: str
+    planned_start: str
+    planned_end: str
+
+
+class CalendarWindow(Out):
+    """A freeze or maintenance window over the span asked about."""
+
+    window_id: str
+    kind: str = Field(json_schema_extra={"enum": ["freeze", "maintenance"]})
+    starts_at: str
+    ends_at: str
+    scope: str = Field(json_schema_extra={"enum": ["all", "environment", "service", "tier"]})
+    scope_value: str | None
+    reason: str
+
+
+class Calendar(Out):
+    """Planned changes whose windows overlap [from, to), soonest first, and the windows over it."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    from_: str = Field(alias="from")
+    to: str
+    changes: list[CalendarEntry]
+    windows: list[CalendarWindow]

@@ -88,6 +88,9 @@ if TYPE_CHECKING:  # annotations only: no typing.Protocol at run time
         def overdue_reviews(self) -> list[dict[str, Any]]: ...
         def schedule(self, change_id: str, actor: str | None, start: str, end: str) -> Change: ...
         def gate(self, service: str, environment: str | None, change_id: str | None) -> dict[str, Any]: ...
+        def calendar(
+            self, start: str | None, end: str | None, service: str | None, environment: str | None
+        ) -> dict[str, Any]: ...
 
 
 def _need(actor: str | None) -> str:
@@ -243,6 +246,13 @@ class Local:
         from ..services.gate import gate
 
         return gate(self.ctx, service=service, environment=environment, change_id=change_id)
+
+    def calendar(
+        self, start: str | None, end: str | None, service: str | None, environment: str | None
+    ) -> dict[str, Any]:
+        from ..services.calendar import calendar_view
+
+        return calendar_view(self.ctx, start=start, end=end, service=service, environment=environment)
 
 
 class Remote:
@@ -435,6 +445,15 @@ class Remote:
         given = {"service": service, "environment": environment, "change": change_id}
         verdict: dict[str, Any] = self.client.get("/gate", **{k: v for k, v in given.items() if v})
         return verdict
+
+    def calendar(
+        self, start: str | None, end: str | None, service: str | None, environment: str | None
+    ) -> dict[str, Any]:
+        given = {"from": start, "to": end, "service": service, "environment": environment}
+        view: dict[str, Any] = self.client.get(
+            "/calendar", **{k: v for k, v in given.items() if v is not None}
+        )
+        return view
 
 
 def settled(change: Change) -> bool:

@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 
 from ..domain.errors import ValidationError
 from .exits import EXIT_BAD_INPUT, EXIT_CODES
-from .registry import cmdb, commands, operations, windows
+from .registry import calendar, cmdb, commands, operations, windows
 from .render import escape
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up time)
@@ -134,6 +134,7 @@ COMMANDS = (
     "windows",
     "observe",
     "observations",
+    "calendar",
 )
 
 
@@ -186,6 +187,7 @@ def build_parser(only: str | None = None) -> Parser:
     _operations_commands(add)
     _cmdb_commands(add)
     _windows_commands(add)
+    _calendar_commands(add)
     return root
 
 
@@ -412,6 +414,17 @@ def _nonempty(text: str) -> str:
     return text
 
 
+def _time(text: str) -> str:
+    """A date or ISO 8601 time, checked before any store is opened (bad input writes nothing)."""
+    from ..domain.schedule import instant
+
+    try:
+        instant("DATE", text)
+    except ValidationError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix(f"{exc.field}: ")) from None
+    return text
+
+
 def _period(text: str) -> str:
     """A reporting period, checked before any store is opened (bad input writes nothing)."""
     from datetime import UTC, datetime
@@ -575,6 +588,42 @@ def _windows_commands(add: Adder) -> None:
     p.add_argument("--unmatched", action="store_true")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=windows.cmd_observations_list)
+
+
+def _calendar_commands(add: Adder) -> None:
+    c = add(
+        "calendar",
+        calendar.cmd_calendar,
+        "planned changes (every state) and freeze/maintenance windows over a span, times UTC; "
+        "calendar feed create|list|revoke: iCalendar subscriptions (docs/schedule.md)",
+    )
+    c.add_argument(
+        "--from",
+        dest="from_",
+        metavar="DATE",
+        type=_time,
+        help="a date or ISO 8601 time (default: today, UTC)",
+    )
+    c.add_argument(
+        "--to", metavar="DATE", type=_time, help="a date (included) or ISO 8601 time (default: 14 days on)"
+    )
+    c.add_argument("--service", type=_nonempty, help="changes touching this service only")
+    c.add_argument("--env", dest="environment", metavar="ENVIRONMENT", type=_nonempty)
+    c.add_argument("--json", action="store_true")
+    sub = c.add_subparsers(dest="calendar_command", metavar="feed", parser_class=Parser)
+    f = sub.add_parser("feed", help="iCalendar feeds: create NAME (its path printed once), list, revoke ID")
+    feed = _actions(f, "feed_command")
+    p = feed.add_parser("create", help="a new feed; prints /api/v1/calendar/<secret>.ics once")
+    p.add_argument("name", metavar="NAME", help="who or what subscribes")
+    _common(p)
+    p.set_defaults(handler=calendar.cmd_calendar_feed_create)
+    p = feed.add_parser("list", help="feeds with their state (never the secret)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=calendar.cmd_calendar_feed_list)
+    p = feed.add_parser("revoke", help="revoke a feed by its id: its URL answers 404 from then on")
+    p.add_argument("feed_id", metavar="ID")
+    _common(p)
+    p.set_defaults(handler=calendar.cmd_calendar_feed_revoke)
 
 
 def _actions(p: Declared, dest: str) -> Any:

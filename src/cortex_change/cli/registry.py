@@ -53,6 +53,7 @@ commands = Module("commands")
 operations = Module("operations")
 cmdb = Module("cmdb")
 windows = Module("windows")
+calendar = Module("calendar")
 
 # Handlers take a Gateway (the local store or the server) except these, which work on the local
 # store whatever CORTEX_CHANGE_URL says (tokens, the server itself, the trail's files on this host,
@@ -86,6 +87,9 @@ LOCAL_ONLY = frozenset(
         windows.cmd_windows_remove,
         windows.cmd_observe,
         windows.cmd_observations_list,
+        calendar.cmd_calendar_feed_create,
+        calendar.cmd_calendar_feed_list,
+        calendar.cmd_calendar_feed_revoke,
     }
 )
 NO_STORE = frozenset({commands.cmd_config_show, commands.cmd_serve})
@@ -115,6 +119,8 @@ READ_ONLY = frozenset(
         cmdb.cmd_cmdb_graph,
         windows.cmd_windows_list,
         windows.cmd_observations_list,
+        calendar.cmd_calendar,
+        calendar.cmd_calendar_feed_list,
     }
 )
 OVERDUE = "overdue"  # `review overdue` lists; `review ID …` records (a change id is never this word)

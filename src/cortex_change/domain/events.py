@@ -63,6 +63,8 @@ class EventKind(StrEnum):
     CMDB_IMPORTED = "cmdb_imported"  # services/cmdb.py
     WINDOW_ADDED = "window_added"  # freeze and maintenance windows (services/windows.py)
     WINDOW_REMOVED = "window_removed"
+    CALENDAR_FEED_CREATED = "calendar_feed_created"  # services/calendar.py
+    CALENDAR_FEED_REVOKED = "calendar_feed_revoked"
     RESCHEDULED = "rescheduled"  # an approved change's window moved (workflow.reschedule)
     CHANGE_OBSERVED = "change_observed"  # an observation matched to its change (services/observations.py)
     UNAUTHORIZED_CHANGE = "unauthorized_change"  # an observation no change covers

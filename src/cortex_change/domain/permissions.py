@@ -27,6 +27,7 @@ class Act(StrEnum):
     MANAGE_TOKENS = "manage API tokens"
     MANAGE_WINDOWS = "manage freeze and maintenance windows"
     OBSERVE = "report observed changes"
+    MANAGE_FEEDS = "manage calendar feeds"
 
 
 class Holder(StrEnum):
@@ -61,6 +62,7 @@ PERMISSIONS: dict[Act, tuple[Holder, ...]] = {
     Act.MANAGE_WINDOWS: (H.CHANGE_MANAGERS,),
     # The deploy tooling (IMPLEMENTERS' identities) reports what it did; change managers too.
     Act.OBSERVE: (H.IMPLEMENTERS, H.CHANGE_MANAGERS),
+    Act.MANAGE_FEEDS: (H.CHANGE_MANAGERS, H.ADMINS),
 }
 
 

@@ -588,3 +588,76 @@ def token_revoke(request: Request, token_id: str, fields: Form) -> Response:
     _admin(ctx, me)
     tokens.revoke_token(ctx, token_id=token_id, actor=me.identity)
     return see("/tokens", request)
+
+
+# --- the calendar of planned changes ---
+
+WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+
+
+def _month(text: str | None, today: Any) -> tuple[int, int]:
+    """`?month=YYYY-MM` (default: this month, UTC)."""
+    if not text:
+        return today.year, today.month
+    year, dash, month = text.partition("-")
+    if dash and len(year) == 4 and len(month) == 2 and year.isdigit() and month.isdigit():
+        y, m = int(year), int(month)
+        if 2000 <= y <= 9998 and 1 <= m <= 12:
+            return y, m
+    raise ValidationError("month", f"{text[:40]!r} is not a month: YYYY-MM, e.g. 2026-12")
+
+
+def _shift(year: int, month: int, by: int) -> str:
+    index = year * 12 + month - 1 + by
+    return f"{index // 12:04d}-{index % 12 + 1:02d}"
+
+
+@portal.get("/calendar")
+def calendar_page(request: Request) -> Response:
+    """A month of planned changes (weeks as rows, days as cells, times UTC) with its freeze and
+    maintenance windows shaded; `?month=YYYY-MM` moves between months."""
+    from datetime import UTC, datetime, timedelta
+
+    from ..services.calendar import month_view
+
+    ctx, me = _me(request)
+    now = ctx.clock().astimezone(UTC)
+    year, month = _month(request.query_params.get("month"), now)
+    first = datetime(year, month, 1, tzinfo=UTC)
+    start = first - timedelta(days=first.weekday())  # the Monday on or before the 1st
+    following = datetime.fromisoformat(f"{_shift(year, month, 1)}-01T00:00:00+00:00")
+    end = following + timedelta(days=(7 - following.weekday()) % 7)  # up to a Sunday
+    found, windows = month_view(ctx, start, end)
+    weeks: list[list[dict[str, Any]]] = []
+    day = start
+    while day < end:
+        after = day + timedelta(days=1)
+        kinds = {w.kind for w in windows if w.overlaps(day, after)}
+        classes = [f"cal-{k}" for k in sorted(kinds)]
+        if day.month != month:
+            classes.append("cal-out")
+        if day.date() == now.date():
+            classes.append("cal-today")
+        cell = {
+            "date": day,
+            "today": day.date() == now.date(),
+            "classes": " ".join(classes),
+            "changes": [e for e in found if e.planned_start < after and day < e.planned_end],
+            "windows": [w for w in windows if w.overlaps(day, after)],
+        }
+        if day.weekday() == 0:
+            weeks.append([])
+        weeks[-1].append(cell)
+        day = after
+    return page(
+        request,
+        "calendar.html",
+        me,
+        title="Calendar",
+        month_label=f"{first:%B %Y}",
+        weekdays=WEEKDAYS,
+        weeks=weeks,
+        previous=_shift(year, month, -1),
+        next_month=_shift(year, month, 1),
+        planned=len(found),
+    )

@@ -43,6 +43,7 @@ NAV = (
     ("/changes/new", "New change"),
     ("/inbox", "Approvals"),
     ("/cab", "CAB"),
+    ("/calendar", "Calendar"),
     ("/audit", "Audit"),
     ("/compliance", "Compliance"),
     ("/incidents", "Incidents"),
