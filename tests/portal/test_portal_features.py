@@ -177,3 +177,22 @@ def test_a_failed_change_shows_its_rollback(site: Portal) -> None:
     implementation, rollback = page.split("Rollback and incidents", 1)
     assert '<li class="step-failed"><strong>failed</strong> — false' in implementation
     assert '<li class="step-succeeded"><strong>succeeded</strong> — true' in rollback
+
+
+def test_the_calendar_shows_planned_changes_by_month_and_by_week(site: Portal) -> None:
+    cid = site.api.create(
+        "alice",
+        title="Window <b>bold</b>",
+        planned_start="2027-03-10T22:00:00Z",
+        planned_end="2027-03-11T01:00:00Z",
+    )["change_id"]
+    with signed_in(site, "alice") as c:
+        month = c.get("/calendar", params={"month": "2027-03"})
+        week = c.get("/calendar", params={"week": "2027-03-12"})  # a Friday: the week of Monday 8 March
+        other = c.get("/calendar", params={"week": "2027-03-15"})
+    assert month.status_code == week.status_code == 200
+    assert month.text.count(f'href="/changes/{cid}"') == 2  # both days it spans
+    assert "Window &lt;b&gt;bold&lt;/b&gt;" in month.text
+    assert "Week of 2027-03-08" in week.text and week.text.count(f'href="/changes/{cid}"') == 2
+    assert 'href="/calendar?week=2027-03-01"' in week.text and 'href="/calendar?week=2027-03-15"' in week.text
+    assert cid not in other.text

@@ -26,6 +26,7 @@ PAGES = (
     "/compliance",
     "/incidents",
     "/cis",
+    "/calendar?week=2026-12-02",
     "/cis/redis-cache",
 )
 

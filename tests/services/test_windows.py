@@ -191,3 +191,72 @@ def test_a_tier_0_change_outside_its_maintenance_windows_goes_one_route_higher(
     within = assess_change(ctx, change_id=_planned(ctx, clock, 3, affected_services=["payments"]))
     assert within.assessment is not None and within.assessment.route.value == "cab"
     assert "maintenance" not in within.assessment.route_reason
+
+
+def test_overlapping_freezes_may_not_ask_for_different_things(
+    make_ctx: Callable[..., Context], clock: FakeClock
+) -> None:
+    from cortex_change.domain.errors import ValidationError
+
+    ctx = make_ctx()
+    day = clock() + timedelta(days=10)
+    add_window(
+        ctx,
+        kind="freeze",
+        start=day.isoformat(),
+        end=(day + timedelta(days=5)).isoformat(),
+        scope="all",
+        reason="Year end",
+        actor="change-manager",
+        policy="cab",
+    )
+    with pytest.raises(ValidationError) as refused:
+        add_window(
+            ctx,
+            kind="freeze",
+            start=(day + timedelta(days=1)).isoformat(),
+            end=(day + timedelta(days=2)).isoformat(),
+            scope="all",
+            reason="Xmas",
+            actor="change-manager",
+            policy="refuse",
+        )
+    assert "contradicts freeze" in str(refused.value) and "whose policy is 'cab'" in str(refused.value)
+    assert len(list_windows(ctx)) == 1  # nothing written
+
+
+def test_a_recurring_freeze_stops_the_gate_only_during_its_occurrences(
+    make_ctx: Callable[..., Context], clock: FakeClock
+) -> None:
+    ctx = make_ctx()
+    cid = str(
+        file_change(
+            ctx,
+            type="normal",
+            category="deployment",
+            title="Deploy web",
+            requested_by="dev",
+            impact="low",
+            affected_services=["web"],
+            rollback_plan={"steps": ["undo"]},
+        ).change_id
+    )
+    assess_change(ctx, change_id=cid)
+    approve_change(ctx, change_id=cid, approver="tech-lead", reason="ok")
+    hour = clock().hour
+    add_window(
+        ctx,
+        kind="freeze",
+        start=None,
+        end=None,
+        scope="service:web",
+        reason="Nightly batch",
+        actor="change-manager",
+        cron=f"0 {(hour + 1) % 24} * * *",
+        duration="1h",
+    )
+    assert gate(ctx, service="web")["allowed"] is True  # the next occurrence starts within the hour
+    clock.advance(hours=1)
+    assert gate(ctx, service="web")["allowed"] is False
+    clock.advance(hours=1)
+    assert gate(ctx, service="web")["allowed"] is True

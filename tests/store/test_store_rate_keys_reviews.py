@@ -22,6 +22,10 @@ BEFORE_0008 = (
     "DROP TABLE ci_relations",  # 0011
     "DROP TABLE cis",
     "DELETE FROM schema_version WHERE version = 11",
+    "ALTER TABLE change_windows DROP COLUMN cron",  # 0016
+    "ALTER TABLE change_windows DROP COLUMN duration_seconds",
+    "ALTER TABLE change_windows DROP COLUMN policy",
+    "DELETE FROM schema_version WHERE version = 16",
     "DROP TABLE change_windows",  # 0012
     "DELETE FROM schema_version WHERE version = 12",
     "DROP TABLE observations",  # 0013

@@ -157,3 +157,70 @@ def test_what_a_freeze_in_force_does_to_implementation(
     else:
         windows.implementation_frozen(change, [_freeze("all", None)], policy, now)
     windows.implementation_frozen(change, [_freeze("all", None)], policy, T0 + timedelta(hours=25))  # over
+
+
+SATURDAYS = windows.define(
+    "W-2", "maintenance", "2026-12-01", "2027-01-01", "all", "Saturday night", "cm", "0 22 * * 6", "4h"
+)  # 2026-12-05 is a Saturday
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "overlaps", "contains"),
+    [
+        ("2026-12-05T22:00:00Z", "2026-12-06T02:00:00Z", True, True),  # exactly one occurrence
+        ("2026-12-05T23:00:00Z", "2026-12-06T01:00:00Z", True, True),
+        ("2026-12-05T21:00:00Z", "2026-12-05T23:00:00Z", True, False),  # starts before it opens
+        ("2026-12-06T01:00:00Z", "2026-12-06T03:00:00Z", True, False),  # runs past its end
+        ("2026-12-06T02:00:00Z", "2026-12-06T03:00:00Z", False, False),  # half-open: ends at 02:00
+        ("2026-12-07T22:00:00Z", "2026-12-08T01:00:00Z", False, False),  # a Monday
+        ("2027-01-02T22:00:00Z", "2027-01-03T01:00:00Z", False, False),  # after the window's END
+    ],
+)
+def test_a_recurring_window_is_its_occurrences(start: str, end: str, overlaps: bool, contains: bool) -> None:
+    s, e = datetime.fromisoformat(start), datetime.fromisoformat(end)
+    assert SATURDAYS.overlaps(s, e) is overlaps
+    assert SATURDAYS.contains(s, e) is contains
+
+
+@pytest.mark.parametrize(
+    ("cron", "duration", "policy", "kind", "error"),
+    [
+        ("not a cron", "1h", None, "maintenance", "--cron: 'not a cron' is not a cron expression"),
+        (
+            "0 * * * *",
+            "2h",
+            None,
+            "maintenance",
+            "--duration: '2h' is longer than the time between occurrences",
+        ),
+        ("0 22 * * 6", None, None, "maintenance", "--cron: give --cron and --duration together"),
+        (None, "1h", None, "maintenance", "--cron: give --cron and --duration together"),
+        (
+            None,
+            None,
+            "cab",
+            "maintenance",
+            "--policy: 'cab' is not allowed; a freeze's policy is refuse or cab",
+        ),
+        (None, None, "maybe", "freeze", "--policy: 'maybe' is not allowed"),
+    ],
+)
+def test_bad_recurrences_and_policies(
+    cron: str | None, duration: str | None, policy: str | None, kind: str, error: str
+) -> None:
+    with pytest.raises(ValidationError) as refused:
+        windows.define("W-3", kind, "2026-12-01", "2027-01-01", "all", "r", "cm", cron, duration, policy)
+    assert str(refused.value).startswith(error)
+
+
+def test_a_freeze_s_own_policy_wins_over_freeze_policy() -> None:
+    cab_freeze = Window("W-4", "freeze", T0, T0 + timedelta(days=1), "all", None, "r", "cm", policy="cab")
+    refuse_freeze = Window(
+        "W-5", "freeze", T0, T0 + timedelta(days=1), "all", None, "r", "cm", policy="refuse"
+    )
+    change = _change()
+    assert "the CAB decides" in (windows.freeze_decision(change, [cab_freeze], "refuse") or "")
+    with pytest.raises(Refused):
+        windows.freeze_decision(change, [refuse_freeze], "cab")
+    with pytest.raises(Refused):  # the strictest of several
+        windows.freeze_decision(change, [cab_freeze, refuse_freeze], "cab")

@@ -457,6 +457,11 @@ class ChangeWindow(Out):
     scope_value: str | None
     reason: str
     created_by: str
+    cron: str | None = Field(
+        description="recurring: a window of duration_seconds at each of these times (UTC)"
+    )
+    duration_seconds: float | None
+    policy: str | None = Field(description="a freeze's own policy: refuse or cab (null: FREEZE_POLICY)")
 
 
 class Observation(Body):

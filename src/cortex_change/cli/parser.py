@@ -555,9 +555,14 @@ def _windows_commands(add: Adder) -> None:
     sub = _actions(w, "windows_command")
     p = sub.add_parser("add", help="a freeze (no changes but emergencies) or a maintenance window")
     p.add_argument("kind", metavar="KIND", help="freeze | maintenance")
-    p.add_argument("start", metavar="START", help="ISO 8601, e.g. 2026-12-20T00:00:00+01:00")
-    p.add_argument("end", metavar="END")
+    p.add_argument("start", metavar="START", nargs="?", help="ISO 8601, e.g. 2026-12-20T00:00:00+01:00")
+    p.add_argument("end", metavar="END", nargs="?", help="(with --cron: default START + 360 days)")
     p.add_argument("--scope", default="all", help="all (default), environment:NAME, service:NAME or tier:N")
+    p.add_argument("--cron", metavar="EXPR", help="recurring: at these times (UTC), e.g. '0 22 * * 6'")
+    p.add_argument("--duration", metavar="D", help="each occurrence's length, e.g. 4h (with --cron)")
+    p.add_argument(
+        "--policy", choices=["refuse", "cab"], help="a freeze's own policy (default FREEZE_POLICY)"
+    )
     p.add_argument("--reason", required=True, type=_nonempty)
     _common(p)
     p.set_defaults(handler=windows.cmd_windows_add)

@@ -18,15 +18,27 @@ if TYPE_CHECKING:
 
 def _line(w: dict[str, object]) -> str:
     where = "all" if w["scope"] == "all" else f"{w['scope']}:{w['scope_value']}"
-    return escape(
-        f"{w['window_id']}  {w['kind']}  {w['starts_at']} to {w['ends_at']}  {where}  {w['reason']}"
-    )
+    every = f"  every '{w['cron']}' (UTC) for {w['duration_seconds']} s" if w.get("cron") else ""
+    policy = f"  policy {w['policy']}" if w.get("policy") else ""
+    span = f"{w['starts_at']} to {w['ends_at']}"
+    return escape(f"{w['window_id']}  {w['kind']}  {span}{every}  {where}{policy}  {w['reason']}")
 
 
 def cmd_windows_add(ctx: Context, a: argparse.Namespace) -> int:
     from ..services.windows import add_window
 
-    w = add_window(ctx, kind=a.kind, start=a.start, end=a.end, scope=a.scope, reason=a.reason, actor=_who(a))
+    w = add_window(
+        ctx,
+        kind=a.kind,
+        start=a.start,
+        end=a.end,
+        scope=a.scope,
+        reason=a.reason,
+        actor=_who(a),
+        cron=a.cron,
+        duration=a.duration,
+        policy=a.policy,
+    )
     print(_line(w))
     return EXIT_OK
 

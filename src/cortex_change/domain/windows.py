@@ -12,7 +12,7 @@ from .values import Frozen
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up time)
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Iterator
     from typing import Any, Final
 
     from .model import Change
@@ -22,10 +22,42 @@ SCOPES = ("all", "environment", "service", "tier")
 FREEZE_POLICIES = ("refuse", "cab")
 LONGEST = WINDOW_MAX * 12  # a freeze may span a season, not forever
 ONE_SECOND = timedelta(seconds=1)
+OCCURRENCES_MAX = 10_000  # a minutely cron over a long span is refused at definition, but bounded anyway
+
+
+def _times(cron: str, after: datetime) -> Iterator[datetime]:
+    """The cron expression's times (UTC) from `after` on."""
+    from datetime import UTC
+
+    try:
+        from cronsim import CronSim
+    except ImportError:
+        from .errors import MissingPackage
+
+        raise MissingPackage("recurring windows (--cron)", "cronsim", "worker") from None
+    naive = after.astimezone(UTC).replace(tzinfo=None, microsecond=0) - ONE_SECOND
+    for t in CronSim(cron, naive):
+        yield t.replace(tzinfo=UTC)
 
 
 class Window(Frozen):
-    __slots__ = ("created_by", "ends_at", "kind", "reason", "scope", "scope_value", "starts_at", "window_id")
+    """A window from `starts_at` to `ends_at`; with `cron`, a window of `duration` at each of the
+    expression's times (UTC) between them. `policy` (freezes): refuse or cab; None follows
+    FREEZE_POLICY."""
+
+    __slots__ = (
+        "created_by",
+        "cron",
+        "duration",
+        "ends_at",
+        "kind",
+        "policy",
+        "reason",
+        "scope",
+        "scope_value",
+        "starts_at",
+        "window_id",
+    )
 
     def __init__(
         self,
@@ -37,6 +69,9 @@ class Window(Frozen):
         scope_value: str | None,
         reason: str,
         created_by: str,
+        cron: str | None = None,
+        duration: timedelta | None = None,
+        policy: str | None = None,
     ) -> None:
         self.window_id: Final = window_id
         self.kind: Final = kind
@@ -46,16 +81,36 @@ class Window(Frozen):
         self.scope_value: Final = scope_value
         self.reason: Final = reason
         self.created_by: Final = created_by
+        self.cron: Final = cron
+        self.duration: Final = duration
+        self.policy: Final = policy
 
     def describe(self) -> str:
         where = "everything" if self.scope == "all" else f"{self.scope} {self.scope_value}"
-        return (
-            f"{self.kind} {self.window_id} ({where}, {self.starts_at:%Y-%m-%dT%H:%M:%SZ} to "
-            f"{self.ends_at:%Y-%m-%dT%H:%M:%SZ}: {self.reason})"
-        )
+        span = f"{self.starts_at:%Y-%m-%dT%H:%M:%SZ} to {self.ends_at:%Y-%m-%dT%H:%M:%SZ}"
+        if self.cron is not None and self.duration is not None:
+            span = f"{self.duration} at '{self.cron}' (UTC) from {span}"
+        return f"{self.kind} {self.window_id} ({where}, {span}: {self.reason})"
+
+    def occurrences(self, start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
+        """The window's spans that overlap [start, end): itself, or each cron occurrence."""
+        if not (self.starts_at < end and start < self.ends_at):
+            return []
+        if self.cron is None or self.duration is None:
+            return [(self.starts_at, self.ends_at)]
+        spans: list[tuple[datetime, datetime]] = []
+        for t in _times(self.cron, max(self.starts_at, start - self.duration)):
+            if t >= min(end, self.ends_at) or len(spans) >= OCCURRENCES_MAX:
+                break
+            spans.append((t, min(t + self.duration, self.ends_at)))
+        return [(s, e) for s, e in spans if s < end and start < e]
 
     def overlaps(self, start: datetime, end: datetime) -> bool:
-        return self.starts_at < end and start < self.ends_at
+        return bool(self.occurrences(start, end))
+
+    def contains(self, start: datetime, end: datetime) -> bool:
+        """Whether one of the window's spans holds all of [start, end)."""
+        return any(s <= start and end <= e for s, e in self.occurrences(start, end))
 
     def applies_to(self, change: Change, radius: dict[str, Any] | None = None) -> bool:
         """Whether the change is within this window's scope (services by name; tiers through its
@@ -73,9 +128,19 @@ class Window(Frozen):
 
 
 def define(
-    window_id: str, kind: str, start: str, end: str, scope: str, reason: str, created_by: str
+    window_id: str,
+    kind: str,
+    start: str,
+    end: str,
+    scope: str,
+    reason: str,
+    created_by: str,
+    cron: str | None = None,
+    duration: str | None = None,
+    policy: str | None = None,
 ) -> Window:
-    """A window from what a person typed: `scope` is all, environment:NAME, service:NAME or tier:N."""
+    """A window from what a person typed: `scope` is all, environment:NAME, service:NAME or tier:N;
+    with `cron` and `duration`, recurring between START and END; `policy` for a freeze."""
     if kind not in KINDS:
         raise ValidationError("KIND", f"{kind!r} is not allowed; allowed: {', '.join(KINDS)}")
     starts, ends = instant("START", start), instant("END", end)
@@ -93,7 +158,31 @@ def define(
     if what in ("environment", "service"):
         value = v.name("--scope", value).strip().lower() if what == "service" else v.name("--scope", value)
     v.reason("--reason", reason)
-    return Window(window_id, kind, starts, ends, what, value or None, reason, created_by)
+    every = _recurring(cron, duration, starts)
+    if policy is not None and (kind != "freeze" or policy not in FREEZE_POLICIES):
+        raise ValidationError("--policy", f"{policy!r} is not allowed; a freeze's policy is refuse or cab")
+    return Window(window_id, kind, starts, ends, what, value or None, reason, created_by, cron, every, policy)
+
+
+def _recurring(cron: str | None, duration: str | None, starts: datetime) -> timedelta | None:
+    if (cron is None) != (duration is None):
+        raise ValidationError("--cron", "give --cron and --duration together (a recurring window)")
+    if cron is None or duration is None:
+        return None
+    from .plan import duration as seconds
+
+    length = timedelta(seconds=seconds("--duration", duration))
+    try:
+        first, second = (t for t, _ in zip(_times(cron, starts), range(2), strict=False))
+    except ValueError:  # fewer than two times
+        raise ValidationError("--cron", f"{cron!r} names no recurring time") from None
+    except Exception as exc:  # cronsim's CronSimError: a bad expression
+        if type(exc).__name__ != "CronSimError":
+            raise
+        raise ValidationError("--cron", f"{cron!r} is not a cron expression: {exc}") from None
+    if second - first < length:
+        raise ValidationError("--duration", f"{duration!r} is longer than the time between occurrences")
+    return length
 
 
 def freezes(
@@ -117,7 +206,8 @@ def implementation_frozen(change: Change, active: Iterable[Window], policy: str,
     frozen = freezes(active, change, now, now + ONE_SECOND)
     if not frozen or change.type.value == "emergency":
         return
-    if policy == "cab" and change.assessment is not None and RANK[change.assessment.route] >= 2:
+    cab = all((w.policy or policy) == "cab" for w in frozen)
+    if cab and change.assessment is not None and RANK[change.assessment.route] >= 2:
         return
     named = "; ".join(w.describe() for w in frozen)
     raise Refused(f"{change.change_id} may not be carried out now: {named}")
@@ -132,7 +222,7 @@ def freeze_decision(change: Change, frozen: list[Window], policy: str) -> str | 
     named = "; ".join(w.describe() for w in frozen)
     if change.type.value == "emergency":
         return f"during {named}: an emergency is allowed, flagged for its review"
-    if policy == "refuse":
+    if any((w.policy or policy) == "refuse" for w in frozen):
         raise Refused(
             f"{change.change_id} is planned during {named}: reschedule it outside the freeze "
             "(or FREEZE_POLICY=cab sends such changes to the CAB)"
@@ -156,11 +246,7 @@ def outside_maintenance(
     if not applicable:
         return None
     start, end = change.planned_start, change.planned_end
-    if (
-        start is not None
-        and end is not None
-        and any(w.starts_at <= start and end <= w.ends_at for w in applicable)
-    ):
+    if start is not None and end is not None and any(w.contains(start, end) for w in applicable):
         return None
     named = ", ".join(w.window_id for w in applicable)
     return f"touches tier 0 outside its maintenance windows ({named}): one route higher"

@@ -612,6 +612,16 @@ def _shift(year: int, month: int, by: int) -> str:
     return f"{index // 12:04d}-{index % 12 + 1:02d}"
 
 
+def _week(text: str | None) -> Any:
+    """The date a `?week=` names, or None (bad input: the month view, with no error to show)."""
+    from datetime import date
+
+    try:
+        return None if not text else date.fromisoformat(text[:10])
+    except ValueError:
+        return None
+
+
 @portal.get("/calendar")
 def calendar_page(request: Request) -> Response:
     """A month of planned changes (weeks as rows, days as cells, times UTC) with its freeze and
@@ -627,6 +637,11 @@ def calendar_page(request: Request) -> Response:
     start = first - timedelta(days=first.weekday())  # the Monday on or before the 1st
     following = datetime.fromisoformat(f"{_shift(year, month, 1)}-01T00:00:00+00:00")
     end = following + timedelta(days=(7 - following.weekday()) % 7)  # up to a Sunday
+    week = _week(request.query_params.get("week"))
+    if week is not None:  # ?week=YYYY-MM-DD: the week (Monday to Sunday) holding that day
+        start = datetime(week.year, week.month, week.day, tzinfo=UTC) - timedelta(days=week.weekday())
+        end, first = start + timedelta(days=7), start
+        year, month = start.year, start.month
     found, windows = month_view(ctx, start, end)
     weeks: list[list[dict[str, Any]]] = []
     day = start
@@ -654,7 +669,10 @@ def calendar_page(request: Request) -> Response:
         "calendar.html",
         me,
         title="Calendar",
-        month_label=f"{first:%B %Y}",
+        month_label=f"{first:%B %Y}" if week is None else f"Week of {start:%Y-%m-%d}",
+        week=None if week is None else f"{start:%Y-%m-%d}",
+        previous_week=f"{start - timedelta(days=7):%Y-%m-%d}",
+        next_week=f"{start + timedelta(days=7):%Y-%m-%d}",
         weekdays=WEEKDAYS,
         weeks=weeks,
         previous=_shift(year, month, -1),

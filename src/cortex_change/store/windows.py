@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from ..domain.windows import Window
 from .db import Tx
 
-COLUMNS = "window_id, kind, starts_at, ends_at, scope, scope_value, reason, created_by"
+COLUMNS = (
+    "window_id, kind, starts_at, ends_at, scope, scope_value, reason, created_by, cron, duration_seconds, "
+    "policy"
+)
 
 
 def _window(row: tuple[object, ...]) -> Window:
-    wid, kind, starts, ends, scope, value, reason, by = row
+    wid, kind, starts, ends, scope, value, reason, by, cron, seconds, policy = row
     return Window(
         str(wid),
         str(kind),
@@ -21,12 +24,15 @@ def _window(row: tuple[object, ...]) -> Window:
         None if value is None else str(value),
         str(reason),
         str(by),
+        None if cron is None else str(cron),
+        None if seconds is None else timedelta(seconds=float(seconds)),  # type: ignore[arg-type]
+        None if policy is None else str(policy),
     )
 
 
 def insert(tx: Tx, w: Window, now: float) -> None:
     tx.run(
-        f"INSERT INTO change_windows ({COLUMNS}, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        f"INSERT INTO change_windows ({COLUMNS}, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             w.window_id,
             w.kind,
@@ -36,6 +42,9 @@ def insert(tx: Tx, w: Window, now: float) -> None:
             w.scope_value,
             w.reason,
             w.created_by,
+            w.cron,
+            None if w.duration is None else w.duration.total_seconds(),
+            w.policy,
             now,
         ),
     )
