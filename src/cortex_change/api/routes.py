@@ -678,7 +678,7 @@ def change_windows(request: Request, credentials: Credentials) -> list[dict[str,
     status_code=201,
     summary="record what really changed; unmatched, it is an unauthorized change (audited, notified)",
     response_model=schemas.ObservationResult,
-    responses=_problems(*AUTHED),
+    responses=_problems(*AUTHED, 403),
 )
 def observation(request: Request, body: schemas.Observation, credentials: Credentials) -> dict[str, Any]:
     ctx = _ctx(request)

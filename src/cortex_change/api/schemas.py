@@ -236,6 +236,8 @@ class ChangeDocument(Out):
     dependencies: list[str]
     environment: str | None
     tested_in_staging: str | None
+    planned_start: str | None = Field(description="the window it may be carried out in (UTC)")
+    planned_end: str | None
     priority: str | None
     risk_score: int | float | None
     risk_level: str | None
