@@ -238,7 +238,7 @@ NOTES = {
 # Tables of the TOML file that are data, not keys: standard models, integration templates,
 # runbooks (versioned step templates), services (validation health checks), addresses
 # (identity -> e-mail address).
-DATA_TABLES = ("models", "integrations", "runbooks", "services", "addresses")
+DATA_TABLES = ("models", "integrations", "runbooks", "services", "addresses", "windows")
 SECRET_KEYS = {"PAGERDUTY_API_KEY", "WEBHOOK_SECRET", "SLACK_WEBHOOK_URL", "EMAIL_SMTP_PASSWORD"}
 
 

@@ -260,3 +260,33 @@ def test_a_recurring_freeze_stops_the_gate_only_during_its_occurrences(
     assert gate(ctx, service="web")["allowed"] is False
     clock.advance(hours=1)
     assert gate(ctx, service="web")["allowed"] is True
+
+
+def test_windows_of_cortex_change_toml_count_like_added_ones(
+    make_ctx: Callable[..., Context], clock: FakeClock, tmp_path: Path
+) -> None:
+    from cortex_change.domain.errors import ValidationError
+
+    start = clock() + timedelta(days=1)
+    (tmp_path / "cortex-change.toml").write_text(
+        "[windows.year-end]\n"
+        'kind = "freeze"\n'
+        f'start = "{start.isoformat()}"\n'
+        f'end = "{(start + timedelta(days=3)).isoformat()}"\n'
+        'scope = "environment:production"\n'
+        'reason = "Year end (from the file)"\n'
+    )
+    ctx = make_ctx()
+    listed = list_windows(ctx)
+    assert [(w["window_id"], w["created_by"]) for w in listed] == [("toml:year-end", "cortex-change.toml")]
+    during = _planned(ctx, clock, 2)
+    with pytest.raises(Refused) as refused:
+        assess_change(ctx, change_id=during)
+    assert "freeze toml:year-end" in str(refused.value)
+    with pytest.raises(ValidationError) as kept:
+        remove_window(ctx, window_id="toml:year-end", actor="change-manager")
+    assert "defined in cortex-change.toml" in str(kept.value)
+    (tmp_path / "cortex-change.toml").write_text('[windows.bad]\nkind = "thaw"\nreason = "x"\n')
+    with pytest.raises(ValidationError) as bad:
+        list_windows(make_ctx())
+    assert str(bad.value).startswith("windows.bad KIND: 'thaw' is not allowed")

@@ -746,3 +746,34 @@ def calendar_feed(request: Request, feed: str) -> Response:
             "Content-Disposition": 'inline; filename="cortex-change.ics"',
         },
     )
+
+
+@api.post(
+    "/windows",
+    status_code=201,
+    summary="add a freeze or maintenance window (CHANGE_MANAGERS)",
+    response_model=schemas.ChangeWindow,
+    responses=_problems(*AUTHED, 403),
+)
+def add_change_window(request: Request, body: schemas.NewWindow, credentials: Credentials) -> dict[str, Any]:
+    ctx = _ctx(request)
+    who = _who(ctx, credentials)
+    from ..services.windows import add_window
+
+    return add_window(ctx, actor=who, **body.model_dump())
+
+
+@api.delete(
+    "/windows/{window_id}",
+    status_code=204,
+    summary="remove a window (CHANGE_MANAGERS; a window of cortex-change.toml is removed there)",
+    response_class=Response,
+    responses=_problems(*ONE, 403),
+)
+def remove_change_window(request: Request, window_id: str, credentials: Credentials) -> Response:
+    ctx = _ctx(request)
+    who = _who(ctx, credentials)
+    from ..services.windows import remove_window
+
+    remove_window(ctx, window_id=window_id, actor=who)
+    return Response(status_code=204)

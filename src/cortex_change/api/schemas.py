@@ -447,6 +447,19 @@ class GateVerdict(Out):
     at: str
 
 
+class NewWindow(Body):
+    """A freeze or maintenance window (`windows add`): dates, or recurring with cron + duration."""
+
+    kind: str = Field(json_schema_extra={"enum": ["freeze", "maintenance"]})
+    start: str | None = Field(None, description="ISO 8601 (with cron: default now)")
+    end: str | None = Field(None, description="ISO 8601 (with cron: default start + 360 days)")
+    scope: str = Field("all", description="all, environment:NAME, service:NAME or tier:N")
+    reason: str = _text(5000, 1)
+    cron: str | None = Field(None, description="recurring: at these times (UTC)")
+    duration: str | None = Field(None, description="each occurrence's length, e.g. 4h")
+    policy: str | None = Field(None, json_schema_extra={"enum": ["refuse", "cab"]})
+
+
 class ChangeWindow(Out):
     """A freeze (no changes but emergencies; FREEZE_POLICY=cab: the CAB decides) or a
     maintenance window, with its scope (docs/schedule.md)."""

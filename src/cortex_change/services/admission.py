@@ -18,9 +18,9 @@ from typing import Any
 from ..domain import admission, schedule, windows
 from ..domain.errors import NotFound, ValidationError
 from ..domain.model import Change, ChangeType, Level, Timeline
-from ..store.windows import overlapping
 from .context import Context
 from .gate import gate
+from .windows import in_force
 
 ONE_SECOND = timedelta(seconds=1)
 
@@ -61,7 +61,7 @@ def _unannotated(ctx: Context, asked: admission.Request, service: str) -> admiss
     now = ctx.clock()
     deploy = _stand_in(asked, service, now)
     with ctx.db.read() as tx:
-        found = [w for w in overlapping(tx, now.timestamp(), now.timestamp() + 1) if w.kind == "freeze"]
+        found = in_force(ctx, tx, now.timestamp())
         radius = _radius(ctx, tx, deploy) if any(w.scope == "tier" for w in found) else None
     frozen = windows.freezes(found, deploy, now, now + ONE_SECOND, radius)
     where = f"{asked.environment!r}" if asked.environment else "no environment"

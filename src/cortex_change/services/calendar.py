@@ -24,8 +24,8 @@ from ..domain.schedule import instant, stamp
 from ..domain.windows import Window
 from ..store import audit, changes
 from ..store import calendar as feeds
-from ..store import windows as store_windows
 from .context import Context
+from .windows import overlapping
 
 DEFAULT_DAYS = timedelta(days=14)  # `calendar` without --to: two weeks
 LONGEST = timedelta(days=366)  # a span asked for at once
@@ -83,7 +83,7 @@ def _read(
             tx, start.timestamp(), end.timestamp(), tuple(State), service=service, limit=ENTRIES_MAX
         )
         records = [changes.get(tx, cid) for cid in ids]
-        found = store_windows.overlapping(tx, start.timestamp(), end.timestamp())
+        found = overlapping(ctx, tx, start.timestamp(), end.timestamp())
     if environment is not None:  # a change naming no environment covers every one (as at the gate)
         records = [c for c in records if c.environment in (None, environment)]
     shown = [w for w in found if _in_view(w, service, environment)]

@@ -194,9 +194,9 @@ def _frozen(ctx: Context, tx: Tx, change: Change, radius: Radius | None) -> list
     if change.planned_start is None or change.planned_end is None:
         return []
     from ..domain.windows import freezes
-    from ..store.windows import overlapping
+    from .windows import overlapping
 
-    found = overlapping(tx, change.planned_start.timestamp(), change.planned_end.timestamp())
+    found = overlapping(ctx, tx, change.planned_start.timestamp(), change.planned_end.timestamp())
     doc = None if radius is None else radius.document()
     return freezes(found, change, change.planned_start, change.planned_end, doc)
 
@@ -260,7 +260,7 @@ def assess_change(
         radius = _radius(ctx, w.tx, w.change)
         frozen = _frozen(ctx, w.tx, w.change, radius)
         overlapping = _conflicts(w.tx, w.change, radius)
-        maintenance = _maintenance(w.tx, w.now, radius)
+        maintenance = _maintenance(ctx, w.tx, w.now, radius)
         if lower_reason is not None:
             permissions.require(permissions.Act.LOWER_ROUTE, who, ctx.policy, w.change)
         w.decide(
@@ -284,14 +284,14 @@ def assess_change(
     return w.change
 
 
-def _maintenance(tx: Tx, now: datetime, radius: Radius | None) -> list[Window]:
+def _maintenance(ctx: Context, tx: Tx, now: datetime, radius: Radius | None) -> list[Window]:
     """Maintenance windows not yet over, when the change reaches a tier-0 CI (the only case the
     rule reads them)."""
     if radius is None or not any(ci.tier == 0 for _, ci in radius.reaches):
         return []
-    from ..store.windows import listing
+    from .windows import upcoming
 
-    return [w for w in listing(tx, now.timestamp()) if w.kind == "maintenance"]
+    return [w for w in upcoming(ctx, tx, now.timestamp()) if w.kind == "maintenance"]
 
 
 def approve_change(

@@ -15,8 +15,8 @@ from ..domain.errors import Refused
 from ..domain.lifecycle import State
 from ..domain.model import Change
 from ..store import changes
-from ..store.windows import overlapping
 from .context import Context
+from .windows import in_force
 
 MAY_DEPLOY = (State.APPROVED, State.IMPLEMENTING)
 CANDIDATES_MAX = 200
@@ -62,7 +62,7 @@ def gate(
         else:
             rows = changes.listing(tx, frozenset(MAY_DEPLOY), CANDIDATES_MAX, None, {"service": service})
             candidates = [changes.get(tx, row[0]) for row in rows]
-        freezes = [w for w in overlapping(tx, now.timestamp(), now.timestamp() + 1) if w.kind == "freeze"]
+        freezes = in_force(ctx, tx, now.timestamp())
     policy = ctx.settings["FREEZE_POLICY"]
     reasons: list[str] = []
     for change in candidates:

@@ -106,10 +106,10 @@ def _release(run: Run) -> Callable[[Tx, Change], list[Event]]:
 
 def _freezes_now(ctx: Context, now: datetime) -> list[Window]:
     """The freeze windows in force now (any scope: the decision filters them for the change)."""
-    from ..store.windows import overlapping
+    from .windows import in_force
 
     with ctx.db.read() as tx:
-        return [w for w in overlapping(tx, now.timestamp(), now.timestamp() + 1) if w.kind == "freeze"]
+        return in_force(ctx, tx, now.timestamp())
 
 
 def begin(

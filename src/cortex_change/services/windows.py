@@ -11,7 +11,60 @@ from ..domain.events import Event, EventKind
 from ..domain.schedule import instant
 from ..store import audit
 from ..store import windows as store
+from ..store.db import Tx
 from .context import Context
+
+TOML = "cortex-change.toml"
+
+
+def configured(ctx: Context) -> list[windows.Window]:
+    """The windows the configuration defines (`[windows.NAME]` tables: kind, start, end, scope,
+    reason, cron, duration, policy), checked like added ones; a bad one stops with its name."""
+    out = []
+    for name, raw in sorted(ctx.settings.extra.get("windows", {}).items()):
+        where = f"windows.{name}"
+        if not isinstance(raw, dict):
+            raise ValidationError(where, "must be a table (kind, start, end, reason, ...)")
+        unknown = sorted(set(raw) - {"kind", "start", "end", "scope", "reason", "cron", "duration", "policy"})
+        if unknown:
+            raise ValidationError(where, f"unknown key(s) {', '.join(unknown)}")
+        try:
+            out.append(
+                windows.define(
+                    f"toml:{name}",
+                    str(raw.get("kind", "")),
+                    str(raw.get("start", "")),
+                    str(raw.get("end", "")),
+                    str(raw.get("scope", "all")),
+                    str(raw.get("reason", "")),
+                    TOML,
+                    None if raw.get("cron") is None else str(raw["cron"]),
+                    None if raw.get("duration") is None else str(raw["duration"]),
+                    None if raw.get("policy") is None else str(raw["policy"]),
+                )
+            )
+        except ValidationError as exc:
+            raise ValidationError(f"{where} {exc.field}", str(exc).removeprefix(f"{exc.field}: ")) from None
+    return out
+
+
+def overlapping(ctx: Context, tx: Tx, start: float, end: float) -> list[windows.Window]:
+    """Every window (stored or configured) over any part of [start, end)."""
+    found = store.overlapping(tx, start, end)
+    return found + [
+        w for w in configured(ctx) if w.starts_at.timestamp() < end and start < w.ends_at.timestamp()
+    ]
+
+
+def in_force(ctx: Context, tx: Tx, now: float, kind: str = "freeze") -> list[windows.Window]:
+    """The windows of `kind` whose span (their range, for a recurring one) holds `now`."""
+    return [w for w in overlapping(ctx, tx, now, now + 1) if w.kind == kind]
+
+
+def upcoming(ctx: Context, tx: Tx, after: float) -> list[windows.Window]:
+    """Windows not over by `after` (stored and configured), soonest first."""
+    found = store.listing(tx, after) + [w for w in configured(ctx) if w.ends_at.timestamp() > after]
+    return sorted(found, key=lambda w: (w.starts_at, w.window_id))
 
 
 def _doc(w: windows.Window) -> dict[str, Any]:
@@ -57,7 +110,7 @@ def add_window(
     )
     with ctx.db.transaction() as tx:
         if window.kind == "freeze":
-            found = store.overlapping(tx, window.starts_at.timestamp(), window.ends_at.timestamp())
+            found = overlapping(ctx, tx, window.starts_at.timestamp(), window.ends_at.timestamp())
             _same_policy(ctx, window, found)
         store.insert(tx, window, now.timestamp())
         audit.append(tx, None, [Event(EventKind.WINDOW_ADDED, actor, _doc(window))], now)
@@ -80,11 +133,13 @@ def _same_policy(ctx: Context, new: windows.Window, found: list[windows.Window])
 def list_windows(ctx: Context) -> list[dict[str, Any]]:
     """Windows not yet over, soonest first."""
     with ctx.db.read() as tx:
-        return [_doc(w) for w in store.listing(tx, ctx.clock().timestamp())]
+        return [_doc(w) for w in upcoming(ctx, tx, ctx.clock().timestamp())]
 
 
 def remove_window(ctx: Context, *, window_id: str, actor: str) -> None:
     permissions.require(permissions.Act.MANAGE_WINDOWS, actor, ctx.policy)
+    if window_id.startswith("toml:"):
+        raise ValidationError("ID", f"{window_id} is defined in {TOML}: remove it there")
     now = ctx.clock()
     with ctx.db.transaction() as tx:
         if store.delete(tx, window_id) != 1:
