@@ -60,7 +60,8 @@ def test_metrics_today_json_has_every_kpi_with_its_target(cli: Cli) -> None:
     assert {k["key"] for k in report["dora"]} == DORA_KEYS
     assert kpis["change_success_rate"]["value"] == 100.0
     assert kpis["change_success_rate"]["met"] is True
-    assert kpis["unauthorized_changes"]["value"] == 0
+    assert kpis["unauthorized_changes"]["value"] is None  # nothing observed yet: n/a (issue 15)
+    assert "no observed changes yet" in kpis["unauthorized_changes"]["note"]
 
     text = cli.ok("metrics", "today")
     for kpi in report["kpis"]:
