@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 
 from ..domain.errors import ValidationError
 from .exits import EXIT_BAD_INPUT, EXIT_CODES
-from .registry import calendar, cmdb, commands, operations, windows
+from .registry import calendar, cmdb, commands, observations, operations, windows
 from .render import escape
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up time)
@@ -576,7 +576,7 @@ def _windows_commands(add: Adder) -> None:
 
     p = add(
         "observe",
-        windows.cmd_observe,
+        observations.cmd_observe,
         "record what really changed (a rollout, a deploy); exit 1 when no change covers it: an "
         "unauthorized change, audited and notified",
     )
@@ -592,7 +592,7 @@ def _windows_commands(add: Adder) -> None:
     p = sub.add_parser("list", help="observed changes, newest first; --unmatched: the unauthorized ones")
     p.add_argument("--unmatched", action="store_true")
     p.add_argument("--json", action="store_true")
-    p.set_defaults(handler=windows.cmd_observations_list)
+    p.set_defaults(handler=observations.cmd_observations_list)
 
 
 def _calendar_commands(add: Adder) -> None:

@@ -53,6 +53,7 @@ commands = Module("commands")
 operations = Module("operations")
 cmdb = Module("cmdb")
 windows = Module("windows")
+observations = Module("observations")
 calendar = Module("calendar")
 
 # Handlers take a Gateway (the local store or the server) except these, which work on the local
@@ -85,8 +86,8 @@ LOCAL_ONLY = frozenset(
         windows.cmd_windows_add,
         windows.cmd_windows_list,
         windows.cmd_windows_remove,
-        windows.cmd_observe,
-        windows.cmd_observations_list,
+        observations.cmd_observe,
+        observations.cmd_observations_list,
         calendar.cmd_calendar_feed_create,
         calendar.cmd_calendar_feed_list,
         calendar.cmd_calendar_feed_revoke,
@@ -118,7 +119,7 @@ READ_ONLY = frozenset(
         cmdb.cmd_cmdb_impact,
         cmdb.cmd_cmdb_graph,
         windows.cmd_windows_list,
-        windows.cmd_observations_list,
+        observations.cmd_observations_list,
         calendar.cmd_calendar,
         calendar.cmd_calendar_feed_list,
     }

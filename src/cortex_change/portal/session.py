@@ -21,6 +21,7 @@ from ..domain.errors import CortexError
 from ..domain.values import Frozen
 from ..services import sessions
 from ..services.context import Context
+from ..services.tokens import new_secret
 
 COOKIE = "cc_session"
 SIGNIN_COOKIE = "cc_signin"  # the sign-in form's CSRF secret, before there is a session
@@ -89,7 +90,7 @@ def set_cookie(request: Request, response: Response, name: str, value: str, max_
 def signin_secret(request: Request) -> str:
     """The pre-session secret the sign-in form's CSRF token derives from (new if absent)."""
     current = request.cookies.get(SIGNIN_COOKIE, "")
-    return current if sessions.SECRET.match(current) else sessions.new_secret()
+    return current if sessions.SECRET.match(current) else new_secret()
 
 
 async def form(request: Request) -> dict[str, list[str]]:

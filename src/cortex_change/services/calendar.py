@@ -6,7 +6,6 @@ A feed secret is not an API token: it opens the calendar feed and nothing else.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import os
 import re
@@ -25,6 +24,7 @@ from ..domain.windows import Window
 from ..store import audit, changes
 from ..store import calendar as feeds
 from .context import Context
+from .tokens import digest, new_secret
 from .windows import overlapping
 
 DEFAULT_DAYS = timedelta(days=14)  # `calendar` without --to: two weeks
@@ -38,10 +38,6 @@ PATH = "/api/v1/calendar/{}.ics"
 
 class FeedNotFound(NotFound):
     """An unknown, malformed or revoked feed: which of them is never said."""
-
-
-def _digest(secret: str) -> str:
-    return hashlib.sha256(secret.encode("ascii")).hexdigest()
 
 
 def span(start: str | None, end: str | None, now: datetime) -> tuple[datetime, datetime]:
@@ -169,13 +165,11 @@ def create_feed(ctx: Context, name: str, actor: str) -> tuple[str, str]:
     """A new feed: (feed_id, its secret, shown only now). CHANGE_MANAGERS and ADMINS may."""
     permissions.require(permissions.Act.MANAGE_FEEDS, actor, ctx.policy)
     name = _feed_name(name)
-    import base64
-
     feed_id = os.urandom(6).hex()
-    secret = base64.urlsafe_b64encode(os.urandom(32)).decode("ascii").rstrip("=")
+    secret = new_secret()
     now = ctx.clock()
     with ctx.db.transaction() as tx:
-        feeds.insert(tx, feed_id, name, _digest(secret), fmt_time(now) or "")
+        feeds.insert(tx, feed_id, name, digest(secret), fmt_time(now) or "")
         audit.append(
             tx,
             None,
@@ -211,7 +205,7 @@ def _check_feed(ctx: Context, secret: str) -> None:
         raise FeedNotFound("no such calendar feed")
     with ctx.db.read() as tx:
         row = feeds.find(tx, m.group(1))
-    if row is None or row[2] is not None or not hmac.compare_digest(str(row[1]), _digest(m.group(2))):
+    if row is None or row[2] is not None or not hmac.compare_digest(str(row[1]), digest(m.group(2))):
         raise FeedNotFound("no such calendar feed")
 
 

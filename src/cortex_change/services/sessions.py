@@ -9,10 +9,8 @@ session. A session ends at `PORTAL_SESSION_TTL`, at sign-out, or when its token 
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
-import os
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
@@ -24,7 +22,7 @@ from ..domain.events import Event, EventKind
 from ..domain.values import Frozen
 from ..store import audit, sessions, tokens
 from .context import Context
-from .tokens import TOKEN, digest
+from .tokens import TOKEN, digest, new_secret
 
 SECRET = re.compile(r"^[A-Za-z0-9_-]{43}$")  # 32 random bytes, base64url without padding
 
@@ -78,15 +76,6 @@ class TokenProvider:
         return identity, m.group(1)
 
 
-def new_secret() -> str:
-    """32 random bytes, base64url without padding (`SECRET`)."""
-    return base64.urlsafe_b64encode(os.urandom(32)).decode("ascii").rstrip("=")
-
-
-def _hash(secret: str) -> str:
-    return hashlib.sha256(secret.encode("ascii")).hexdigest()
-
-
 def csrf_token(secret: str) -> str:
     """The session's CSRF token: derived from its secret (which scripts cannot read: the cookie
     is HttpOnly), so forms carry it and the server recomputes it."""
@@ -106,7 +95,7 @@ def sign_in(ctx: Context, provider: Provider, credentials: Mapping[str, str]) ->
     with ctx.db.transaction() as tx:
         sessions.purge(tx, now.timestamp())
         sessions.insert(
-            tx, _hash(secret), identity, provider.name, token_id, now.timestamp(), until.timestamp()
+            tx, digest(secret), identity, provider.name, token_id, now.timestamp(), until.timestamp()
         )
         details = {"provider": provider.name, "token_id": token_id, "expires_at": fmt_time(until)}
         audit.append(tx, None, [Event(EventKind.SIGNED_IN, identity, details)], now)
@@ -118,7 +107,7 @@ def lookup(ctx: Context, secret: str | None) -> Session | None:
     if not secret or not SECRET.match(secret):
         return None
     with ctx.db.read() as tx:
-        row = sessions.find(tx, _hash(secret), ctx.clock().timestamp())
+        row = sessions.find(tx, digest(secret), ctx.clock().timestamp())
     if row is None:
         return None
     return Session(str(row[0]), str(row[1]), datetime.fromtimestamp(float(row[2]), UTC))
@@ -130,6 +119,6 @@ def sign_out(ctx: Context, secret: str | None) -> None:
         return
     now = ctx.clock()
     with ctx.db.transaction() as tx:
-        identity = sessions.delete(tx, _hash(secret))
+        identity = sessions.delete(tx, digest(secret))
         if identity is not None:
             audit.append(tx, None, [Event(EventKind.SIGNED_OUT, identity, {})], now)

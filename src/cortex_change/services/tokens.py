@@ -23,16 +23,22 @@ class Unauthenticated(CortexError):
 
 
 def digest(secret: str) -> str:
+    """What the store keeps of a secret (API tokens, portal sessions, calendar feeds)."""
     return hashlib.sha256(secret.encode("ascii")).hexdigest()
+
+
+def new_secret() -> str:
+    """32 random bytes, base64url without padding: the secret part of a token, session or feed."""
+    import base64
+
+    return base64.urlsafe_b64encode(os.urandom(32)).decode("ascii").rstrip("=")
 
 
 def create_token(ctx: Context, *, name: str, actor: str = "token-admin") -> tuple[str, str]:
     """A new token for identity `name`: returns (token_id, the token, shown only now)."""
     validation.identity("name", name)
-    import base64
-
     token_id = os.urandom(6).hex()
-    secret = base64.urlsafe_b64encode(os.urandom(32)).decode("ascii").rstrip("=")
+    secret = new_secret()
     now = ctx.clock()
     with ctx.db.transaction() as tx:
         tokens.insert(tx, token_id, name, digest(secret), fmt_time(now) or "")
