@@ -222,6 +222,8 @@ KEYS: list[Key] = [
     Key("CMDB_MAX_DEPTH", "10", _int(1, 100)),
     Key("CMDB_UNKNOWN_CI", "warn", _choice("warn", "refuse")),
     Key("FREEZE_POLICY", "refuse", _choice("refuse", "cab")),
+    Key("AGENT_HUMAN_APPROVAL_LEVEL", "medium", _choice("low", "medium", "high", "critical")),
+    Key("RATE_LIMIT_PER_MINUTE", "600", _int(0, 1_000_000)),
     Key("AUTO_ROLLBACK_DECISION", "true", _bool, NOT_YET),
     Key("SELF_HEALING", "true", _bool, NOT_YET),
     Key("CORTEX_CHANGE_DB", "", _location),
@@ -304,6 +306,7 @@ class Settings(Frozen):
             history_window_days=v("HISTORY_WINDOW_DAYS"),
             history_min_samples=v("HISTORY_MIN_SAMPLES"),
             category_weights=dict(self.category_weights),
+            agent_human_approval_level=v("AGENT_HUMAN_APPROVAL_LEVEL"),
         )
 
     def database(self) -> str:
@@ -431,6 +434,7 @@ def describe(settings: Settings) -> list[dict[str, Any]]:
 
 # How the machinery runs, not what the rules decide: where messages go, how often workers poll.
 OPERATIONAL_KEYS = {
+    "RATE_LIMIT_PER_MINUTE",
     "CORTEX_CHANGE_DB",
     "PORTAL_SESSION_TTL",
     "WORKER_POLL_INTERVAL",

@@ -14,6 +14,14 @@ from support import FakeClock, file_change, query
 
 # What migrations 0008 and later add, undone: the store as version 7 left it.
 BEFORE_0008 = (
+    "DROP TABLE automation_halt",  # 0017
+    "DROP INDEX changes_by_requester",
+    "DROP INDEX api_tokens_by_name",
+    "ALTER TABLE api_tokens DROP COLUMN agent",
+    "ALTER TABLE api_tokens DROP COLUMN scopes",
+    "ALTER TABLE api_tokens DROP COLUMN expires_at",
+    "ALTER TABLE api_tokens DROP COLUMN retires_at",
+    "DELETE FROM schema_version WHERE version = 17",
     "DROP TABLE portal_sessions",  # 0009
     "DELETE FROM schema_version WHERE version = 9",
     "DROP INDEX changes_by_created",  # 0010's covering index, back to 0001's

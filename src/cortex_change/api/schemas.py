@@ -258,6 +258,13 @@ class ChangeDocument(Out):
     route_floor: str | None = Field(
         description="the highest route a human had to decide; re-assessment never goes below it"
     )
+    origin: str = Field(
+        description="who filed it: a person (human) or an agent's identity (agent); docs/agents.md",
+        json_schema_extra={"enum": ["human", "agent"]},
+    )
+    agent_max_level: str | None = Field(
+        description="the filing agent token's max-level: above it a person co-signs (null: none)"
+    )
     metrics: Timeline
     version: int
     compliance: dict[str, list[Control]]

@@ -96,6 +96,8 @@ def to_document(change: Change) -> dict[str, Any]:
         "parameters": change.parameters,
         "authors": [change.requested_by, *change.authors],
         "route_floor": change.route_floor.value if change.route_floor else None,
+        "origin": change.origin,
+        "agent_max_level": change.agent_max_level.value if change.agent_max_level else None,
         "metrics": {
             "created_at": fmt_time(t.created_at),
             "assessed_at": fmt_time(t.assessed_at),
@@ -225,5 +227,7 @@ def from_document(doc: dict[str, Any]) -> Change:
         parameters=dict(doc.get("parameters") or {}),
         authors=[x for x in doc.get("authors") or [] if x != doc["requested_by"]],
         route_floor=Route(doc["route_floor"]) if doc.get("route_floor") else None,
+        origin=doc.get("origin") or "human",
+        agent_max_level=Level(doc["agent_max_level"]) if doc.get("agent_max_level") else None,
         version=int(doc.get("version", 0)),
     )

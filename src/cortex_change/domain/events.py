@@ -58,6 +58,11 @@ class EventKind(StrEnum):
     # Outside any change: tokens, configuration.
     TOKEN_CREATED = "token_created"
     TOKEN_REVOKED = "token_revoked"
+    TOKEN_ROTATED = "token_rotated"  # a new secret; the old one works for a grace period
+    RATE_LIMITED = "rate_limited"  # an identity went over its requests a minute (api/ratelimit.py)
+    AUTOMATION_HALTED = "automation_halted"  # the kill switch (services/automation.py)
+    AUTOMATION_RESUMED = "automation_resumed"
+    IMPLEMENTATION_PAUSED = "implementation_paused"  # stopped between steps by the kill switch
     SIGNED_IN = "signed_in"  # a portal session began (services/sessions.py)
     SIGNED_OUT = "signed_out"
     CMDB_IMPORTED = "cmdb_imported"  # services/cmdb.py

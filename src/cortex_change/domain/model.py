@@ -196,6 +196,7 @@ class Change(Value):
     __slots__ = (
         "affected_cis",
         "affected_services",
+        "agent_max_level",
         "approvals",
         "assessment",
         "authors",
@@ -208,6 +209,7 @@ class Change(Value):
         "environment",
         "impact",
         "implementation_plan",
+        "origin",
         "parameters",
         "planned_end",
         "planned_start",
@@ -262,6 +264,8 @@ class Change(Value):
         route_floor: Route | None = None,
         planned_start: datetime | None = None,
         planned_end: datetime | None = None,
+        origin: str = "human",
+        agent_max_level: Level | None = None,
         version: int = 0,
     ) -> None:
         self.planned_start = planned_start  # the window implementation may happen in (schedule.py)
@@ -302,6 +306,10 @@ class Change(Value):
         # The highest approval route a human had to decide; re-assessment never routes below it
         # unless a change manager lowers it (SPEC §11).
         self.route_floor = route_floor
+        # Who filed it (docs/agents.md): "human" or "agent" (requested_by names the identity), and
+        # an agent token's max-level, above which a person co-signs.
+        self.origin = origin
+        self.agent_max_level = agent_max_level
         self.version = version
         # Not a field: the audit trail's rows as the store holds them, when a unit of work has
         # just written the change (services/unit.py), so a door answers without reading it again.

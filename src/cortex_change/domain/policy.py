@@ -26,6 +26,7 @@ DEFAULT_CATEGORY_WEIGHTS: dict[str, int] = {
 class Policy(Frozen):
     __slots__ = (
         "admins",
+        "agent_human_approval_level",
         "auto_approve_low_risk",
         "auto_approve_threshold",
         "cab_members",
@@ -79,6 +80,7 @@ class Policy(Frozen):
         history_window_days: int = 90,
         history_min_samples: int = 5,
         category_weights: dict[str, int] | None = None,
+        agent_human_approval_level: str = "medium",
     ) -> None:
         self.risk_threshold_low: Final = risk_threshold_low
         self.risk_threshold_medium: Final = risk_threshold_medium
@@ -108,6 +110,8 @@ class Policy(Frozen):
         self.category_weights: Final = (
             dict(DEFAULT_CATEGORY_WEIGHTS) if category_weights is None else category_weights
         )
+        # An agent's change at or above this risk level needs a person's approval (docs/agents.md).
+        self.agent_human_approval_level: Final = Level(agent_human_approval_level)
 
     @property
     def categories(self) -> list[str]:

@@ -90,30 +90,53 @@ def category_component(change: Change, policy: Policy) -> RiskComponent:
     return RiskComponent(points, f"category {change.category}: {points}")
 
 
-def history_component(history: Sequence[PastChange], policy: Policy) -> RiskComponent:
+def history_component(
+    history: Sequence[PastChange], policy: Policy, record: Sequence[PastChange] | None = None, agent: str = ""
+) -> RiskComponent:
+    """Comparable changes' failure rate; for an agent's change also the agent's own track record
+    (`record`, its closed changes in the window): the worse of the two counts."""
+    own = _comparable(history, policy)
+    if record is None:
+        return own
+    mine = _rate(record, policy, f"{agent}'s own record: ", "of its closed changes")
+    points = max(own.points, mine.points)
+    return RiskComponent(points, f"{own.reason}; {mine.reason} (the worse counts: {points})")
+
+
+def _comparable(history: Sequence[PastChange], policy: Policy) -> RiskComponent:
+    return _rate(history, policy, "", "comparable changes")
+
+
+def _rate(history: Sequence[PastChange], policy: Policy, prefix: str, what: str) -> RiskComponent:
     n = len(history)
     if n < policy.history_min_samples:
+        closed = "comparable closed change(s)" if not prefix else "closed change(s)"
         return RiskComponent(
             5,
-            f"{n} comparable closed change(s) in {policy.history_window_days} days, "
+            f"{prefix}{n} {closed} in {policy.history_window_days} days, "
             f"fewer than {policy.history_min_samples}: neutral 5",
         )
     failures = sum(1 for past in history if past.closure_status in FAILURE_STATUSES)
     # round half up (1 failure in 20 is 0.5 -> 1), in integers so no float error creeps in
     points = (2 * MAX_HISTORY * failures + n) // (2 * n)
-    return RiskComponent(points, f"{failures} of {n} comparable changes failed: {points}")
+    return RiskComponent(points, f"{prefix}{failures} of {n} {what} failed: {points}")
 
 
 def score(
-    change: Change, policy: Policy, history: Sequence[PastChange], radius: Radius | None = None
+    change: Change,
+    policy: Policy,
+    history: Sequence[PastChange],
+    radius: Radius | None = None,
+    record: Sequence[PastChange] | None = None,
 ) -> dict[str, RiskComponent]:
     """The four components, in the order SPEC §3 adds them; `radius`: the CMDB's blast radius of
-    the change's services and CIs (None without a CMDB)."""
+    the change's services and CIs (None without a CMDB); `record`: the filing agent's own closed
+    changes (None for a person's change)."""
     return {
         "impact": impact_component(change, radius),
         "complexity": complexity_component(change, radius),
         "category": category_component(change, policy),
-        "history": history_component(history, policy),
+        "history": history_component(history, policy, record, change.requested_by),
     }
 
 

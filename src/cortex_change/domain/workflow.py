@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from . import plan, risk, routing
+from . import agents, plan, risk, routing
 from .errors import ApprovalRefused, Refused, ValidationError
 from .events import Event, EventKind
 from .fields import AUTHORING, UPDATABLE, not_updatable
@@ -83,8 +83,13 @@ def assess(
     freeze_policy: str = "refuse",
     conflicts: Sequence[str] = (),
     maintenance: Sequence[Window] = (),
+    halted: str | None = None,
+    record: Sequence[PastChange] | None = None,
 ) -> list[Event]:
     """Score the change, route it, and auto-approve where the route allows.
+
+    `halted`: the kill switch's reason when it is on (no route approves by itself); `record`: the
+    filing agent's own closed changes in the history window (its track record, for risk).
 
     `lower_route` (a change manager's reason, checked by the caller) lets the route fall below
     the highest one already reached.
@@ -97,7 +102,7 @@ def assess(
         floor = change.route_floor.value
         events.append(Event(EventKind.ROUTE_FLOOR_LOWERED, actor, {"from": floor, "reason": lower_route}))
         change.route_floor = None
-    components = risk.score(change, policy, history, radius)
+    components = risk.score(change, policy, history, radius, record)
     score = risk.total(components)
     level = policy.level_for(score)
     decision = _classify(change, standard, level, events, policy)
@@ -107,6 +112,7 @@ def assess(
         route, why = routing.route_for(change, level, score, policy)
     adhoc = plan.has_adhoc_steps(change.implementation_plan) or plan.has_adhoc_steps(change.rollback_plan)
     route, why, human = routing.human_route(change, route, why, adhoc)
+    route, why, human = agents.in_the_loop(change, route, why, human, level, policy, halted)
     sensitive = [] if radius is None else radius.sensitive()
     if sensitive and change.type is not ChangeType.EMERGENCY:
         where = ", ".join(sorted({f"{ci.data.upper()} in {r.name}" for r, ci in sensitive}))
@@ -299,12 +305,15 @@ def approve(
     now: datetime,
     *,
     role: str | None = None,
+    who: agents.Principal | None = None,
 ) -> list[Event]:
-    """Record one approval; the change becomes approved when its route is satisfied."""
+    """Record one approval; the change becomes approved when its route is satisfied. `who`: the
+    approver as a principal (an agent never approves an agent's change, docs/agents.md)."""
     check(change.change_id, Action.APPROVE, change.state)
     assert change.assessment is not None
     route = change.assessment.route
     routing.check_segregation(change, approver, "approve", policy)
+    _check_agent(change, approver, who, "approve")
     missing = missing_documentation(change, policy)
     if missing:
         raise ApprovalRefused(f"{change.change_id} cannot be approved without " + " and ".join(missing))
@@ -331,11 +340,24 @@ def _reseat(change: Change, seating: dict[str, str]) -> dict[str, Any]:
     return {"recounted": moved} if moved else {}
 
 
-def reject(change: Change, rejector: str, reason: str, policy: Policy, now: datetime) -> list[Event]:
+def _check_agent(change: Change, person: str, who: agents.Principal | None, verb: str) -> None:
+    if who is not None:
+        agents.check_decider(change, person, who.agent, who.scopes.components or (), verb)
+
+
+def reject(
+    change: Change,
+    rejector: str,
+    reason: str,
+    policy: Policy,
+    now: datetime,
+    who: agents.Principal | None = None,
+) -> list[Event]:
     """One rejection by anyone holding a role the route needs rejects the change."""
     check(change.change_id, Action.REJECT, change.state)
     assert change.assessment is not None
     routing.check_segregation(change, rejector, "reject", policy)
+    _check_agent(change, rejector, who, "reject")
     held = routing.roles_held(change, rejector, change.assessment.route, policy)
     change.approvals.append(Approval(rejector, held[0].role, Decision.REJECTED, reason, now))
     change.state = advance(change.change_id, Action.REJECT, change.state, State.REJECTED)
@@ -442,16 +464,18 @@ def review(
     notes: str,
     policy: Policy,
     now: datetime,
+    who: agents.Principal | None = None,
 ) -> list[Event]:
     """Record the retrospective CAB review of an emergency change."""
     check(change.change_id, Action.REVIEW, change.state)
+    _check_agent(change, reviewer, who, "review")
     if change.type is not ChangeType.EMERGENCY or change.review is None:
         raise Refused(f"{change.change_id} is not an emergency change; only emergencies are reviewed")
     if change.review.reviewed_at is not None:
         raise ApprovalRefused(f"{change.change_id} was already reviewed by {change.review.reviewer}")
     if change.authored_by(reviewer):
-        who = "requested" if reviewer == change.requested_by else "edited"
-        raise ApprovalRefused(f"{reviewer} may not review {change.change_id}: they {who} it (an author)")
+        did = "requested" if reviewer == change.requested_by else "edited"
+        raise ApprovalRefused(f"{reviewer} may not review {change.change_id}: they {did} it (an author)")
     reviewers = policy.cab_members | policy.ecab_members
     if reviewer not in reviewers:
         raise ApprovalRefused(
@@ -485,6 +509,8 @@ def update(
     staging: str | None = None,
     radius: Radius | None = None,
     conflicts: Sequence[str] = (),
+    halted: str | None = None,
+    record: Sequence[PastChange] | None = None,
 ) -> list[Event]:
     """Change descriptive fields before approval; an assessed change is re-assessed at once
     (with `radius`, the CMDB's blast radius of the updated change)."""
@@ -512,7 +538,17 @@ def update(
         return events
     events += _discard_approvals(change, "the change was updated", actor)
     change.state = advance(change.change_id, Action.UPDATE, change.state, State.PENDING_ASSESSMENT)
-    return events + assess(change, policy, history, now, staging=staging, radius=radius, conflicts=conflicts)
+    return events + assess(
+        change,
+        policy,
+        history,
+        now,
+        staging=staging,
+        radius=radius,
+        conflicts=conflicts,
+        halted=halted,
+        record=record,
+    )
 
 
 def reschedule(
@@ -526,6 +562,8 @@ def reschedule(
     *,
     radius: Radius | None = None,
     conflicts: Sequence[str] = (),
+    halted: str | None = None,
+    record: Sequence[PastChange] | None = None,
 ) -> list[Event]:
     """Move an approved change's window. An approval by a person covered the old window: it is
     discarded and the change assessed again (a route needing no person approves it again)."""
@@ -541,7 +579,9 @@ def reschedule(
     events = [Event(EventKind.RESCHEDULED, actor, {"old": old, "new": new})]
     events += _discard_approvals(change, "the change was rescheduled", actor)
     change.state = advance(change.change_id, Action.RESCHEDULE, change.state, State.PENDING_ASSESSMENT)
-    return events + assess(change, policy, history, now, radius=radius, conflicts=conflicts)
+    return events + assess(
+        change, policy, history, now, radius=radius, conflicts=conflicts, halted=halted, record=record
+    )
 
 
 def _plain(value: Any) -> Any:

@@ -14,6 +14,8 @@ TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up
 if TYPE_CHECKING:
     from typing import Any
 
+    from ..domain.agents import Principal
+
     from ..store.db import Store
 
 Clock = Callable[[], datetime]
@@ -25,14 +27,25 @@ def system_clock() -> datetime:
 
 
 class Context(Value):
-    __slots__ = ("_policy", "_rules", "clock", "db", "settings")
+    __slots__ = ("_policy", "_rules", "clock", "db", "principal", "settings")
 
-    def __init__(self, settings: Settings, db: Store, clock: Clock = system_clock) -> None:
+    def __init__(
+        self, settings: Settings, db: Store, clock: Clock = system_clock, principal: Principal | None = None
+    ) -> None:
         self.settings = settings
         self.db = db
         self.clock = clock
+        # Who acts through a token (API, portal, MCP): its kind and scopes, which the use cases
+        # check (docs/agents.md). None: the local CLI on the store's host, unrestricted.
+        self.principal = principal
         self._policy: Policy | None = None  # built on first use
         self._rules: tuple[dict[str, Any], str] | None = None
+
+    def acting(self, principal: Principal) -> Context:
+        """This context for one principal's request (the store and caches shared)."""
+        ctx = Context(self.settings, self.db, self.clock, principal)
+        ctx._policy, ctx._rules = self._policy, self._rules
+        return ctx
 
     @property
     def policy(self) -> Policy:

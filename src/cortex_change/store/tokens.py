@@ -9,21 +9,56 @@ if TYPE_CHECKING:
     from .db import Row
 
 
-def insert(tx: Tx, token_id: str, name: str, secret_hash: str, created_at: str) -> None:
+def insert(
+    tx: Tx,
+    token_id: str,
+    name: str,
+    secret_hash: str,
+    created_at: str,
+    agent: bool = False,
+    scopes: str | None = None,
+    expires_at: str | None = None,
+) -> None:
+    """A token: `scopes` is the JSON of `agents.Scopes.document()` (None: unrestricted)."""
     tx.run(
-        "INSERT INTO api_tokens (token_id, name, secret_hash, created_at) VALUES (?, ?, ?, ?)",
-        (token_id, name, secret_hash, created_at),
+        "INSERT INTO api_tokens (token_id, name, secret_hash, created_at, agent, scopes, expires_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (token_id, name, secret_hash, created_at, int(agent), scopes, expires_at),
     )
 
 
+COLUMNS = "token_id, name, created_at, revoked_at, agent, scopes, expires_at, retires_at"
+
+
 def find(tx: Tx, token_id: str) -> Row | None:
-    """(name, secret_hash, revoked_at) of a token, or None."""
-    return tx.one("SELECT name, secret_hash, revoked_at FROM api_tokens WHERE token_id=?", (token_id,))
+    """(name, secret_hash, revoked_at, agent, scopes, expires_at, retires_at) of a token, or None."""
+    return tx.one(
+        "SELECT name, secret_hash, revoked_at, agent, scopes, expires_at, retires_at "
+        "FROM api_tokens WHERE token_id=?",
+        (token_id,),
+    )
+
+
+def get(tx: Tx, token_id: str) -> Row | None:
+    """The COLUMNS of one token."""
+    return tx.one(f"SELECT {COLUMNS} FROM api_tokens WHERE token_id=?", (token_id,))
 
 
 def listing(tx: Tx) -> list[Row]:
-    return tx.all(
-        "SELECT token_id, name, created_at, revoked_at FROM api_tokens ORDER BY created_at, token_id"
+    """The COLUMNS of every token."""
+    return tx.all(f"SELECT {COLUMNS} FROM api_tokens ORDER BY created_at, token_id")
+
+
+def kinds(tx: Tx, name: str) -> set[bool]:
+    """Whether the tokens ever made for identity `name` are agents' (empty: none made)."""
+    return {bool(r[0]) for r in tx.all("SELECT DISTINCT agent FROM api_tokens WHERE name=?", (name,))}
+
+
+def retire(tx: Tx, token_id: str, at: str) -> int:
+    """A rotated-out token stops working at `at`."""
+    return tx.run(
+        "UPDATE api_tokens SET retires_at=? WHERE token_id=? AND revoked_at IS NULL AND retires_at IS NULL",
+        (at, token_id),
     )
 
 
