@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from ..catalog.loader import load_catalog
+from ..domain import agents
 from ..domain.compliance_report import FRAMEWORKS
 from ..domain.errors import NotFound, PreconditionFailed, Refused, ValidationError
 from ..domain.lifecycle import GROUPS, State
@@ -25,7 +26,7 @@ from ..services.dispatch import implement_or_queue
 from ..services.health import schema_version
 from ..services.integrations import integrate, resolve
 from ..services.reports import metrics_report
-from ..services.tokens import authenticate
+from ..services.tokens import principal
 from . import schemas
 from .strict import only_known_query_parameters
 
@@ -88,9 +89,18 @@ def _ctx(request: Request) -> Context:
     return ctx
 
 
-def _who(ctx: Context, credentials: HTTPAuthorizationCredentials | None) -> str:
+READS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def _acting(request: Request, credentials: HTTPAuthorizationCredentials | None) -> tuple[Context, str]:
+    """The bearer token's principal: the request's context acting as it, and its name. Its rate
+    is counted (api/ratelimit.py); a read-only token reads only (docs/agents.md)."""
+    ctx = _ctx(request)
     header = f"Bearer {credentials.credentials}" if credentials else None
-    return authenticate(ctx, header)
+    who = principal(ctx, header)
+    if request.method not in READS:
+        agents.require_write(who, f"{request.method} {request.url.path}")
+    return ctx.acting(who), who.name
 
 
 def _version(if_match: str | None) -> int | None:
@@ -167,7 +177,9 @@ def prometheus_metrics(request: Request) -> Response:
     responses=_problems(*AUTHED),
 )
 def whoami(request: Request, credentials: Credentials) -> dict[str, str]:
-    return {"name": _who(_ctx(request), credentials)}
+    ctx, name = _acting(request, credentials)
+    assert ctx.principal is not None
+    return {"name": name, "agent": ctx.principal.agent, "scopes": ctx.principal.scopes.document()}
 
 
 @api.post(
@@ -200,8 +212,7 @@ def create(
         Header(max_length=200, description="retrying with the same key and body returns the first result"),
     ] = None,
 ) -> JSONResponse:
-    ctx = _ctx(request)
-    who = _who(ctx, credentials)
+    ctx, who = _acting(request, credentials)
     fields = body.model_dump()
     once = None
     if idempotency_key is not None:
@@ -240,8 +251,7 @@ def listing(
     created_from: str | None = Query(None, description="created at or after (ISO 8601 date or time, UTC)"),
     created_to: str | None = Query(None, description="created before (ISO 8601 date or time, UTC)"),
 ) -> dict[str, Any]:
-    ctx = _ctx(request)
-    _who(ctx, credentials)
+    ctx, _ = _acting(request, credentials)
     given = {
         "type": type_,
         "category": category,
@@ -263,8 +273,7 @@ def listing(
     responses={**CHANGE, **_problems(*ONE)},
 )
 def show(request: Request, change_id: str, credentials: Credentials) -> JSONResponse:
-    ctx = _ctx(request)
-    _who(ctx, credentials)
+    ctx, _ = _acting(request, credentials)
     return _record(ctx, change_id)
 
 
@@ -275,8 +284,7 @@ def show(request: Request, change_id: str, credentials: Credentials) -> JSONResp
     responses=_problems(*ONE),
 )
 def trail(request: Request, change_id: str, credentials: Credentials) -> list[dict[str, Any]]:
-    ctx = _ctx(request)
-    _who(ctx, credentials)
+    ctx, _ = _acting(request, credentials)
     return queries.trail(ctx, change_id=change_id)
 
 
@@ -293,8 +301,7 @@ def assess(
     body: schemas.Assess | None = None,
     if_match: IfMatch = None,
 ) -> JSONResponse:
-    ctx = _ctx(request)
-    who = _who(ctx, credentials)
+    ctx, who = _acting(request, credentials)
     reassess = bool(body and body.reassess)
     reason = body.reason if body else None
     change = svc.assess_change(
@@ -317,8 +324,7 @@ def assess(
 def approve(
     request: Request, change_id: str, body: schemas.Decide, credentials: Credentials, if_match: IfMatch = None
 ) -> JSONResponse:
-    ctx = _ctx(request)
-    who = _who(ctx, credentials)
+    ctx, who = _acting(request, credentials)
     change, _ = svc.approve_change(
         ctx,
         change_id=change_id,
@@ -339,8 +345,7 @@ def approve(
 def reject(
     request: Request, change_id: str, body: schemas.Decide, credentials: Credentials, if_match: IfMatch = None
 ) -> JSONResponse:
-    ctx = _ctx(request)
-    who = _who(ctx, credentials)
+    ctx, who = _acting(request, credentials)
     change = svc.reject_change(
         ctx, change_id=change_id, rejector=who, reason=body.reason, if_version=_version(if_match)
     )
@@ -364,8 +369,7 @@ def reject(
 def implement(
     request: Request, change_id: str, credentials: Credentials, if_match: IfMatch = None
 ) -> JSONResponse:
-    ctx = _ctx(request)
-    who = _who(ctx, credentials)
+    ctx, who = _acting(request, credentials)
     change, queued = implement_or_queue(ctx, change_id=change_id, actor=who, if_version=_version(if_match))
     return _record(ctx, change, 202 if queued else 200)
 
@@ -379,8 +383,7 @@ def implement(
 def close(
     request: Request, change_id: str, body: schemas.Close, credentials: Credentials, if_match: IfMatch = None
 ) -> JSONResponse:
-    ctx = _ctx(request)
-    who = _who(ctx, credentials)
+    ctx, who = _acting(request, credentials)
     change = svc.close_change(
         ctx,
         change_id=change_id,
@@ -405,8 +408,7 @@ def cancel(
     credentials: Credentials,
     if_match: IfMatch = None,
 ) -> JSONResponse:
-    ctx = _ctx(request)
-    who = _who(ctx, credentials)
+    ctx, who = _acting(request, credentials)
     change = svc.cancel_change(
         ctx, change_id=change_id, actor=who, reason=body.reason, if_version=_version(if_match)
     )
@@ -422,8 +424,7 @@ def cancel(
 def review(
     request: Request, change_id: str, body: schemas.Review, credentials: Credentials, if_match: IfMatch = None
 ) -> JSONResponse:
-    ctx = _ctx(request)
-    who = _who(ctx, credentials)
+    ctx, who = _acting(request, credentials)
     change = svc.review_change(
         ctx,
         change_id=change_id,
@@ -456,8 +457,7 @@ def review(
 def integration(
     request: Request, component: str, action: str, body: schemas.Integrate, credentials: Credentials
 ) -> JSONResponse:
-    ctx = _ctx(request)
-    who = _who(ctx, credentials)
+    ctx, who = _acting(request, credentials)
     details = (
         body.details if isinstance(body.details, str) or body.details is None else json.dumps(body.details)
     )
@@ -480,8 +480,7 @@ def integration(
     responses=_problems(*AUTHED),
 )
 def models(request: Request, credentials: Credentials) -> list[dict[str, Any]]:
-    ctx = _ctx(request)
-    _who(ctx, credentials)
+    ctx, _ = _acting(request, credentials)
     return [m.document() for _, m in sorted(load_catalog(ctx.settings).models.items())]
 
 
@@ -496,8 +495,7 @@ def metrics(
     credentials: Credentials,
     period: str = Query("today", description=PERIOD_HELP),
 ) -> dict[str, Any]:
-    ctx = _ctx(request)
-    _who(ctx, credentials)
+    ctx, _ = _acting(request, credentials)
     return metrics_report(ctx, period_text=period)
 
 
@@ -513,8 +511,7 @@ def compliance(
     framework: str = Query(json_schema_extra={"enum": list(FRAMEWORKS)}),
     period: str = Query(description=PERIOD_HELP),
 ) -> dict[str, Any]:
-    ctx = _ctx(request)
-    _who(ctx, credentials)
+    ctx, _ = _acting(request, credentials)
     return compliance_report(ctx, framework=framework, period_text=period)
 
 
@@ -525,8 +522,7 @@ def compliance(
     responses=_problems(*AUTHED),
 )
 def verify(request: Request, credentials: Credentials, response: Response) -> dict[str, Any]:
-    ctx = _ctx(request)
-    _who(ctx, credentials)
+    ctx, _ = _acting(request, credentials)
     verdict = audit_service.verify(ctx)
     return {
         "ok": verdict.ok,
@@ -544,8 +540,7 @@ def verify(request: Request, credentials: Credentials, response: Response) -> di
     responses=_problems(*AUTHED),
 )
 def overdue_reviews(request: Request, credentials: Credentials) -> list[dict[str, Any]]:
-    ctx = _ctx(request)
-    _who(ctx, credentials)
+    ctx, _ = _acting(request, credentials)
     return reviews.overdue_reviews(ctx)
 
 
@@ -562,8 +557,7 @@ def update(
     credentials: Credentials,
     if_match: IfMatch = None,
 ) -> JSONResponse:
-    ctx = _ctx(request)
-    who = _who(ctx, credentials)
+    ctx, who = _acting(request, credentials)
     fields = body.model_dump(exclude_unset=True)
     change = svc.update_change(
         ctx, change_id=change_id, actor=who, fields=fields, if_version=_version(if_match)
@@ -584,8 +578,7 @@ def cis(
     tier: int | None = Query(None, ge=0, le=3),
     owner: str | None = Query(None, description="the owning team"),
 ) -> list[dict[str, Any]]:
-    ctx = _ctx(request)
-    _who(ctx, credentials)
+    ctx, _ = _acting(request, credentials)
     return cmdb.listing(ctx, type_=type_, tier=tier, owner=owner)
 
 
@@ -596,8 +589,7 @@ def cis(
     responses=_problems(*ONE),
 )
 def ci_impact(request: Request, name: str, credentials: Credentials) -> list[dict[str, Any]]:
-    ctx = _ctx(request)
-    _who(ctx, credentials)
+    ctx, _ = _acting(request, credentials)
     return cmdb.impact(ctx, names=[name])
 
 
@@ -608,8 +600,7 @@ def ci_impact(request: Request, name: str, credentials: Credentials) -> list[dic
     responses=_problems(*ONE),
 )
 def ci(request: Request, name: str, credentials: Credentials) -> dict[str, Any]:
-    ctx = _ctx(request)
-    _who(ctx, credentials)
+    ctx, _ = _acting(request, credentials)
     return cmdb.show(ctx, name=name)
 
 
@@ -626,8 +617,7 @@ def schedule(
     credentials: Credentials,
     if_match: IfMatch = None,
 ) -> JSONResponse:
-    ctx = _ctx(request)
-    who = _who(ctx, credentials)
+    ctx, who = _acting(request, credentials)
     change = svc.schedule_change(
         ctx,
         change_id=change_id,
@@ -652,8 +642,7 @@ def deploy_gate(
     environment: str | None = Query(None, description="the environment deployed to"),
     change: str | None = Query(None, description="ask about this change only"),
 ) -> dict[str, Any]:
-    ctx = _ctx(request)
-    _who(ctx, credentials)
+    ctx, _ = _acting(request, credentials)
     from ..services.gate import gate
 
     return gate(ctx, service=service, environment=environment, change_id=change)
@@ -666,8 +655,7 @@ def deploy_gate(
     responses=_problems(*AUTHED),
 )
 def change_windows(request: Request, credentials: Credentials) -> list[dict[str, Any]]:
-    ctx = _ctx(request)
-    _who(ctx, credentials)
+    ctx, _ = _acting(request, credentials)
     from ..services.windows import list_windows
 
     return list_windows(ctx)
@@ -681,8 +669,7 @@ def change_windows(request: Request, credentials: Credentials) -> list[dict[str,
     responses=_problems(*AUTHED, 403),
 )
 def observation(request: Request, body: schemas.Observation, credentials: Credentials) -> dict[str, Any]:
-    ctx = _ctx(request)
-    who = _who(ctx, credentials)
+    ctx, who = _acting(request, credentials)
     from ..services.observations import observe
 
     return observe(
@@ -713,8 +700,7 @@ def change_calendar(
     service: str | None = Query(None, description="changes touching this service only"),
     environment: str | None = Query(None, description="changes for this environment (or naming none)"),
 ) -> dict[str, Any]:
-    ctx = _ctx(request)
-    _who(ctx, credentials)
+    ctx, _ = _acting(request, credentials)
     from ..services.calendar import calendar_view
 
     return calendar_view(ctx, start=start, end=end, service=service, environment=environment)
@@ -756,8 +742,7 @@ def calendar_feed(request: Request, feed: str) -> Response:
     responses=_problems(*AUTHED, 403),
 )
 def add_change_window(request: Request, body: schemas.NewWindow, credentials: Credentials) -> dict[str, Any]:
-    ctx = _ctx(request)
-    who = _who(ctx, credentials)
+    ctx, who = _acting(request, credentials)
     from ..services.windows import add_window
 
     return add_window(ctx, actor=who, **body.model_dump())
@@ -771,8 +756,7 @@ def add_change_window(request: Request, body: schemas.NewWindow, credentials: Cr
     responses=_problems(*ONE, 403),
 )
 def remove_change_window(request: Request, window_id: str, credentials: Credentials) -> Response:
-    ctx = _ctx(request)
-    who = _who(ctx, credentials)
+    ctx, who = _acting(request, credentials)
     from ..services.windows import remove_window
 
     remove_window(ctx, window_id=window_id, actor=who)

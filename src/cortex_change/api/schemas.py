@@ -89,6 +89,11 @@ else:
 
 class Identity(BaseModel):
     name: str
+    agent: bool = Field(description="an agent's identity (token create --agent), not a person's")
+    scopes: dict[str, Any] = Field(
+        description="what the token allows (docs/agents.md): components, categories, types, max_level, "
+        "rate (absent: anything), read_only, worker"
+    )
 
 
 class Assess(Body):
