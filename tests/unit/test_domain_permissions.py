@@ -52,6 +52,7 @@ EXPECTED: dict[Act, frozenset[str]] = {
     Act.MANAGE_WINDOWS: frozenset({"change_manager"}),
     Act.OBSERVE: frozenset({"implementer", "change_manager"}),
     Act.MANAGE_FEEDS: frozenset({"change_manager", "admin"}),
+    Act.HALT: frozenset({"change_manager"}),
 }
 # How a refusal names each kind of holder (with this policy and change).
 NAMED = {
@@ -75,6 +76,7 @@ VERBS = {
     Act.MANAGE_WINDOWS: "manage freeze and maintenance windows",
     Act.OBSERVE: "report observed changes",
     Act.MANAGE_FEEDS: "manage calendar feeds",
+    Act.HALT: "stop or restart all automation (freeze on|off)",
 }
 CASES = [(act, kind) for act in Act for kind in KINDS]
 # A state each action is allowed from, so that only the table decides (the lifecycle is

@@ -15,7 +15,7 @@ from .. import __version__
 from ..config import load
 from ..domain.errors import CortexError
 from ..services.context import Context, open_context
-from . import accesslog, problems, routes
+from . import accesslog, problems, ratelimit, routes
 from .limits import Limits
 
 lock = threading.Lock()
@@ -57,6 +57,7 @@ def create_app(env: Mapping[str, str] | None = None) -> FastAPI:
         return local.ctx
 
     app.state.context = context
+    app.state.limiter = ratelimit.Limiter()  # requests a minute per identity, this process's count
     app.state.store_location = settings.database()  # problems.py masks its credentials in answers
     app.add_exception_handler(CortexError, problems.domain_error)
     app.add_exception_handler(RequestValidationError, problems.request_invalid)

@@ -18,6 +18,7 @@ from ..domain.errors import (
     MissingPackage,
     NotFound,
     PreconditionFailed,
+    RateLimited,
     Refused,
     StoreError,
     ValidationError,
@@ -31,6 +32,7 @@ PROBLEM = "application/problem+json"
 STATUS: list[tuple[type[CortexError], int, str]] = [
     (Unauthenticated, 401, "unauthenticated"),
     (PreconditionFailed, 412, "precondition-failed"),
+    (RateLimited, 429, "rate-limited"),
     (Conflict, 409, "conflict"),
     (InvalidTransition, 409, "invalid-transition"),
     (Forbidden, 403, "forbidden"),
@@ -60,7 +62,10 @@ async def domain_error(request: Request, exc: Exception) -> JSONResponse:
         if isinstance(exc, kind):
             location = getattr(request.app.state, "store_location", "")
             detail = redact(" ".join(str(exc).split()), location)  # no password, even unauthenticated
-            return problem(status, slug, detail, request.url.path)
+            response = problem(status, slug, detail, request.url.path)
+            if isinstance(exc, RateLimited):
+                response.headers["Retry-After"] = str(exc.retry_after)
+            return response
     return problem(500, "internal", "internal error", request.url.path)
 
 

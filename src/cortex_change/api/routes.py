@@ -27,7 +27,7 @@ from ..services.health import schema_version
 from ..services.integrations import integrate, resolve
 from ..services.reports import metrics_report
 from ..services.tokens import principal
-from . import schemas
+from . import ratelimit, schemas
 from .strict import only_known_query_parameters
 
 health = APIRouter(tags=["health"])
@@ -98,6 +98,7 @@ def _acting(request: Request, credentials: HTTPAuthorizationCredentials | None) 
     ctx = _ctx(request)
     header = f"Bearer {credentials.credentials}" if credentials else None
     who = principal(ctx, header)
+    ratelimit.check(request, ctx, who)
     if request.method not in READS:
         agents.require_write(who, f"{request.method} {request.url.path}")
     return ctx.acting(who), who.name
@@ -176,7 +177,7 @@ def prometheus_metrics(request: Request) -> Response:
     response_model=schemas.Identity,
     responses=_problems(*AUTHED),
 )
-def whoami(request: Request, credentials: Credentials) -> dict[str, str]:
+def whoami(request: Request, credentials: Credentials) -> dict[str, Any]:
     ctx, name = _acting(request, credentials)
     assert ctx.principal is not None
     return {"name": name, "agent": ctx.principal.agent, "scopes": ctx.principal.scopes.document()}

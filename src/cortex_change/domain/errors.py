@@ -62,3 +62,12 @@ class Conflict(CortexError):
 
 class PreconditionFailed(Conflict):
     """The caller's view of the record (If-Match) is stale; nothing was written."""
+
+
+class RateLimited(CortexError):
+    """An identity went over its requests a minute (api/ratelimit.py): nothing was done (HTTP 429);
+    `retry_after` is the whole seconds until a request would be allowed again."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

@@ -28,6 +28,7 @@ class Act(StrEnum):
     MANAGE_WINDOWS = "manage freeze and maintenance windows"
     OBSERVE = "report observed changes"
     MANAGE_FEEDS = "manage calendar feeds"
+    HALT = "stop or restart all automation (freeze on|off)"
 
 
 class Holder(StrEnum):
@@ -63,6 +64,7 @@ PERMISSIONS: dict[Act, tuple[Holder, ...]] = {
     # The deploy tooling (IMPLEMENTERS' identities) reports what it did; change managers too.
     Act.OBSERVE: (H.IMPLEMENTERS, H.CHANGE_MANAGERS),
     Act.MANAGE_FEEDS: (H.CHANGE_MANAGERS, H.ADMINS),
+    Act.HALT: (H.CHANGE_MANAGERS,),
 }
 
 

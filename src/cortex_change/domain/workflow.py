@@ -62,6 +62,7 @@ def created(change: Change, policy: Policy) -> list[Event]:
                 "type": change.type.value,
                 "category": change.category,
                 "title": change.title,
+                "origin": change.origin,
             },
         )
     ]

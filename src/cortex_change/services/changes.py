@@ -8,7 +8,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from ..config import Settings
-from ..domain import permissions, staging, workflow
+from ..domain import agents, permissions, staging, workflow
 from ..domain import validation as v
 from ..domain.codec import fmt_time
 from ..domain.errors import (
@@ -25,6 +25,7 @@ from ..domain.values import Value
 from ..store import changes, leases, tokens
 from ..store.db import Tx
 from . import followups, unit
+from . import tokens as tokens_service
 from .context import Context
 from .runbooks import stamp_plan
 
@@ -52,13 +53,19 @@ def create_change(ctx: Context, request: ChangeRequest, *, idempotency: Idempote
     """
     now = ctx.clock()
     fields = request.to_fields()
+    if ctx.principal is not None:
+        workflow.created(Change(change_id="", timeline=Timeline(created_at=now), **fields), ctx.policy)
+        agents.require_filing(ctx.principal, fields["category"], fields["type"])
     for key in ("implementation_plan", "rollback_plan"):
         fields[key] = stamp_plan(ctx.settings, key, fields[key])
     model = _model(ctx, request.standard_model)
     change = Change(change_id=new_change_id(now), timeline=Timeline(created_at=now), **fields)
     rate_key = None if model is None else model.rate_key(change.parameters)
-    events = workflow.created(change, ctx.policy)
     with ctx.db.transaction() as tx:
+        filer = tokens_service.who(ctx, tx, change.requested_by)
+        change.origin = filer.origin
+        change.agent_max_level = filer.scopes.max_level if filer.agent else None
+        events = workflow.created(change, ctx.policy)
         _staging_evidence(tx, change)
         while changes.exists(tx, change.change_id):  # 16M ids per second: rare, but never reuse
             change.change_id = new_change_id(now)
@@ -94,7 +101,21 @@ def preview_change(ctx: Context, request: ChangeRequest) -> Change:
         history = _history(tx, ctx, change, now)
         decision = _standard_decision(ctx, tx, change)
         radius = _radius(ctx, tx, change)
-    workflow.assess(change, ctx.policy, history, now, standard=decision, staging=evidence, radius=radius)
+        if ctx.principal is not None:
+            change.origin = ctx.principal.origin
+            change.agent_max_level = ctx.principal.scopes.max_level if ctx.principal.agent else None
+        more = _circumstances(tx, ctx, change, now)
+    workflow.assess(
+        change,
+        ctx.policy,
+        history,
+        now,
+        standard=decision,
+        staging=evidence,
+        radius=radius,
+        halted=more.halted,
+        record=more.record,
+    )
     return change
 
 
@@ -234,6 +255,27 @@ def _history(tx: Tx, ctx: Context, change: Change, now: datetime) -> list[PastCh
     return changes.history(tx, change.category, change.affected_services, since, change.change_id)
 
 
+class Circumstances(Value):
+    """What an assessment reads beyond the change's own comparables (docs/agents.md): the kill
+    switch's reason while it is on, and the filing agent's track record."""
+
+    __slots__ = ("halted", "record")
+
+    def __init__(self, halted: str | None, record: list[PastChange] | None) -> None:
+        self.halted = halted
+        self.record = record
+
+
+def _circumstances(tx: Tx, ctx: Context, change: Change, now: datetime) -> Circumstances:
+    from .automation import halted
+
+    record = None
+    if change.origin == agents.AGENT:
+        since = now - timedelta(days=ctx.policy.history_window_days)
+        record = changes.track_record(tx, change.requested_by, since, change.change_id)
+    return Circumstances(halted(tx), record)
+
+
 def assess_change(
     ctx: Context,
     *,
@@ -255,6 +297,7 @@ def assess_change(
             raise ValidationError("reason", "lowering the route needs --reassess (a new assessment)")
     with unit.work(ctx, change_id, who, if_version) as w:
         history = _history(w.tx, ctx, w.change, w.now)
+        more = _circumstances(w.tx, ctx, w.change, w.now)
         decision = _standard_decision(ctx, w.tx, w.change)
         evidence = _staging_evidence(w.tx, w.change)
         radius = _radius(ctx, w.tx, w.change)
@@ -279,6 +322,8 @@ def assess_change(
                 freeze_policy=ctx.settings["FREEZE_POLICY"],
                 conflicts=overlapping,
                 maintenance=maintenance,
+                halted=more.halted,
+                record=more.record,
             )
         )
     return w.change
@@ -309,7 +354,8 @@ def approve_change(
     if role is not None:  # a role named empty is bad input, not "any role"
         v.name("role", role)
     with unit.work(ctx, change_id, approver, if_version) as w:
-        w.decide(lambda c: workflow.approve(c, approver, reason, ctx.policy, w.now, role=role))
+        by = tokens_service.who(ctx, w.tx, approver)
+        w.decide(lambda c: workflow.approve(c, approver, reason, ctx.policy, w.now, role=role, who=by))
     return w.change, workflow.documentation_warnings(w.change)
 
 
@@ -319,7 +365,8 @@ def reject_change(
     v.identity("rejector", rejector)
     v.reason("reason", reason)
     with unit.work(ctx, change_id, rejector, if_version) as w:
-        w.decide(lambda c: workflow.reject(c, rejector, reason, ctx.policy, w.now))
+        by = tokens_service.who(ctx, w.tx, rejector)
+        w.decide(lambda c: workflow.reject(c, rejector, reason, ctx.policy, w.now, by))
     return w.change
 
 
@@ -362,7 +409,8 @@ def review_change(
         v.reason("notes", notes, max_len=v.DESCRIPTION_MAX)
     v.text("notes", notes, max_len=v.DESCRIPTION_MAX)
     with unit.work(ctx, change_id, reviewer, if_version) as w:
-        w.decide(lambda c: workflow.review(c, reviewer, result, notes, ctx.policy, w.now))
+        by = tokens_service.who(ctx, w.tx, reviewer)
+        w.decide(lambda c: workflow.review(c, reviewer, result, notes, ctx.policy, w.now, by))
     return w.change
 
 
@@ -375,12 +423,22 @@ def update_change(
     with unit.work(ctx, change_id, actor, if_version) as w:
         preview = w.change.copy_with(**clean)
         history = _history(w.tx, ctx, preview, w.now)
+        more = _circumstances(w.tx, ctx, preview, w.now)
         evidence = _staging_evidence(w.tx, preview)
         permissions.require(permissions.Act.UPDATE, actor, ctx.policy, w.change)
         radius = None if w.change.state is State.PENDING_ASSESSMENT else _radius(ctx, w.tx, preview)
         w.decide(
             lambda c: workflow.update(
-                c, actor, clean, ctx.policy, history, w.now, staging=evidence, radius=radius
+                c,
+                actor,
+                clean,
+                ctx.policy,
+                history,
+                w.now,
+                staging=evidence,
+                radius=radius,
+                halted=more.halted,
+                record=more.record,
             )
         )
     return w.change
@@ -399,6 +457,7 @@ def schedule_change(
     window = {"planned_start": start_at, "planned_end": end_at}
     with unit.work(ctx, change_id, actor, if_version) as w:
         history = _history(w.tx, ctx, w.change, w.now)
+        more = _circumstances(w.tx, ctx, w.change, w.now)
         preview = w.change.copy_with(**window)
         if w.change.state is State.APPROVED:
             permissions.require(permissions.Act.RESCHEDULE, actor, ctx.policy, w.change)
@@ -415,6 +474,8 @@ def schedule_change(
                     w.now,
                     radius=radius,
                     conflicts=overlapping,
+                    halted=more.halted,
+                    record=more.record,
                 )
             )
         else:
@@ -434,6 +495,8 @@ def schedule_change(
                     staging=evidence,
                     radius=radius,
                     conflicts=overlapping,
+                    halted=more.halted,
+                    record=more.record,
                 )
             )
     return w.change

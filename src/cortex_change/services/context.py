@@ -15,7 +15,6 @@ if TYPE_CHECKING:
     from typing import Any
 
     from ..domain.agents import Principal
-
     from ..store.db import Store
 
 Clock = Callable[[], datetime]

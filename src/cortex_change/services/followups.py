@@ -26,7 +26,8 @@ if TYPE_CHECKING:
 # verification; its stored kind keeps the name it was first written under.
 IMPLEMENT, VERIFY, APPROVAL_TIMEOUT = "implement", "validate", "approval_timeout"
 REVIEW_DUE, REVIEW_OVERDUE, CAB_AGENDA = "review_due", "review_overdue", "cab_agenda"
-ENDED_BY_CLOSE = (IMPLEMENT, VERIFY, APPROVAL_TIMEOUT)
+RESUME = "resume"  # a run the kill switch paused, resumed once it is off (services/automation.py)
+ENDED_BY_CLOSE = (IMPLEMENT, VERIFY, APPROVAL_TIMEOUT, RESUME)
 REVIEW_REMINDER = 0.75  # "review due" goes out when three quarters of the SLA have passed
 
 

@@ -16,7 +16,7 @@ from ..domain.plan import HttpStep, RunbookStep, RunStep, Step, TextStep
 from ..domain.values import Value
 from ..runner import checks
 from ..runner.execute import Secrets, StepResult, http_request, run_command, step_environment
-from ..store import audit, incidents, leases
+from ..store import audit, changes, incidents, leases
 from ..store.db import Tx
 from . import followups, unit
 from .context import Context
@@ -35,7 +35,7 @@ Progress = Callable[[int, int, str, float], None]
 class Run(Value):
     """One carrying-out of a change by one lease holder."""
 
-    __slots__ = ("_renewed", "change_id", "ctx", "cwd", "env", "holder", "progress")
+    __slots__ = ("_renewed", "change_id", "ctx", "cwd", "env", "holder", "pausable", "progress")
 
     def __init__(
         self,
@@ -46,8 +46,12 @@ class Run(Value):
         progress: Progress | None = None,
         cwd: str | None = None,
         _renewed: float = 0.0,
+        pausable: bool = False,
     ) -> None:
         self.ctx = ctx
+        # Automation (a worker, an agent, an integration's carry-on): the kill switch pauses it
+        # between steps (services/automation.py); a person's own run goes on.
+        self.pausable = pausable
         self.change_id = change_id
         self.holder = holder
         self.env = env
@@ -112,6 +116,10 @@ def _freezes_now(ctx: Context, now: datetime) -> list[Window]:
         return in_force(ctx, tx, now.timestamp())
 
 
+class Paused(Exception):
+    """The kill switch stopped a run between two steps (audited; a worker resumes it later)."""
+
+
 def begin(
     run: Run,
     actor: str,
@@ -125,6 +133,8 @@ def begin(
     `trusted`: the worker carrying out a change queued for it (the permission was checked when it
     was queued or approved); any other caller must be allowed to implement (SPEC §11).
     `text_only`: the caller (the API) runs no steps; a plan with executable steps is refused.
+    Automation (`run.pausable`) is refused while the kill switch is on, but for emergency changes
+    an ECAB member approved.
     """
     now = run.ctx.clock()
     active = _freezes_now(run.ctx, now)
@@ -146,7 +156,23 @@ def begin(
             events.append(Event(EventKind.BASELINE_MEASURED, actor, {"baseline": baseline}))
         return events
 
-    return unit.apply(run.ctx, run.change_id, actor, op, if_version, extra=_take_lease(run))
+    with unit.work(run.ctx, run.change_id, actor, if_version) as w:
+        if run.pausable:
+            _not_halted(w.tx, w.change)
+        w.decide(op)
+        w.add(_take_lease(run)(w.tx, w.change))
+    return w.change
+
+
+def _not_halted(tx: Tx, change: Change) -> None:
+    from .automation import held
+
+    reason = held(tx, change)
+    if reason is not None:
+        raise Refused(
+            f"automation halted (freeze on: {reason}): {change.change_id} is not carried out "
+            "automatically until freeze off (emergency changes an ECAB member approved go ahead)"
+        )
 
 
 def implement_change(
@@ -163,25 +189,35 @@ def implement_change(
     holder: str | None = None,
     trusted: bool = False,
     text_only: bool = False,
+    automated: bool = False,
 ) -> Change:
     """Run the implementation plan; then verify the change (now with `wait`, else in the worker).
 
     `holder` names the lease holder (default `cli:ACTOR`; the worker passes its own name and
     `trusted`, see `begin`; the API passes `text_only`). The steps run are those of the record
-    the implementation began on, never of an earlier read.
+    the implementation began on, never of an earlier read. The worker (`trusted`), an
+    integration's carry-on (`automated`) and agents are automation: the kill switch holds them.
     """
     validation.identity("actor", actor)
-    run = Run(ctx, change_id, holder or f"cli:{actor}", os.environ if env is None else env, progress)
+    from .tokens import who
+
+    with ctx.db.read() as tx:
+        pausable = trusted or automated or who(ctx, tx, actor).agent
+    env = os.environ if env is None else env
+    run = Run(ctx, change_id, holder or f"cli:{actor}", env, progress, pausable=pausable)
     spec = verification_spec(ctx, unit.load(ctx, change_id))
     start = 0
     if resume:
-        change, start = _resume(run, actor)
+        change, start = _resume(run, actor, trusted)
     else:
         baseline = checks.baseline(spec) if spec.has_checks else None
         change = begin(run, actor, baseline, if_version, trusted, text_only)
     steps = plan.steps("implementation_plan", change.implementation_plan)
     spec = verification_spec(ctx, change)
-    failure = run_steps(run, steps, actor, start)
+    try:
+        failure = run_steps(run, steps, actor, start)
+    except Paused:
+        return unit.load(ctx, change_id)
     if failure:
         return fail_change(ctx, change_id=change_id, actor=actor, reason=failure, run=run)
     return _finished(run, actor, steps, spec, wait, sleep)
@@ -237,6 +273,8 @@ def run_steps(run: Run, steps: list[Step], actor: str, start: int = 0, deadline:
     began = time.monotonic()
     total = len(steps)
     for n, step in enumerate(steps[start:], start + 1):
+        if run.pausable and deadline is None and n > start + 1:
+            _pause_if_halted(run, actor, n - 1, total)
         what = _describe(step)
         if run.progress:
             run.progress(n, total, what, time.monotonic() - began)
@@ -255,6 +293,20 @@ def run_steps(run: Run, steps: list[Step], actor: str, start: int = 0, deadline:
             return f"step {n}/{total} ({what}) failed: {result.error}"
         run.heartbeat()
     return ""
+
+
+def _pause_if_halted(run: Run, actor: str, done: int, total: int) -> None:
+    """Between two steps of automation: stop here while the kill switch is on (not a rollback's:
+    `run_steps` asks only without a deadline)."""
+    from . import automation
+
+    with run.ctx.db.read() as tx:
+        reason = automation.halted(tx)
+        change = None if reason is None else changes.get(tx, run.change_id)
+    if reason is None or change is None or automation.exempt(change):
+        return
+    automation.paused(run.ctx, run.change_id, actor, done, total, reason)
+    raise Paused(reason)
 
 
 def _secrets(run: Run) -> Secrets:
@@ -449,7 +501,7 @@ def verification_round(
     return verdict.done, verdict.state
 
 
-def _resume(run: Run, actor: str) -> tuple[Change, int]:
+def _resume(run: Run, actor: str, trusted: bool = False) -> tuple[Change, int]:
     """Take over an implementing change whose lease expired; continue after its last good step."""
     now = run.ctx.clock()
     with run.ctx.db.read() as tx:
@@ -470,10 +522,14 @@ def _resume(run: Run, actor: str) -> tuple[Change, int]:
             raise Refused(
                 f"{run.change_id} is {change.state.value}; only an implementing change can be resumed"
             )
-        if not permissions.allowed(permissions.Act.IMPLEMENT, actor, run.ctx.policy, change):
+        if not trusted and not permissions.allowed(permissions.Act.IMPLEMENT, actor, run.ctx.policy, change):
             who = permissions.describe(permissions.Act.IMPLEMENT, run.ctx.policy, change)
             raise Forbidden(f"{actor} may not resume {run.change_id}: allowed to {who}")
         return [Event(EventKind.IMPLEMENTATION_RESUMED, actor, {"from_step": start + 1})]
 
-    change = unit.apply(run.ctx, run.change_id, actor, op, extra=_take_lease(run, takeover=True))
-    return change, start
+    with unit.work(run.ctx, run.change_id, actor) as w:
+        w.decide(op)
+        if run.pausable:
+            _not_halted(w.tx, w.change)
+        w.add(_take_lease(run, takeover=True)(w.tx, w.change))
+    return w.change, start

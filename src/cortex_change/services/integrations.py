@@ -6,7 +6,7 @@ import json
 from collections.abc import Callable, Sequence
 
 from ..catalog.loader import Catalog, load_catalog
-from ..domain import plan
+from ..domain import agents, plan
 from ..domain.errors import ValidationError
 from ..domain.integration import Template, parse_details, render
 from ..domain.lifecycle import State
@@ -52,6 +52,8 @@ def integrate(
     """
     catalog = load_catalog(ctx.settings)
     template, named, rest = resolve(catalog, component, action, args)
+    if ctx.principal is not None:
+        agents.require_integration(ctx.principal, template.component, template.action)
     who = named if named is not None else (actor or template.who)  # a name given empty is refused
     if template.operation:
         return _operate(ctx, template, who, rest)
@@ -92,7 +94,7 @@ def _carry_on(ctx: Context, change: Change, who: str, run_steps_here: bool) -> l
         return ["implementation queued for the workers (IMPLEMENTATION_DELAY=0): worker run carries it out"]
     from .implementation import implement_change
 
-    change = implement_change(ctx, change_id=change.change_id, actor=who)
+    change = implement_change(ctx, change_id=change.change_id, actor=who, automated=True)
     done = f"closed {change.closure_status.value}" if change.closure_status else change.state.value
     return [f"implemented by {who}: {done}" + (f" ({change.closure_notes})" if change.closure_notes else "")]
 

@@ -220,3 +220,11 @@ def acting(ctx: Context, name: str) -> Principal:
 
 def resolve(tx: Tx, name: str) -> Principal:
     return Principal(name, True in tokens.kinds(tx, name))
+
+
+def who(ctx: Context, tx: Tx, name: str) -> Principal:
+    """`name` as the principal it acts as: the request's own (its token's scopes) when it is the
+    one acting, else resolved by name (an agent if its tokens are agents')."""
+    if ctx.principal is not None and ctx.principal.name == name:
+        return ctx.principal
+    return resolve(tx, name)

@@ -17,7 +17,7 @@ from ..domain.events import Event, EventKind
 from ..domain.lifecycle import AWAITING_APPROVAL, State
 from ..domain.values import Value
 from ..notify.message import DeliveryError, Message
-from ..store import outbox, timers
+from ..store import changes, outbox, timers
 from . import followups, unit
 from .context import Context
 from .implementation import implement_change, verification_round, verification_spec
@@ -122,8 +122,29 @@ def fire_timers(ctx: Context, name: str) -> list[str]:
 
 def _implement(ctx: Context, name: str, change_id: str | None, payload: dict[str, Any]) -> None:
     assert change_id is not None
-    if unit.load(ctx, change_id).state is State.APPROVED:  # else someone implemented or cancelled it already
+    # not approved: someone implemented or cancelled it already
+    if unit.load(ctx, change_id).state is State.APPROVED and not _held(ctx, change_id, followups.IMPLEMENT):
         implement_change(ctx, change_id=change_id, actor=f"worker:{name}", holder=name, trusted=True)
+
+
+def _resume(ctx: Context, name: str, change_id: str | None, payload: dict[str, Any]) -> None:
+    """A run the kill switch paused: carried on from its next step once the switch is off."""
+    assert change_id is not None
+    if unit.load(ctx, change_id).state is State.IMPLEMENTING and not _held(ctx, change_id, followups.RESUME):
+        implement_change(
+            ctx, change_id=change_id, actor=f"worker:{name}", holder=name, trusted=True, resume=True
+        )
+
+
+def _held(ctx: Context, change_id: str, kind: str) -> bool:
+    """While the kill switch holds the change, look again later (the timer is spent)."""
+    from . import automation
+
+    with ctx.db.transaction() as tx:
+        if automation.held(tx, changes.get(tx, change_id)) is None:
+            return False
+        followups.schedule(tx, kind, change_id, ctx.clock().timestamp() + automation.RECHECK, {})
+    return True
 
 
 def _verify(ctx: Context, name: str, change_id: str | None, payload: dict[str, Any]) -> None:
@@ -176,6 +197,7 @@ def _cab_agenda(ctx: Context, name: str, change_id: str | None, payload: dict[st
 
 FIRE: dict[str, Callable[[Context, str, str | None, dict[str, Any]], None]] = {
     followups.IMPLEMENT: _implement,
+    followups.RESUME: _resume,
     followups.VERIFY: _verify,
     followups.APPROVAL_TIMEOUT: _approval_timeout,
     followups.REVIEW_DUE: _review(EventKind.REVIEW_DUE),

@@ -171,6 +171,24 @@ def history(
     return [PastChange(r[0], ClosureStatus(r[1])) for r in rows]
 
 
+def track_record(tx: Tx, requester: str, since: datetime, exclude: str) -> list[PastChange]:
+    """Closed changes `requester` filed, closed since `since` (an agent's own record, for risk)."""
+    rows = tx.all(
+        "SELECT change_id, closure_status FROM changes WHERE requested_by=? AND closed_at >= ? "
+        "AND state=? AND closure_status IN (?, ?, ?) AND change_id <> ? ORDER BY change_id",
+        (
+            requester,
+            since.timestamp(),
+            State.CLOSED.value,
+            ClosureStatus.SUCCESSFUL.value,
+            ClosureStatus.FAILED.value,
+            ClosureStatus.ROLLED_BACK.value,
+            exclude,
+        ),
+    )
+    return [PastChange(r[0], ClosureStatus(r[1])) for r in rows]
+
+
 LIST_COLUMNS = "change_id, state, type, category, risk_level, risk_score, created_at, title"
 
 
