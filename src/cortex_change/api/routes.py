@@ -18,8 +18,8 @@ from ..domain.errors import NotFound, PreconditionFailed, Refused, ValidationErr
 from ..domain.lifecycle import GROUPS, State
 from ..domain.model import Change, ChangeType, Level
 from ..services import audit as audit_service
+from ..services import automation, cmdb, queries, reviews, telemetry
 from ..services import changes as svc
-from ..services import cmdb, queries, reviews, telemetry
 from ..services.compliance import compliance_report
 from ..services.context import Context
 from ..services.dispatch import implement_or_queue
@@ -148,7 +148,15 @@ def healthz() -> dict[str, str]:
     responses=_problems(503),
 )
 def readyz(request: Request) -> dict[str, Any]:
-    return {"status": "ready", "schema_version": schema_version(_ctx(request))}
+    ctx = _ctx(request)
+    version = schema_version(ctx)
+    state = automation.status(ctx)
+    halted = {"reason": state["reason"], "by": state["by"], "since": state["since"]}
+    return {
+        "status": "ready",
+        "schema_version": version,
+        "automation_halted": halted if state["halted"] else None,
+    }
 
 
 @health.get(

@@ -315,6 +315,9 @@ class Health(Out):
 class Ready(Out):
     status: str
     schema_version: int
+    automation_halted: dict[str, Any] | None = Field(
+        description="the kill switch (freeze on): reason, by, since; null while automation runs"
+    )
 
 
 class ModelCondition(Out):

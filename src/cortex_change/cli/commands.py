@@ -14,6 +14,8 @@ from .registry import OVERDUE
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up time)
 if TYPE_CHECKING:
+    from typing import Any
+
     from ..domain.model import Change
     from ..services.context import Context
     from .gateway import Gateway
@@ -304,7 +306,26 @@ def cmd_config_show(ctx: Context | None, a: argparse.Namespace) -> int:
 
     rows = describe(load(a.env))
     print(render.as_json(rows) if a.json else render.config_rows(rows))
+    if not a.json:
+        print(_kill_switch(a.env))
     return EXIT_OK
+
+
+def _kill_switch(env: dict[str, str]) -> str:
+    """The kill switch's line, read from the store if there is one (config show opens none else)."""
+    from ..domain.errors import CortexError
+    from ..services.automation import status
+    from ..services.context import open_context
+    from .automation import line
+
+    try:
+        ctx = open_context(env, create=False)
+    except CortexError:
+        return "automation: no store yet (kill switch off)"
+    try:
+        return line(status(ctx))
+    finally:
+        ctx.close()
 
 
 def cmd_integrate(gw: Gateway, a: argparse.Namespace) -> int:
@@ -349,9 +370,34 @@ def cmd_models_show(gw: Gateway, a: argparse.Namespace) -> int:
 def cmd_token_create(ctx: Context, a: argparse.Namespace) -> int:
     from ..services.tokens import create_token
 
-    token_id, token = create_token(ctx, name=a.name)
+    token_id, token = create_token(
+        ctx,
+        name=a.name,
+        agent=a.agent,
+        scopes=a.scope,
+        read_only=a.read_only,
+        worker=a.worker,
+        expires=a.expires,
+    )
     name = render.escape(a.name)
-    print(f"token {token_id} for {name}; shown once, store it now (only its hash is kept)", file=sys.stderr)
+    kind = "agent " if a.agent else ""
+    print(
+        f"token {token_id} for {kind}{name}; shown once, store it now (only its hash is kept)",
+        file=sys.stderr,
+    )
+    print(token)
+    return EXIT_OK
+
+
+def cmd_token_rotate(ctx: Context, a: argparse.Namespace) -> int:
+    from ..services.tokens import rotate_token
+
+    new_id, token, until = rotate_token(ctx, token_id=a.token_id, grace=a.grace)
+    old = render.escape(a.token_id)
+    print(
+        f"token {new_id} replaces {old} (which works until {until}); shown once, store it now",
+        file=sys.stderr,
+    )
     print(token)
     return EXIT_OK
 
@@ -364,9 +410,30 @@ def cmd_token_list(ctx: Context, a: argparse.Namespace) -> int:
         print(render.as_json(rows))
     else:
         for r in rows:
-            state = f"revoked {r['revoked_at']}" if r["revoked_at"] else "active"
-            print(render.escape(f"{r['token_id']}  {r['name']}  created {r['created_at']}  {state}"))
+            state = f"revoked {r['revoked_at']}" if r["revoked_at"] else r["state"]
+            if r["state"] in ("rotating", "rotated out"):
+                state += f" (until {r['retires_at']})"
+            elif r["expires_at"] and r["state"] == "active":
+                state += f" (expires {r['expires_at']})"
+            kind = "agent" if r["agent"] else "person"
+            scopes = "" if r["scopes"] is None else "  " + _scopes_text(r["scopes"])
+            print(
+                render.escape(
+                    f"{r['token_id']}  {r['name']}  {kind}  created {r['created_at']}  {state}{scopes}"
+                )
+            )
     return EXIT_OK
+
+
+def _scopes_text(scopes: dict[str, Any]) -> str:
+    """`components=cicd-master categories=deployment max-level=low worker` (absent keys: any)."""
+    parts = [
+        f"{k.replace('_', '-')}={','.join(v) if isinstance(v, list) else v}"
+        for k, v in scopes.items()
+        if k not in ("read_only", "worker")
+    ]
+    parts += [k.replace("_", "-") for k in ("read_only", "worker") if scopes.get(k)]
+    return " ".join(parts) or "unrestricted"
 
 
 def cmd_token_revoke(ctx: Context, a: argparse.Namespace) -> int:

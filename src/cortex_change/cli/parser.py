@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 
 from ..domain.errors import ValidationError
 from .exits import EXIT_BAD_INPUT, EXIT_CODES
-from .registry import calendar, cmdb, commands, observations, operations, windows
+from .registry import automation, calendar, cmdb, commands, observations, operations, windows
 from .render import escape
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up time)
@@ -132,6 +132,7 @@ COMMANDS = (
     "cab",
     "cmdb",
     "windows",
+    "freeze",
     "observe",
     "observations",
     "calendar",
@@ -187,6 +188,7 @@ def build_parser(only: str | None = None) -> Parser:
     _operations_commands(add)
     _cmdb_commands(add)
     _windows_commands(add)
+    _freeze_commands(add)
     _calendar_commands(add)
     return root
 
@@ -381,11 +383,26 @@ def _admin_commands(add: Adder) -> None:
     p.add_argument("--all", action="store_true", help="every event, not only AUDIT_RETENTION_DAYS")
     p.set_defaults(handler=commands.cmd_audit_export)
 
-    token = add("token", _missing_sub, "API tokens: create NAME (printed once), list, revoke ID")
+    token = add("token", _missing_sub, "API tokens: create NAME (printed once), list, rotate ID, revoke ID")
     token_sub = _actions(token, "token_command")
     p = token_sub.add_parser("create", help="a new token for identity NAME; only its hash is stored")
     p.add_argument("name", metavar="NAME")
+    p.add_argument("--agent", action="store_true", help="NAME is an autonomous agent (docs/agents.md)")
+    p.add_argument(
+        "--scope",
+        action="append",
+        default=[],
+        metavar="KEY=VALUES",
+        help="limit the token: components=C[.ACTION],…  categories=…  types=…  max-level=LEVEL  rate=N",
+    )
+    p.add_argument("--read-only", action="store_true", help="reads only")
+    p.add_argument("--worker", action="store_true", help="may carry out changes (the worker protocol)")
+    p.add_argument("--expires", metavar="DURATION", help="e.g. 30d, 12h, 2w (default: never)")
     p.set_defaults(handler=commands.cmd_token_create)
+    p = token_sub.add_parser("rotate", help="a new secret for a token; the old one works for --grace")
+    p.add_argument("token_id", metavar="ID")
+    p.add_argument("--grace", default="1h", metavar="DURATION", help="default 1h; 0 ends it at once")
+    p.set_defaults(handler=commands.cmd_token_rotate)
     p = token_sub.add_parser("list", help="tokens with their identity and state (never the secret)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=commands.cmd_token_list)
@@ -548,6 +565,21 @@ def _cmdb_commands(add: Adder) -> None:
     p.add_argument("name", metavar="NAME")
     p.add_argument("--format", choices=["dot", "mermaid"], default="dot")
     p.set_defaults(handler=cmdb.cmd_cmdb_graph)
+
+
+def _freeze_commands(add: Adder) -> None:
+    f = add("freeze", _missing_sub, "the kill switch: stop all automation at once (docs/agents.md)")
+    sub = _actions(f, "freeze_command")
+    p = sub.add_parser("on", help="no auto-approval, no automated implementation (CHANGE_MANAGERS)")
+    p.add_argument("--reason", required=True, type=_nonempty)
+    _common(p)
+    p.set_defaults(handler=automation.cmd_freeze_on)
+    p = sub.add_parser("off", help="automation resumes; paused implementations continue")
+    _common(p)
+    p.set_defaults(handler=automation.cmd_freeze_off)
+    p = sub.add_parser("status", help="whether automation is halted, why, by whom, since when")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=automation.cmd_freeze_status)
 
 
 def _windows_commands(add: Adder) -> None:

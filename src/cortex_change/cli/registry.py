@@ -55,6 +55,7 @@ cmdb = Module("cmdb")
 windows = Module("windows")
 observations = Module("observations")
 calendar = Module("calendar")
+automation = Module("automation")
 
 # Handlers take a Gateway (the local store or the server) except these, which work on the local
 # store whatever CORTEX_CHANGE_URL says (tokens, the server itself, the trail's files on this host,
@@ -66,6 +67,10 @@ LOCAL_ONLY = frozenset(
         commands.cmd_token_create,
         commands.cmd_token_list,
         commands.cmd_token_revoke,
+        commands.cmd_token_rotate,
+        automation.cmd_freeze_on,
+        automation.cmd_freeze_off,
+        automation.cmd_freeze_status,
         operations.cmd_rollback,
         operations.cmd_worker_run,
         operations.cmd_worker_execute,
@@ -106,6 +111,7 @@ READ_ONLY = frozenset(
         commands.cmd_audit_log,
         commands.cmd_audit_export,
         commands.cmd_token_list,
+        automation.cmd_freeze_status,
         commands.cmd_gate,
         commands.cmd_wait,
         operations.cmd_worker_leases,

@@ -129,7 +129,9 @@ def parse_scopes(
         key = key.strip()
         if not sep or key not in SCOPE_KEYS:
             raise ValidationError(
-                "scope", f"{spec!r} is not KEY=VALUE[,VALUE...] with KEY one of {', '.join(SCOPE_KEYS)}"
+                "scope",
+                f"{spec!r} is not a scope like categories=deployment,security; "
+                f"scopes: {', '.join(SCOPE_KEYS)}",
             )
         if key in given:
             raise ValidationError("scope", f"{key} given twice; list its values once, comma-separated")

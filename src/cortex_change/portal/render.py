@@ -98,6 +98,11 @@ def page(
     """A whole page, or only its `fragment` block when htmx asks for one (`HX-Request`)."""
     values.setdefault("error", None)
     values.setdefault("notice", None)
+    if viewer is not None and "halted" not in values:
+        from ..services import automation
+
+        state = automation.status(request.app.state.context())
+        values["halted"] = state if state["halted"] else None
     html = ENV.get_template(template).render(
         request_path=request.url.path,
         viewer=viewer,

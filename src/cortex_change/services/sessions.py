@@ -16,13 +16,14 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Final, Protocol
 
+from ..domain import agents
 from ..domain.codec import fmt_time
 from ..domain.errors import CortexError
 from ..domain.events import Event, EventKind
 from ..domain.values import Frozen
-from ..store import audit, sessions, tokens
+from ..store import audit, sessions
 from .context import Context
-from .tokens import TOKEN, digest, new_secret
+from .tokens import TOKEN, Unauthenticated, digest, new_secret, principal
 
 SECRET = re.compile(r"^[A-Za-z0-9_-]{43}$")  # 32 random bytes, base64url without padding
 
@@ -60,20 +61,21 @@ class TokenProvider:
     name = "token"
 
     def identify(self, ctx: Context, credentials: Mapping[str, str]) -> tuple[str, str | None]:
+        """The token's identity, when it is the one named; an agent's or a scoped token does not
+        sign in (the portal is for people acting with all their roles: docs/agents.md)."""
         identity = credentials.get("identity", "").strip()
-        m = TOKEN.match(credentials.get("token", "").strip())
-        if not identity or m is None:
+        token = credentials.get("token", "").strip()
+        if not identity or TOKEN.match(token) is None:
             raise SignInFailed
-        with ctx.db.read() as tx:
-            row = tokens.find(tx, m.group(1))
-        if (
-            row is None
-            or row[2] is not None
-            or not hmac.compare_digest(row[1], digest(m.group(2)))
-            or not hmac.compare_digest(str(row[0]).encode(), identity.encode())
-        ):
+        try:
+            who = principal(ctx, f"Bearer {token}")
+        except Unauthenticated:
+            raise SignInFailed from None
+        if not hmac.compare_digest(who.name.encode(), identity.encode()):
             raise SignInFailed
-        return identity, m.group(1)
+        if who.agent or who.scopes != agents.UNRESTRICTED:
+            raise SignInFailed
+        return identity, who.token_id
 
 
 def csrf_token(secret: str) -> str:

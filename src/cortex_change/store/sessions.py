@@ -21,13 +21,18 @@ def insert(
 
 def find(tx: Tx, session_hash: str, now: float) -> Row | None:
     """(identity, provider, expires_at) of a live session: not expired, and its token (if it
-    signed in with one) not revoked."""
+    signed in with one) not revoked, expired or rotated out (its times are ISO 8601 UTC text,
+    which sorts as time does)."""
+    from ..domain.codec import fmt_epoch
+
+    stamp = fmt_epoch(now)
     return tx.one(
         "SELECT s.identity, s.provider, s.expires_at FROM portal_sessions s "
         "LEFT JOIN api_tokens t ON t.token_id = s.token_id "
         "WHERE s.session_hash = ? AND s.expires_at > ? "
-        "AND (s.token_id IS NULL OR (t.token_id IS NOT NULL AND t.revoked_at IS NULL))",
-        (session_hash, now),
+        "AND (s.token_id IS NULL OR (t.token_id IS NOT NULL AND t.revoked_at IS NULL "
+        "AND (t.expires_at IS NULL OR t.expires_at > ?) AND (t.retires_at IS NULL OR t.retires_at > ?)))",
+        (session_hash, now, stamp, stamp),
     )
 
 
