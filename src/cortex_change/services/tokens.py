@@ -156,10 +156,12 @@ def list_tokens(ctx: Context) -> list[dict[str, Any]]:
         state = "active"
         if r[3] is not None:
             state = "revoked"
+        elif _expired(r[7], now):
+            state = "rotated out"
         elif _expired(r[6], now):
             state = "expired"
         elif r[7] is not None:
-            state = "rotated out" if _expired(r[7], now) else "rotating"
+            state = "rotating"
         out.append(
             {
                 "token_id": r[0],
