@@ -60,6 +60,7 @@ _WHY = {
     "nothing was written",
     412: "If-Match names a version that is no longer current; nothing was written",
     422: "bad input: a field's value is not allowed; nothing was written",
+    429: "the identity is over its requests a minute (Retry-After: seconds to wait); nothing was done",
     503: "the store could not be opened or used",
 }
 ETAG = {
@@ -75,7 +76,7 @@ def _problems(*codes: int) -> dict[int | str, dict[str, Any]]:
     return {c: {"model": schemas.Problem, "description": _WHY[c]} for c in codes}
 
 
-AUTHED = (401, 422, 503)
+AUTHED = (401, 422, 429, 503)
 ONE = (*AUTHED, 404)
 MOVE = (*ONE, 403, 409, 412)
 PERIOD_HELP = 'today, week, month, or "2025-12-01 to 2025-12-31"'  # the periods the reports take
@@ -770,3 +771,36 @@ def remove_change_window(request: Request, window_id: str, credentials: Credenti
 
     remove_window(ctx, window_id=window_id, actor=who)
     return Response(status_code=204)
+
+
+@api.get(
+    "/freeze",
+    summary="the kill switch: whether all automation is halted, why, by whom (`freeze status`)",
+    response_model=schemas.Halt,
+    responses=_problems(*AUTHED),
+)
+def halt_status(request: Request, credentials: Credentials) -> dict[str, Any]:
+    ctx, _ = _acting(request, credentials)
+    return automation.status(ctx)
+
+
+@api.post(
+    "/freeze",
+    summary="halt all automation now (`freeze on`; CHANGE_MANAGERS): docs/agents.md",
+    response_model=schemas.Halt,
+    responses=_problems(*AUTHED, 403),
+)
+def halt_on(request: Request, body: schemas.HaltOn, credentials: Credentials) -> dict[str, Any]:
+    ctx, who = _acting(request, credentials)
+    return automation.switch(ctx, on=True, actor=who, reason=body.reason)
+
+
+@api.delete(
+    "/freeze",
+    summary="resume automation (`freeze off`; CHANGE_MANAGERS)",
+    response_model=schemas.Halt,
+    responses=_problems(*AUTHED, 403),
+)
+def halt_off(request: Request, credentials: Credentials) -> dict[str, Any]:
+    ctx, who = _acting(request, credentials)
+    return automation.switch(ctx, on=False, actor=who)

@@ -592,3 +592,19 @@ class Calendar(Out):
     to: str
     changes: list[CalendarEntry]
     windows: list[CalendarWindow]
+
+
+class HaltOn(Body):
+    """Turn the kill switch on (`freeze on`): why, in words the banner and notifications show."""
+
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class Halt(Out):
+    """The kill switch (`freeze status`, docs/agents.md)."""
+
+    halted: bool
+    reason: str | None
+    by: str | None = Field(description="who turned it on (or off) last")
+    since: str | None
+    changed: bool | None = Field(None, description="after on/off: whether this request changed it")
