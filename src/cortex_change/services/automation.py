@@ -15,7 +15,7 @@ from ..domain.codec import fmt_time
 from ..domain.events import Event, EventKind
 from ..domain.model import Change, ChangeType, Decision
 from ..notify.message import Message
-from ..store import audit, halt
+from ..store import audit, halt, timers
 from ..store.db import Tx
 from . import followups
 from .context import Context
@@ -68,6 +68,8 @@ def switch(ctx: Context, *, on: bool, actor: str, reason: str | None = None) -> 
             return _state(False, None, actor, stamp, changed=False)
         why = reason if on and reason is not None else f"turned off (was: {was})"
         halt.put(tx, on, why, actor, stamp)
+        if not on:  # what the switch held goes ahead at the workers' next pass
+            timers.hasten(tx, followups.RESUME, now.timestamp())
         kind = EventKind.AUTOMATION_HALTED if on else EventKind.AUTOMATION_RESUMED
         rows = audit.append(tx, None, [Event(kind, actor, {"reason": why})], now)
         headline = "ALL AUTOMATION HALTED" if on else "Automation resumed"
@@ -112,4 +114,4 @@ def paused(ctx: Context, change_id: str, actor: str, step: int, of: int, reason:
     with ctx.db.transaction() as tx:
         leases.release(tx, change_id)
         audit.append(tx, change_id, [Event(EventKind.IMPLEMENTATION_PAUSED, actor, details)], now)
-        followups.schedule(tx, followups.RESUME, change_id, now.timestamp() + RECHECK, {})
+        followups.schedule(tx, followups.RESUME, change_id, now.timestamp() + RECHECK, {"paused": True})

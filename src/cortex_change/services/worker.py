@@ -121,29 +121,31 @@ def fire_timers(ctx: Context, name: str) -> list[str]:
 
 
 def _implement(ctx: Context, name: str, change_id: str | None, payload: dict[str, Any]) -> None:
+    """Carry out an approved change queued for the workers (or, RESUME, one the kill switch held
+    or paused, once it is off)."""
     assert change_id is not None
-    # not approved: someone implemented or cancelled it already
-    if unit.load(ctx, change_id).state is State.APPROVED and not _held(ctx, change_id, followups.IMPLEMENT):
-        implement_change(ctx, change_id=change_id, actor=f"worker:{name}", holder=name, trusted=True)
+    state = unit.load(ctx, change_id).state
+    # implementing: only a run the switch paused is the worker's to resume; any other state: it
+    # was implemented, cancelled or closed meanwhile
+    resume = state is State.IMPLEMENTING and bool(payload.get("paused"))
+    if (state is not State.APPROVED and not resume) or _held(ctx, change_id):
+        return
+    worker = f"worker:{name}"
+    implement_change(ctx, change_id=change_id, actor=worker, holder=name, trusted=True, resume=resume)
 
 
-def _resume(ctx: Context, name: str, change_id: str | None, payload: dict[str, Any]) -> None:
-    """A run the kill switch paused: carried on from its next step once the switch is off."""
-    assert change_id is not None
-    if unit.load(ctx, change_id).state is State.IMPLEMENTING and not _held(ctx, change_id, followups.RESUME):
-        implement_change(
-            ctx, change_id=change_id, actor=f"worker:{name}", holder=name, trusted=True, resume=True
-        )
-
-
-def _held(ctx: Context, change_id: str, kind: str) -> bool:
-    """While the kill switch holds the change, look again later (the timer is spent)."""
+def _held(ctx: Context, change_id: str) -> bool:
+    """While the kill switch holds the change, a RESUME timer looks again later (`freeze off`
+    makes it due at once)."""
     from . import automation
 
     with ctx.db.transaction() as tx:
-        if automation.held(tx, changes.get(tx, change_id)) is None:
+        change = changes.get(tx, change_id)
+        if automation.held(tx, change) is None:
             return False
-        followups.schedule(tx, kind, change_id, ctx.clock().timestamp() + automation.RECHECK, {})
+        paused = change.state is State.IMPLEMENTING
+        due = ctx.clock().timestamp() + automation.RECHECK
+        followups.schedule(tx, followups.RESUME, change_id, due, {"paused": paused})
     return True
 
 
@@ -197,7 +199,7 @@ def _cab_agenda(ctx: Context, name: str, change_id: str | None, payload: dict[st
 
 FIRE: dict[str, Callable[[Context, str, str | None, dict[str, Any]], None]] = {
     followups.IMPLEMENT: _implement,
-    followups.RESUME: _resume,
+    followups.RESUME: _implement,
     followups.VERIFY: _verify,
     followups.APPROVAL_TIMEOUT: _approval_timeout,
     followups.REVIEW_DUE: _review(EventKind.REVIEW_DUE),

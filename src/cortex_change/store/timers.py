@@ -44,6 +44,13 @@ def claim_due(tx: Tx, now: float, holder: str, hold: float, limit: int = 20) -> 
     return rows
 
 
+def hasten(tx: Tx, kind: str, now: float) -> int:
+    """Make every pending timer of `kind` due now (those the kill switch held: it is off)."""
+    return tx.run(
+        "UPDATE timers SET due_at=? WHERE state='pending' AND kind=? AND due_at > ?", (now, kind, now)
+    )
+
+
 def fired(tx: Tx, timer_id: str, holder: str, now: float) -> bool:
     """Mark a claimed timer fired; False when the claim was lost to another worker."""
     return (
