@@ -98,7 +98,8 @@ def page(
     """A whole page, or only its `fragment` block when htmx asks for one (`HX-Request`)."""
     values.setdefault("error", None)
     values.setdefault("notice", None)
-    if viewer is not None and "halted" not in values:
+    values.setdefault("halted", None)
+    if viewer is not None:  # the kill switch's banner on every page a person sees
         from ..services import automation
 
         state = automation.status(request.app.state.context())
