@@ -68,6 +68,7 @@ RECORD = {
 READ = BASE | LOCAL | RECORD
 # The write kernel: rules, the one write path, what events set going.
 WRITE = READ | {
+    "domain.agents",  # who acts: an agent's change and decisions follow their own rules
     "domain.fields",  # the field table: create's checks, and update's rules in workflow
     "domain.notifications",
     "domain.permissions",

@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 
 from ..domain.errors import ValidationError
 from .exits import EXIT_BAD_INPUT, EXIT_CODES
-from .registry import automation, calendar, cmdb, commands, observations, operations, windows
+from .registry import automation, calendar, cmdb, commands, mcp, observations, operations, windows
 from .render import escape
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up time)
@@ -126,6 +126,7 @@ COMMANDS = (
     "config",
     "token",
     "serve",
+    "mcp",
     "worker",
     "incidents",
     "outbox",
@@ -416,6 +417,13 @@ def _admin_commands(add: Adder) -> None:
     s.add_argument("--workers", type=int, default=1, help="processes (use PostgreSQL for more than one host)")
     s.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     s.add_argument("--no-access-log", dest="access_log", action="store_false")
+
+    add(
+        "mcp",
+        mcp.cmd_mcp,
+        "serve the Model Context Protocol on stdio for AI agents, as CORTEX_CHANGE_TOKEN's identity "
+        "and scopes, on CORTEX_CHANGE_DB (docs/mcp.md)",
+    )
 
     cfg = add("config", _missing_sub, "show the effective configuration")
     cfg_sub = _actions(cfg, "config_command")

@@ -13,7 +13,8 @@ if TYPE_CHECKING:
 
 
 class Handler:
-    """One command's function, `module.name` under cortex_change.cli, imported on first call."""
+    """One command's function, `module.name` under cortex_change.cli (or a full module path, for
+    a door of its own: `cortex_change.mcp`), imported on first call."""
 
     __slots__ = ("module", "name")
 
@@ -24,7 +25,8 @@ class Handler:
     def __call__(self, target: object, args: argparse.Namespace) -> int:
         from importlib import import_module
 
-        code: int = getattr(import_module(f"cortex_change.cli.{self.module}"), self.name)(target, args)
+        path = self.module if "." in self.module else f"cortex_change.cli.{self.module}"
+        code: int = getattr(import_module(path), self.name)(target, args)
         return code
 
     def __eq__(self, other: object) -> bool:
@@ -56,6 +58,7 @@ windows = Module("windows")
 observations = Module("observations")
 calendar = Module("calendar")
 automation = Module("automation")
+mcp = Module("cortex_change.mcp")  # the MCP server: its SDK only when `cortex-change mcp` runs
 
 # Handlers take a Gateway (the local store or the server) except these, which work on the local
 # store whatever CORTEX_CHANGE_URL says (tokens, the server itself, the trail's files on this host,
@@ -98,7 +101,8 @@ LOCAL_ONLY = frozenset(
         calendar.cmd_calendar_feed_revoke,
     }
 )
-NO_STORE = frozenset({commands.cmd_config_show, commands.cmd_serve})
+# `serve` and `mcp` open the store themselves (the MCP server on this host: never the client mode).
+NO_STORE = frozenset({commands.cmd_config_show, commands.cmd_serve, mcp.cmd_mcp})
 # Locally these only read: they open an existing store read-only (an auditor's access is enough)
 # and say it does not exist rather than create one; every other command creates it on first use.
 READ_ONLY = frozenset(
@@ -139,5 +143,6 @@ def reads_only(a: argparse.Namespace) -> bool:
 
 
 def needs_no_store(a: argparse.Namespace) -> bool:
-    """`config show`, `serve` and the offline `audit verify --export FILE` open no store."""
+    """`config show`, `serve`, `mcp` (which open it themselves) and the offline `audit verify
+    --export FILE` are given no store."""
     return a.handler in NO_STORE or (a.handler == commands.cmd_audit_verify and bool(a.export))

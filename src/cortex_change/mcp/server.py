@@ -21,22 +21,33 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, NamedTuple, TypeVar
 
 import anyio
-from mcp import types
 from mcp.server.context import ServerRequestContext
 from mcp.server.lowlevel import Server
 from mcp.server.stdio import stdio_server
+from mcp.types import (
+    CallToolRequestParams,
+    CallToolResult,
+    ListToolsResult,
+    PaginatedRequestParams,
+    TextContent,
+)
+from mcp.types import Tool as McpTool
 
 from .. import __version__
 from ..domain import agents
 from ..domain import validation as v
 from ..domain.agents import Principal
 from ..domain.errors import CortexError, ValidationError
-from ..domain.fields import FIELDS, Field, Kind
+from ..domain.fields import FIELDS, ChangeRequest, Field, Kind
 from ..domain.lifecycle import State
 from ..domain.model import Change
 from ..redaction import redact
+from ..services import changes as svc
+from ..services import queries
 from ..services.context import Context, open_context
+from ..services.gate import gate
 from ..services.tokens import principal
+from ..services.workers import rollback_change
 
 log = logging.getLogger("cortex_change.mcp")
 T = TypeVar("T")
@@ -71,54 +82,49 @@ class Tool(NamedTuple):
 def _document(ctx: Context, change: Change) -> dict[str, Any]:
     """The change as SPEC §1's document: from the record in hand when a unit of work has just
     written it, else read (as the API's `_record`)."""
-    from ..services import queries
-
     if change.trail is None:
         return queries.get_change(ctx, change_id=change.change_id)
     return queries.document(ctx, change, change.trail)
 
 
 def _file_change(ctx: Context, who: Principal, args: Args) -> dict[str, Any]:
-    from ..domain.fields import ChangeRequest
-    from ..services import changes as svc
-
     checked = ChangeRequest.of({**args, "requested_by": who.name}, svc.limits(ctx.settings))
     return _document(ctx, svc.create_change(ctx, checked))
 
 
 def _assess_change(ctx: Context, who: Principal, args: Args) -> dict[str, Any]:
-    from ..services import changes as svc
-
     return _document(ctx, svc.assess_change(ctx, change_id=args["change_id"]))
 
 
 def _gate(ctx: Context, who: Principal, args: Args) -> dict[str, Any]:
-    from ..services.gate import gate
-
     return gate(
         ctx, service=args["service"], environment=args.get("environment"), change_id=args.get("change_id")
     )
 
 
+def _start_implementation(ctx: Context, who: Principal, args: Args) -> dict[str, Any]:
+    """As the API's implement: a plan with executable steps is queued for the workers, a plan of
+    text steps is recorded as carried out by this identity (then report_outcome)."""
+    from ..services.dispatch import implement_or_queue
+
+    change, queued = implement_or_queue(ctx, change_id=args["change_id"], actor=who.name)
+    return {**_document(ctx, change), "queued_for_workers": queued}
+
+
 def _report_outcome(ctx: Context, who: Principal, args: Args) -> dict[str, Any]:
-    """Success closes the change successful; a failure takes the failure path (a rollback when
-    AUTO_ROLLBACK_ENABLED, else closed failed), allowed as `rollback` allows it."""
+    """Success closes the change successful; a failure takes the failure path as `rollback` does
+    (allowed to whoever may roll it back; a rollback when AUTO_ROLLBACK_ENABLED, else closed failed;
+    its reason `rolled back by NAME: NOTES`)."""
     change_id, notes = args["change_id"], args["notes"]
     if args["success"]:
-        from ..services.changes import close_change
-
-        change = close_change(ctx, change_id=change_id, status="successful", notes=notes, actor=who.name)
+        change = svc.close_change(ctx, change_id=change_id, status="successful", notes=notes, actor=who.name)
     else:
-        from ..services.workers import rollback_change
-
         change = rollback_change(ctx, change_id=change_id, actor=who.name, reason=notes)
     return _document(ctx, change)
 
 
 def _get_change(ctx: Context, who: Principal, args: Args) -> dict[str, Any]:
-    from ..services.queries import get_change
-
-    return get_change(ctx, change_id=args["change_id"])
+    return queries.get_change(ctx, change_id=args["change_id"])
 
 
 # ---- the tools' declarations ------------------------------------------------------------------
@@ -225,6 +231,18 @@ def tools(ctx: Context) -> dict[str, Tool]:
             None,
         ),
         Tool(
+            "start_implementation",
+            "Carry out an approved change: a plan with executable steps (run, http, runbook) is queued "
+            "for the workers, who run it and verify it (queued_for_workers true; follow it with "
+            "get_change); a plan of steps for people is recorded as implemented by you at once — do them, "
+            "then report_outcome. Allowed to the requester, IMPLEMENTERS and CHANGE_MANAGERS, within "
+            "the change's planned window, never during a freeze; while automation is halted (the kill "
+            "switch) agents start nothing.",
+            _object({"change_id": CHANGE_ID}, ["change_id"]),
+            "implement changes",
+            _start_implementation,
+        ),
+        Tool(
             "report_outcome",
             "Report how carrying out a change went (it must be implementing or implemented). success "
             "true closes it successful; false starts its rollback (AUTO_ROLLBACK_ENABLED), else closes "
@@ -274,7 +292,9 @@ def arguments(tool: Tool, given: Mapping[str, Any]) -> Args:
     properties: dict[str, Any] = tool.schema["properties"]
     unknown = [name for name in given if name not in properties]
     if unknown:
-        raise ValidationError(unknown[0], f"is not an argument of {tool.name}; arguments: {', '.join(properties)}")
+        raise ValidationError(
+            unknown[0], f"is not an argument of {tool.name}; arguments: {', '.join(properties)}"
+        )
     out: Args = {}
     for name, spec in properties.items():
         value = given.get(name)
@@ -307,7 +327,11 @@ class Door:
         self.token = token
         self.location = env.get("CORTEX_CHANGE_DB", "")
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cortex-change-store")
-        self.ctx = self.pool.submit(open_context, env).result()  # opened in the thread that uses it
+        try:
+            self.ctx = self.pool.submit(open_context, env).result()  # opened in the thread that uses it
+        except BaseException:
+            self.pool.shutdown()
+            raise
         self.tools: dict[str, Tool] = {}
 
     def close(self) -> None:
@@ -361,14 +385,17 @@ class Door:
             await anyio.sleep(min(POLL_SECONDS, timeout - waited))
 
     async def list_tools(
-        self, ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
-    ) -> types.ListToolsResult:
-        listed = [types.Tool(name=t.name, description=t.description, input_schema=t.schema) for t in self.tools.values()]
-        return types.ListToolsResult(tools=listed)
+        self, ctx: ServerRequestContext[Any], params: PaginatedRequestParams | None
+    ) -> ListToolsResult:
+        listed = [
+            McpTool(name=t.name, description=t.description, input_schema=t.schema)
+            for t in self.tools.values()
+        ]
+        return ListToolsResult(tools=listed)
 
     async def call_tool(
-        self, ctx: ServerRequestContext[Any], params: types.CallToolRequestParams
-    ) -> types.CallToolResult:
+        self, ctx: ServerRequestContext[Any], params: CallToolRequestParams
+    ) -> CallToolResult:
         try:
             tool = self.tools.get(params.name)
             if tool is None:
@@ -381,14 +408,14 @@ class Door:
             log.exception("tool %s failed", params.name)
             return self.error(f"{params.name} failed: internal error (see the server's log)")
         text = json.dumps(value, ensure_ascii=False)
-        return types.CallToolResult(
-            content=[types.TextContent(type="text", text=text)],
+        return CallToolResult(
+            content=[TextContent(type="text", text=text)],
             structured_content=value if isinstance(value, dict) else None,
         )
 
-    def error(self, message: str) -> types.CallToolResult:
+    def error(self, message: str) -> CallToolResult:
         text = redact(message, self.location)  # no password of the store's URL
-        return types.CallToolResult(content=[types.TextContent(type="text", text=text)], is_error=True)
+        return CallToolResult(content=[TextContent(type="text", text=text)], is_error=True)
 
 
 INSTRUCTIONS = (

@@ -25,7 +25,6 @@ from ..domain.values import Value
 from ..store import changes, leases, tokens
 from ..store.db import Tx
 from . import followups, unit
-from . import tokens as tokens_service
 from .context import Context
 from .runbooks import stamp_plan
 
@@ -62,7 +61,7 @@ def create_change(ctx: Context, request: ChangeRequest, *, idempotency: Idempote
     change = Change(change_id=new_change_id(now), timeline=Timeline(created_at=now), **fields)
     rate_key = None if model is None else model.rate_key(change.parameters)
     with ctx.db.transaction() as tx:
-        filer = tokens_service.who(ctx, tx, change.requested_by)
+        filer = ctx.who(tx, change.requested_by)
         change.origin = filer.origin
         change.agent_max_level = filer.scopes.max_level if filer.agent else None
         events = workflow.created(change, ctx.policy)
@@ -354,7 +353,7 @@ def approve_change(
     if role is not None:  # a role named empty is bad input, not "any role"
         v.name("role", role)
     with unit.work(ctx, change_id, approver, if_version) as w:
-        by = tokens_service.who(ctx, w.tx, approver)
+        by = ctx.who(w.tx, approver)
         w.decide(lambda c: workflow.approve(c, approver, reason, ctx.policy, w.now, role=role, who=by))
     return w.change, workflow.documentation_warnings(w.change)
 
@@ -365,7 +364,7 @@ def reject_change(
     v.identity("rejector", rejector)
     v.reason("reason", reason)
     with unit.work(ctx, change_id, rejector, if_version) as w:
-        by = tokens_service.who(ctx, w.tx, rejector)
+        by = ctx.who(w.tx, rejector)
         w.decide(lambda c: workflow.reject(c, rejector, reason, ctx.policy, w.now, by))
     return w.change
 
@@ -409,7 +408,7 @@ def review_change(
         v.reason("notes", notes, max_len=v.DESCRIPTION_MAX)
     v.text("notes", notes, max_len=v.DESCRIPTION_MAX)
     with unit.work(ctx, change_id, reviewer, if_version) as w:
-        by = tokens_service.who(ctx, w.tx, reviewer)
+        by = ctx.who(w.tx, reviewer)
         w.decide(lambda c: workflow.review(c, reviewer, result, notes, ctx.policy, w.now, by))
     return w.change
 

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from ..domain.agents import Principal
-    from ..store.db import Store
+    from ..store.db import Store, Tx
 
 Clock = Callable[[], datetime]
 
@@ -39,6 +39,17 @@ class Context(Value):
         self.principal = principal
         self._policy: Policy | None = None  # built on first use
         self._rules: tuple[dict[str, Any], str] | None = None
+
+    def who(self, tx: Tx, name: str) -> Principal:
+        """`name` as the principal it acts as: the request's own (its token's scopes) when it is
+        the one acting, else by name — an agent if its tokens are agents', unrestricted (the
+        local CLI on the store's host: the README's trust note)."""
+        if self.principal is not None and self.principal.name == name:
+            return self.principal
+        from ..domain.agents import Principal
+        from ..store.tokens import kinds
+
+        return Principal(name, True in kinds(tx, name))
 
     def acting(self, principal: Principal) -> Context:
         """This context for one principal's request (the store and caches shared)."""

@@ -199,10 +199,8 @@ def implement_change(
     integration's carry-on (`automated`) and agents are automation: the kill switch holds them.
     """
     validation.identity("actor", actor)
-    from .tokens import who
-
     with ctx.db.read() as tx:
-        pausable = trusted or automated or who(ctx, tx, actor).agent
+        pausable = trusted or automated or ctx.who(tx, actor).agent
     env = os.environ if env is None else env
     run = Run(ctx, change_id, holder or f"cli:{actor}", env, progress, pausable=pausable)
     spec = verification_spec(ctx, unit.load(ctx, change_id))

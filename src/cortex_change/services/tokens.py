@@ -212,21 +212,3 @@ def authenticate(ctx: Context, authorization: str | None) -> str:
     """The identity behind `Authorization: Bearer <token>`."""
     return principal(ctx, authorization).name
 
-
-def acting(ctx: Context, name: str) -> Principal:
-    """`name` as a principal without a token (the local CLI on the store's host, the README's
-    trust note): an agent if its tokens are agents', its scopes unrestricted."""
-    with ctx.db.read() as tx:
-        return resolve(tx, name)
-
-
-def resolve(tx: Tx, name: str) -> Principal:
-    return Principal(name, True in tokens.kinds(tx, name))
-
-
-def who(ctx: Context, tx: Tx, name: str) -> Principal:
-    """`name` as the principal it acts as: the request's own (its token's scopes) when it is the
-    one acting, else resolved by name (an agent if its tokens are agents')."""
-    if ctx.principal is not None and ctx.principal.name == name:
-        return ctx.principal
-    return resolve(tx, name)
