@@ -211,4 +211,3 @@ def principal(ctx: Context, authorization: str | None) -> Principal:
 def authenticate(ctx: Context, authorization: str | None) -> str:
     """The identity behind `Authorization: Bearer <token>`."""
     return principal(ctx, authorization).name
-
