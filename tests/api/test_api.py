@@ -583,4 +583,8 @@ def test_patch_updates_descriptive_fields_and_refuses_nulls_for_required_ones(sh
         bad = alice.patch(f"/changes/{change_id}", json=body)
         assert bad.status_code == 422, (body, bad.text)
         assert bad.headers["content-type"].startswith("application/problem+json")
-    assert alice.get("/whoami").json() == {"name": "alice"}
+    assert alice.get("/whoami").json() == {
+        "name": "alice",
+        "agent": False,
+        "scopes": {"read_only": False, "worker": False},
+    }

@@ -45,7 +45,9 @@ def alerts(api: Api, identity: str) -> tuple[list[dict[str, object]], list[dict[
         for r in query(api.store, "SELECT change_id, details FROM audit_events WHERE action='rate_limited'")
         if r[0] is None
     ]
-    messages = [json.loads(r[0]) for r in query(api.store, "SELECT payload FROM outbox WHERE kind='rate_limited'")]
+    messages = [
+        json.loads(r[0]) for r in query(api.store, "SELECT payload FROM outbox WHERE kind='rate_limited'")
+    ]
     return (
         [e for e in events if e["identity"] == identity],
         [m for m in messages if f" {identity} over " in str(m["subject"])],

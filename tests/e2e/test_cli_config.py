@@ -32,8 +32,9 @@ def test_config_show_lists_every_key_with_its_source(cli: Cli) -> None:
     assert {k for k, r in rows.items() if not r["in_effect"]} == pending
     assert all(rows[k]["note"] for k in pending)
 
-    text = cli.ok("config", "show").splitlines()
+    *text, switch = cli.ok("config", "show").splitlines()
     assert len(text) == len(KEYS)
+    assert switch.startswith("automation: ") and "kill switch off" in switch  # docs/agents.md
     for line in text:
         key = line.split()[0]
         assert ("[not yet in effect]" in line) == (key in pending), line

@@ -4,8 +4,13 @@ per identity, Retry-After, one announcement a minute, idle identities forgotten.
 from __future__ import annotations
 
 import threading
+from types import SimpleNamespace
+from typing import cast
 
-from cortex_change.api.ratelimit import Limiter
+from cortex_change.api.ratelimit import Limiter, limit_of
+from cortex_change.config import load
+from cortex_change.domain.agents import Principal, Scopes
+from cortex_change.services.context import Context
 
 
 class Clock:
@@ -119,3 +124,14 @@ def test_concurrent_hits_allow_exactly_the_limit() -> None:
     for t in threads:
         t.join()
     assert len(results) == 400 and sum(results) == 120
+
+
+def test_the_limit_is_the_tokens_rate_scope_else_the_setting() -> None:
+    def ctx(value: str) -> Context:
+        return cast(Context, SimpleNamespace(settings=load({"RATE_LIMIT_PER_MINUTE": value})))
+
+    person, bot = Principal("alice"), Principal("bot", True, Scopes(rate=5))
+    assert limit_of(ctx("600"), person) == (600, "RATE_LIMIT_PER_MINUTE")
+    assert limit_of(ctx("0"), person) == (0, "RATE_LIMIT_PER_MINUTE")  # 0: no limit
+    assert limit_of(ctx("600"), bot) == (5, "the token's rate scope")
+    assert limit_of(ctx("0"), bot) == (5, "the token's rate scope")

@@ -107,4 +107,12 @@ def _problem_media_type(schema: dict[str, Any]) -> dict[str, Any]:
                     response["headers"] = {
                         "WWW-Authenticate": {"description": "Bearer", "schema": {"type": "string"}}
                     }
+                if code == "429":
+                    response["headers"] = {
+                        "Retry-After": {
+                            "description": "whole seconds until a request would be allowed again",
+                            "required": True,
+                            "schema": {"type": "integer", "minimum": 1},
+                        }
+                    }
     return schema
