@@ -123,6 +123,11 @@ def test_admins_create_and_revoke_tokens_in_the_portal(site: Portal) -> None:
         assert revoked.status_code == 303
     with client(site) as c:
         assert try_sign_in(c, "newbie", token.group(1)).status_code == 401
+    made = site.api.cli("token", "create", "scan-bot", "--agent", "--scope", "categories=security")
+    assert made.code == 0, made.err
+    with signed_in(site, "ops-lead") as admin:
+        listed = admin.get("/tokens").text
+    assert "<td>agent</td>" in listed and "categories=security components=none" in listed
     log = site.api.cli("audit", "log")
     assert re.search(r"token_created \| ops-lead", log.out) and re.search(
         r"token_revoked \| ops-lead", log.out

@@ -597,7 +597,7 @@ class Calendar(Out):
 class HaltOn(Body):
     """Turn the kill switch on (`freeze on`): why, in words the banner and notifications show."""
 
-    reason: str = Field(min_length=1, max_length=2000)
+    reason: str = _text(v.REASON_MAX, 1, examples=["INC-2041: bad rollouts"])
 
 
 class Halt(Out):
