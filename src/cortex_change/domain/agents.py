@@ -17,7 +17,6 @@ if TYPE_CHECKING:
 
 HUMAN = "human"
 AGENT = "agent"
-ORIGINS = (HUMAN, AGENT)
 LEVELS = list(Level)  # low < medium < high < critical
 ANY = "*"
 WORKER_COMPONENT = "worker"  # `integrate worker …`: the worker protocol, for `worker` tokens only
@@ -220,13 +219,6 @@ def require_integration(who: Principal, component: str, action: str) -> None:
         return
     allowed = ", ".join(sorted(s.components)) or "none"
     raise _refuse(who, f"integrate {component} {action}", f"components: {allowed}")
-
-
-def require_worker(who: Principal, what: str) -> None:
-    """Carrying out changes as a worker: an agent needs the worker scope."""
-    require_write(who, what)
-    if who.agent and not who.scopes.worker:
-        raise _refuse(who, what, "not a worker token: --worker")
 
 
 # ---- human in the loop --------------------------------------------------------------------------
