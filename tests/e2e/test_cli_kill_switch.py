@@ -11,16 +11,18 @@ import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from conftest import Cli
 from cortex_change.domain.fields import ChangeRequest
 from cortex_change.services.changes import approve_change, assess_change, create_change, limits
 from cortex_change.services.context import open_context
 from cortex_change.services.dispatch import queue_implementation
 from support import TEST_IMPLEMENTERS
+
+if TYPE_CHECKING:
+    from conftest import Cli
 
 
 @pytest.fixture
