@@ -143,3 +143,20 @@ def test_db_on_the_command_line_means_the_local_store(server: Server) -> None:
         "dev", "token", "create", "newcomer", CORTEX_CHANGE_TOKEN="", CORTEX_CHANGE_DB=str(server.db)
     )
     assert res.code == 0 and res.out.startswith("cc_"), res
+
+
+def test_whoami_says_who_the_rules_take_you_for(server: Server) -> None:
+    """Locally the declared name and its kind; through the server the token's identity, kind and
+    scopes (an agent's, made with scopes, shows them)."""
+    made = server.local("token", "create", "scan-bot", "--agent", "--scope", "categories=security")
+    assert made.code == 0, made.err
+    server.tokens["scan-bot"] = made.out.strip()
+    remote = server.client("scan-bot", "whoami")
+    assert remote.code == 0, remote.err
+    assert remote.out.strip() == "scan-bot (an agent); scopes: categories=security components=none"
+    doc = json.loads(server.client("scan-bot", "whoami", "--json").out)
+    assert (doc["agent"], doc["scopes"]["categories"]) == (True, ["security"])
+    assert server.client("scan-bot", "whoami", "--as", "alice").code == 2  # not the token's identity
+    local = server.local("whoami", "--as", "scan-bot")
+    assert local.out.strip() == "scan-bot (an agent); scopes: unrestricted"
+    assert server.local("whoami", user="alice").out.strip() == "alice (a person); scopes: unrestricted"

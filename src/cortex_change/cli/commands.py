@@ -141,6 +141,17 @@ def cmd_schedule(gw: Gateway, a: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_whoami(gw: Gateway, a: argparse.Namespace) -> int:
+    """Who the rules take you for: the token's identity (client mode) or the declared name."""
+    me = gw.whoami(a.as_)
+    if a.json:
+        print(render.as_json(me))
+        return EXIT_OK
+    kind = "an agent" if me["agent"] else "a person"
+    print(render.escape(f"{me['name']} ({kind}); scopes: {_scopes_text(me['scopes'])}"))
+    return EXIT_OK
+
+
 def cmd_gate(gw: Gateway, a: argparse.Namespace) -> int:
     """Exit 0 when a deploy may go ahead now (naming the change), 1 when not (each reason)."""
     verdict = gw.gate(a.service, a.environment, a.change)
@@ -426,13 +437,14 @@ def cmd_token_list(ctx: Context, a: argparse.Namespace) -> int:
 
 
 def _scopes_text(scopes: dict[str, Any]) -> str:
-    """`components=cicd-master categories=deployment max-level=low worker` (absent keys: any)."""
+    """`categories=deployment components=none max-level=low worker` (absent keys: any)."""
+    flags = ("read_only", "worker")
     parts = [
-        f"{k.replace('_', '-')}={','.join(v) if isinstance(v, list) else v}"
+        f"{k.replace('_', '-')}={(','.join(v) or 'none') if isinstance(v, list) else v}"
         for k, v in scopes.items()
-        if k not in ("read_only", "worker")
+        if k not in flags
     ]
-    parts += [k.replace("_", "-") for k in ("read_only", "worker") if scopes.get(k)]
+    parts += [k.replace("_", "-") for k in flags if scopes.get(k)]
     return " ".join(parts) or "unrestricted"
 
 

@@ -88,6 +88,7 @@ if TYPE_CHECKING:  # annotations only: no typing.Protocol at run time
         def overdue_reviews(self) -> list[dict[str, Any]]: ...
         def schedule(self, change_id: str, actor: str | None, start: str, end: str) -> Change: ...
         def gate(self, service: str, environment: str | None, change_id: str | None) -> dict[str, Any]: ...
+        def whoami(self, flag: str | None) -> dict[str, Any]: ...
         def calendar(
             self, start: str | None, end: str | None, service: str | None, environment: str | None
         ) -> dict[str, Any]: ...
@@ -246,6 +247,14 @@ class Local:
         from ..services.gate import gate
 
         return gate(self.ctx, service=service, environment=environment, change_id=change_id)
+
+    def whoami(self, flag: str | None) -> dict[str, Any]:
+        """The declared name, its kind by its tokens, unrestricted (the README's trust note)."""
+        name = inputs.who(flag, None, "identity", True)
+        assert name is not None
+        with self.ctx.db.read() as tx:
+            me = self.ctx.who(tx, name)
+        return {"name": me.name, "agent": me.agent, "scopes": me.scopes.document()}
 
     def calendar(
         self, start: str | None, end: str | None, service: str | None, environment: str | None
@@ -445,6 +454,12 @@ class Remote:
         given = {"service": service, "environment": environment, "change": change_id}
         verdict: dict[str, Any] = self.client.get("/gate", **{k: v for k, v in given.items() if v})
         return verdict
+
+    def whoami(self, flag: str | None) -> dict[str, Any]:
+        """The token's identity, kind and scopes, as the server sees them (`--as` must agree)."""
+        self.who(flag, None, "identity", False)
+        answer: dict[str, Any] = self.client.get("/whoami")
+        return answer
 
     def calendar(
         self, start: str | None, end: str | None, service: str | None, environment: str | None

@@ -114,6 +114,7 @@ COMMANDS = (
     "schedule",
     "gate",
     "wait",
+    "whoami",
     "review",
     "show",
     "list",
@@ -285,6 +286,15 @@ def _pipeline_commands(add: Adder) -> None:
     p.add_argument("--env", dest="environment", metavar="ENVIRONMENT", help="the environment deployed to")
     p.add_argument("--change", metavar="ID", help="ask about this change only")
     p.add_argument("--json", action="store_true")
+
+    p = add(
+        "whoami",
+        commands.cmd_whoami,
+        "who the rules take you for: the token's identity, kind and scopes (client mode), or the "
+        "declared name (--as, CORTEX_CHANGE_USER) and its kind",
+    )
+    p.add_argument("--json", action="store_true")
+    _common(p)
 
     p = add(
         "wait",

@@ -118,6 +118,7 @@ READ_ONLY = frozenset(
         automation.cmd_freeze_status,
         commands.cmd_gate,
         commands.cmd_wait,
+        commands.cmd_whoami,
         operations.cmd_worker_leases,
         operations.cmd_incidents_list,
         operations.cmd_incidents_show,

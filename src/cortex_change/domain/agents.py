@@ -55,7 +55,7 @@ class Scopes(Frozen):
     def document(self) -> dict[str, Any]:
         """As stored and shown (`whoami`, `token list`): lists sorted, absent keys allow anything."""
         out: dict[str, Any] = {}
-        for key in ("components", "categories", "types"):
+        for key in ("categories", "components", "types"):  # the order the store keeps (sorted)
             value = getattr(self, key)
             if value is not None:
                 out[key] = sorted(str(v) for v in value)
