@@ -8,8 +8,6 @@ approved. Verification rounds and rollbacks go on: they are safety, not change.
 
 from __future__ import annotations
 
-from typing import Any
-
 from ..domain import permissions, validation
 from ..domain.codec import fmt_time
 from ..domain.events import Event, EventKind
@@ -20,13 +18,14 @@ from ..store.db import Tx
 from . import followups
 from .context import Context
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up time)
+if TYPE_CHECKING:
+    from typing import Any
+
 RECHECK = 30.0  # seconds: how soon a worker looks again at a change the switch holds
 
 
-def halted(tx: Tx) -> str | None:
-    """The switch's reason while it is on, else None."""
-    row = halt.get(tx)
-    return str(row[1]) if row is not None and row[0] else None
+halted = halt.reason  # the switch's reason while it is on, else None
 
 
 def status(ctx: Context) -> dict[str, Any]:

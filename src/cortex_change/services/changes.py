@@ -266,13 +266,13 @@ class Circumstances(Value):
 
 
 def _circumstances(tx: Tx, ctx: Context, change: Change, now: datetime) -> Circumstances:
-    from .automation import halted
+    from ..store import halt
 
     record = None
     if change.origin == agents.AGENT:
         since = now - timedelta(days=ctx.policy.history_window_days)
         record = changes.track_record(tx, change.requested_by, since, change.change_id)
-    return Circumstances(halted(tx), record)
+    return Circumstances(halt.reason(tx), record)
 
 
 def assess_change(

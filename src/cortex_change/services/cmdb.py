@@ -3,10 +3,6 @@ and the blast radius an assessment scores."""
 
 from __future__ import annotations
 
-import hashlib
-from pathlib import Path
-from typing import Any
-
 from ..domain import cmdb
 from ..domain import validation as v
 from ..domain.errors import MissingPackage, NotFound, ValidationError
@@ -16,6 +12,11 @@ from ..store import audit
 from ..store import cmdb as store
 from ..store.db import Tx
 from .context import Context
+
+# `assess` reads the blast radius through this module: what it imports is start-up time.
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
+if TYPE_CHECKING:
+    from typing import Any
 
 FILE_MAX = 64 * 1024 * 1024  # bytes of an import file
 FORMATS = ("json", "yaml", "kubernetes")
@@ -59,6 +60,8 @@ def read_document(path: str, data: bytes, fmt: str | None = None) -> dict[str, A
         text = data.decode("utf-8")
     except UnicodeDecodeError:
         raise ValidationError("FILE", f"{path!r} is not UTF-8 text") from None
+    from pathlib import Path
+
     yaml_file = fmt == "yaml" or (fmt is None and Path(path).suffix.lower() in (".yaml", ".yml"))
     doc = _yaml(text) if yaml_file else v.json_text("FILE", text)
     if fmt == "kubernetes" or (fmt is None and isinstance(doc, dict) and "apiVersion" in doc):
@@ -78,6 +81,8 @@ def import_file(
     (audited as `cmdb_imported`); what it adds, changes and removes either way."""
     data = _read(path)
     incoming = cmdb.parse_document(read_document(path, data, fmt))
+    import hashlib
+
     digest = hashlib.sha256(data).hexdigest()
     now = ctx.clock()
     with ctx.db.read() if dry_run else ctx.db.transaction() as tx:

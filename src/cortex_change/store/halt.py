@@ -14,6 +14,12 @@ def get(tx: Tx) -> Row | None:
     return tx.one("SELECT halted, reason, actor, at FROM automation_halt WHERE id = 1")
 
 
+def reason(tx: Tx) -> str | None:
+    """The switch's reason while it is on, else None."""
+    row = get(tx)
+    return str(row[1]) if row is not None and row[0] else None
+
+
 def put(tx: Tx, halted: bool, reason: str, actor: str, at: str) -> None:
     tx.run(
         "INSERT INTO automation_halt (id, halted, reason, actor, at) VALUES (1, ?, ?, ?, ?) "
