@@ -157,6 +157,7 @@ def begin(
         return events
 
     with unit.work(run.ctx, run.change_id, actor, if_version) as w:
+        run.pausable = run.pausable or run.ctx.who(w.tx, actor).agent  # an agent is automation
         if run.pausable:
             _not_halted(w.tx, w.change)
         w.decide(op)
@@ -199,10 +200,8 @@ def implement_change(
     integration's carry-on (`automated`) and agents are automation: the kill switch holds them.
     """
     validation.identity("actor", actor)
-    with ctx.db.read() as tx:
-        pausable = trusted or automated or ctx.who(tx, actor).agent
     env = os.environ if env is None else env
-    run = Run(ctx, change_id, holder or f"cli:{actor}", env, progress, pausable=pausable)
+    run = Run(ctx, change_id, holder or f"cli:{actor}", env, progress, pausable=trusted or automated)
     spec = verification_spec(ctx, unit.load(ctx, change_id))
     start = 0
     if resume:
@@ -527,6 +526,7 @@ def _resume(run: Run, actor: str, trusted: bool = False) -> tuple[Change, int]:
 
     with unit.work(run.ctx, run.change_id, actor) as w:
         w.decide(op)
+        run.pausable = run.pausable or run.ctx.who(w.tx, actor).agent
         if run.pausable:
             _not_halted(w.tx, w.change)
         w.add(_take_lease(run, takeover=True)(w.tx, w.change))
