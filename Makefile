@@ -17,7 +17,7 @@ $(DEMO_VENV)/.installed: pyproject.toml
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --disable-pip-version-check -e '.[dev,server,postgres,worker,cmdb,agents]'
+	$(BIN)/pip install -q --disable-pip-version-check -e '.[dev,server,postgres,worker,cmdb,agents,ml]'
 	$(BIN)/python -m compileall -q src >/dev/null
 	touch $@
 

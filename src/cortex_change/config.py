@@ -217,7 +217,10 @@ KEYS: list[Key] = [
     Key("K8S_EVENT_INTEGRATION", "true", _bool, NOT_YET),
     Key("CMDB_ENABLED", "true", _bool),
     Key("AI_RISK_ASSESSMENT", "true", _bool, NOT_YET),
-    Key("ML_PREDICTION", "true", _bool, NOT_YET),
+    Key("ML_PREDICTION", "true", _bool),
+    Key("RISK_MODEL", "advisory", _choice("rules", "advisory", "blend")),
+    Key("ML_MIN_SAMPLES", "200", _int(20, 10_000_000)),
+    Key("ML_BLEND_THRESHOLD", "50", _int(1, 99)),
     Key("AUTO_DEPENDENCY_ANALYSIS", "true", _bool),
     Key("CMDB_MAX_DEPTH", "10", _int(1, 100)),
     Key("CMDB_UNKNOWN_CI", "warn", _choice("warn", "refuse")),
@@ -230,6 +233,9 @@ KEYS: list[Key] = [
 ]
 KEYS_BY_NAME = {k.name: k for k in KEYS}
 NOTES = {
+    "ML_PREDICTION": "with a model (risk train), each assessment records P(failure) (docs/risk-model.md)",
+    "RISK_MODEL": "rules: no prediction; advisory: recorded and shown; blend: it may raise a route",
+    "ML_BLEND_THRESHOLD": "percent: RISK_MODEL=blend raises the route at or above this P(failure)",
     "CMDB_ENABLED": "false: the CMDB's commands still work; assessments ignore it (docs/cmdb.md)",
     "AUTO_DEPENDENCY_ANALYSIS": "a change's services and CIs are expanded to their blast radius for risk",
     "AUDIT_LOGGING": "the audit trail is always written; false is recorded but cannot disable it",

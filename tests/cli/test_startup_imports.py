@@ -88,8 +88,17 @@ WRITE = READ | {
     "store.timers",
     "store.tokens",
 }
-# An assessment reads the CMDB's blast radius and the kill switch too.
-ASSESS = WRITE | {"domain.cmdb", "services.cmdb", "store.cmdb", "store.halt"}
+# An assessment reads the CMDB's blast radius, the kill switch, and records what a learned risk
+# model may know (and its prediction, with one: docs/risk-model.md).
+ASSESS = WRITE | {
+    "domain.cmdb",
+    "domain.features",
+    "domain.prediction",
+    "services.cmdb",
+    "store.cmdb",
+    "store.halt",
+    "store.risk",
+}
 ALLOWED = {"show": READ, "list": READ, "create": WRITE, "approve": WRITE, "assess": ASSESS}
 NEVER_FOR_READS = {"dataclasses", "inspect", "hashlib", "urllib.parse", "decimal", "contextlib"}
 # typing costs ~4 ms and no standard library module these commands use imports it: our modules import

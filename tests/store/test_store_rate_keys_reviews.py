@@ -14,6 +14,8 @@ from support import FakeClock, file_change, query
 
 # What migrations 0008 and later add, undone: the store as version 7 left it.
 BEFORE_0008 = (
+    "DROP TABLE risk_models",  # 0018
+    "DELETE FROM schema_version WHERE version = 18",
     "DROP TABLE automation_halt",  # 0017
     "DROP INDEX changes_by_requester",
     "DROP INDEX api_tokens_by_name",

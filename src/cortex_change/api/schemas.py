@@ -176,6 +176,14 @@ class Assessment(Out):
     assessed_at: str
     staging_evidence: str | None
     blast_radius: BlastRadius | None = Field(None, description="null without a CMDB")
+    features: dict[str, float] | None = Field(
+        None, description="what a learned risk model may know of the change at this assessment"
+    )
+    prediction: dict[str, Any] | None = Field(
+        None,
+        description="the learned model's P(failure or rollback), its version and largest factors "
+        "(null without a model, ML_PREDICTION=false or RISK_MODEL=rules; docs/risk-model.md)",
+    )
 
 
 class Approval(Out):

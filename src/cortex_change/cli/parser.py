@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 
 from ..domain.errors import ValidationError
 from .exits import EXIT_BAD_INPUT, EXIT_CODES
-from .registry import automation, calendar, cmdb, commands, mcp, observations, operations, windows
+from .registry import automation, calendar, cmdb, commands, mcp, observations, operations, risk, windows
 from .render import escape
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up time)
@@ -135,6 +135,7 @@ COMMANDS = (
     "cmdb",
     "windows",
     "freeze",
+    "risk",
     "observe",
     "observations",
     "calendar",
@@ -191,6 +192,7 @@ def build_parser(only: str | None = None) -> Parser:
     _cmdb_commands(add)
     _windows_commands(add)
     _freeze_commands(add)
+    _risk_commands(add)
     _calendar_commands(add)
     return root
 
@@ -583,6 +585,30 @@ def _cmdb_commands(add: Adder) -> None:
     p.add_argument("name", metavar="NAME")
     p.add_argument("--format", choices=["dot", "mermaid"], default="dot")
     p.set_defaults(handler=cmdb.cmd_cmdb_graph)
+
+
+def _risk_commands(add: Adder) -> None:
+    r = add(
+        "risk", _missing_sub, "the learned risk model: train, status, explain, backtest (docs/risk-model.md)"
+    )
+    sub = _actions(r, "risk_command")
+    p = sub.add_parser("train", help="learn P(failure) from closed changes (needs the `ml` extra)")
+    p.add_argument("--days", type=int, metavar="N", help="only changes filed in the last N days")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=risk.cmd_risk_train)
+    p = sub.add_parser("status", help="the model card, or why the rules alone assess")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=risk.cmd_risk_status)
+    p = sub.add_parser("explain", help="a change's recorded features and each one's contribution")
+    p.add_argument("change_id", metavar="ID")
+    p.add_argument("--top", type=int, default=10, help="how many contributions (default 10)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=risk.cmd_risk_explain)
+    p = sub.add_parser("backtest", help="train before --from, judge on changes filed in [--from, --to)")
+    p.add_argument("--from", dest="from_", required=True, metavar="DATE", help="ISO 8601, e.g. 2026-07-01")
+    p.add_argument("--to", required=True, metavar="DATE")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=risk.cmd_risk_backtest)
 
 
 def _freeze_commands(add: Adder) -> None:

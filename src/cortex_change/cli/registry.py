@@ -58,6 +58,7 @@ windows = Module("windows")
 observations = Module("observations")
 calendar = Module("calendar")
 automation = Module("automation")
+risk = Module("risk")
 mcp = Module("cortex_change.mcp")  # the MCP server: its SDK only when `cortex-change mcp` runs
 
 # Handlers take a Gateway (the local store or the server) except these, which work on the local
@@ -71,6 +72,10 @@ LOCAL_ONLY = frozenset(
         commands.cmd_token_list,
         commands.cmd_token_revoke,
         commands.cmd_token_rotate,
+        risk.cmd_risk_train,
+        risk.cmd_risk_status,
+        risk.cmd_risk_explain,
+        risk.cmd_risk_backtest,
         automation.cmd_freeze_on,
         automation.cmd_freeze_off,
         automation.cmd_freeze_status,
@@ -116,6 +121,9 @@ READ_ONLY = frozenset(
         commands.cmd_audit_export,
         commands.cmd_token_list,
         automation.cmd_freeze_status,
+        risk.cmd_risk_status,
+        risk.cmd_risk_explain,
+        risk.cmd_risk_backtest,
         commands.cmd_gate,
         commands.cmd_wait,
         commands.cmd_whoami,

@@ -126,6 +126,8 @@ def _assessment(a: Assessment) -> dict[str, Any]:
         "assessed_at": fmt_time(a.assessed_at),
         "staging_evidence": a.staging_evidence,
         "blast_radius": a.blast_radius,
+        "features": a.features,
+        "prediction": a.prediction,
     }
 
 
@@ -210,6 +212,8 @@ def from_document(doc: dict[str, Any]) -> Change:
             route_reason=a.get("route_reason", ""),
             staging_evidence=a.get("staging_evidence"),
             blast_radius=a.get("blast_radius"),
+            features=a.get("features"),
+            prediction=a.get("prediction"),
         )
         if a
         else None,

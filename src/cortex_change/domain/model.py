@@ -86,8 +86,10 @@ class Assessment(Value):
         "assigned_to",
         "blast_radius",
         "components",
+        "features",
         "history_used",
         "level",
+        "prediction",
         "priority",
         "route",
         "route_reason",
@@ -110,6 +112,8 @@ class Assessment(Value):
         route_reason: str = "",
         staging_evidence: str | None = None,
         blast_radius: dict[str, Any] | None = None,
+        features: dict[str, float] | None = None,
+        prediction: dict[str, Any] | None = None,
     ) -> None:
         self.score = score
         self.level = level
@@ -124,6 +128,10 @@ class Assessment(Value):
         self.staging_evidence = staging_evidence
         # What the CMDB said (services/cmdb.py): the radius, its size, sensitive data, unknown names.
         self.blast_radius = blast_radius
+        # What a learned model may know of the change at this assessment (domain/features.py), and
+        # its prediction when one was made (domain/prediction.py; docs/risk-model.md).
+        self.features = features
+        self.prediction = prediction
 
     @property
     def ciso(self) -> bool:

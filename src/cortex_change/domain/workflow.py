@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from .cmdb import Radius
+    from .prediction import Learned, Prediction
     from .windows import Window
 
 # UPDATABLE (what `update` may change) and AUTHORING (edits that make the editor an author) are
@@ -86,8 +87,12 @@ def assess(
     maintenance: Sequence[Window] = (),
     halted: str | None = None,
     record: Sequence[PastChange] | None = None,
+    learned: Learned | None = None,
 ) -> list[Event]:
     """Score the change, route it, and auto-approve where the route allows.
+
+    `learned`: the features are recorded, and with a model its prediction, which with
+    RISK_MODEL=blend may raise the route (never lower it; docs/risk-model.md).
 
     `halted`: the kill switch's reason when it is on (no route approves by itself); `record`: the
     filing agent's own closed changes in the history window (its track record, for risk).
@@ -135,6 +140,9 @@ def assess(
             route, why = Route(UP_ONE[route.value]), f"{why}; {outside}"
     if conflicts:
         why = f"{why}; conflicts: {'; '.join(conflicts)}"
+    feats, predicted = _learn(change, learned, score, now, policy, radius)
+    if predicted is not None and learned is not None and learned.blend:
+        route, why, human = _raised(change, route, why, human, predicted, learned.threshold)
     change.assessment = Assessment(
         score=score,
         level=level,
@@ -148,6 +156,8 @@ def assess(
         route_reason=why,
         staging_evidence=staging,
         blast_radius=None if radius is None else radius.document(),
+        features=feats,
+        prediction=None if predicted is None else predicted.document(),
     )
     change.state = State.ASSESSED
     change.timeline.assessed_at = now
@@ -155,6 +165,44 @@ def assess(
         Event(EventKind.REASSESSED if reassess else EventKind.ASSESSED, actor, _assessment_details(change))
     )
     return events + _route(change, policy, now, decision, human)
+
+
+def _learn(
+    change: Change, learned: Learned | None, score: int, now: datetime, policy: Policy, radius: Radius | None
+) -> tuple[dict[str, float] | None, Prediction | None]:
+    """The features recorded at this assessment, and the model's prediction when there is one."""
+    if learned is None:
+        return None, None
+    from . import features
+
+    radius_doc = None if radius is None else radius.document()
+    feats = features.extract(change, learned.facts, score, now, policy.categories, radius_doc)
+    return feats, None if learned.model is None else learned.model.predict(feats)
+
+
+# RISK_MODEL=blend: a prediction at or above the threshold raises the route one step.
+RAISED: dict[Route, Route] = {
+    Route.PRE_APPROVED: Route.TECHNICAL_LEAD,
+    Route.AUTO_APPROVED: Route.TECHNICAL_LEAD,
+    Route.TECHNICAL_LEAD: Route.CAB,
+    Route.CAB: Route.CAB_CISO_CTO,
+}
+
+
+def _raised(
+    change: Change, route: Route, why: str, human: bool, predicted: Prediction, threshold: float
+) -> tuple[Route, str, bool]:
+    """RISK_MODEL=blend: a prediction at or above ML_BLEND_THRESHOLD raises the route one step
+    (never lowers it)."""
+    if predicted.probability < threshold:
+        return route, why, human
+    said = f"the risk model predicts {predicted.probability:.0%} failure (RISK_MODEL=blend)"
+    if change.type is ChangeType.EMERGENCY:  # its route stays; an ECAB member decides
+        return route, f"{why}; {said}: an ECAB member approves", True
+    if route not in RAISED:
+        return route, f"{why}; {said}", human
+    up = RAISED[route]
+    return up, f"{why}; {said}: raised to {up.value}", True
 
 
 def _classify(
@@ -512,6 +560,7 @@ def update(
     conflicts: Sequence[str] = (),
     halted: str | None = None,
     record: Sequence[PastChange] | None = None,
+    learned: Learned | None = None,
 ) -> list[Event]:
     """Change descriptive fields before approval; an assessed change is re-assessed at once
     (with `radius`, the CMDB's blast radius of the updated change)."""
@@ -549,6 +598,7 @@ def update(
         conflicts=conflicts,
         halted=halted,
         record=record,
+        learned=learned,
     )
 
 
@@ -565,6 +615,7 @@ def reschedule(
     conflicts: Sequence[str] = (),
     halted: str | None = None,
     record: Sequence[PastChange] | None = None,
+    learned: Learned | None = None,
 ) -> list[Event]:
     """Move an approved change's window. An approval by a person covered the old window: it is
     discarded and the change assessed again (a route needing no person approves it again)."""
@@ -581,7 +632,15 @@ def reschedule(
     events += _discard_approvals(change, "the change was rescheduled", actor)
     change.state = advance(change.change_id, Action.RESCHEDULE, change.state, State.PENDING_ASSESSMENT)
     return events + assess(
-        change, policy, history, now, radius=radius, conflicts=conflicts, halted=halted, record=record
+        change,
+        policy,
+        history,
+        now,
+        radius=radius,
+        conflicts=conflicts,
+        halted=halted,
+        record=record,
+        learned=learned,
     )
 
 

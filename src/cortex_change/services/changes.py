@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from ..domain.cmdb import Radius
+    from ..domain.prediction import Learned
     from ..domain.windows import Window
 
 Operation = Callable[[Change], list[Event]]
@@ -114,6 +115,7 @@ def preview_change(ctx: Context, request: ChangeRequest) -> Change:
         radius=radius,
         halted=more.halted,
         record=more.record,
+        learned=more.learned,
     )
     return change
 
@@ -255,24 +257,35 @@ def _history(tx: Tx, ctx: Context, change: Change, now: datetime) -> list[PastCh
 
 
 class Circumstances(Value):
-    """What an assessment reads beyond the change's own comparables (docs/agents.md): the kill
-    switch's reason while it is on, and the filing agent's track record."""
+    """What an assessment reads beyond the change's own comparables: the kill switch's reason
+    while it is on, the filing agent's track record (docs/agents.md), and what a learned risk
+    model needs — the requester's and the services' outcomes, the model (docs/risk-model.md)."""
 
-    __slots__ = ("halted", "record")
+    __slots__ = ("halted", "learned", "record")
 
-    def __init__(self, halted: str | None, record: list[PastChange] | None) -> None:
+    def __init__(self, halted: str | None, record: list[PastChange] | None, learned: Learned) -> None:
         self.halted = halted
         self.record = record
+        self.learned = learned
 
 
 def _circumstances(tx: Tx, ctx: Context, change: Change, now: datetime) -> Circumstances:
-    from ..store import halt
+    from ..domain.features import Facts
+    from ..domain.prediction import Learned
+    from ..store import halt, risk
 
-    record = None
-    if change.origin == agents.AGENT:
-        since = now - timedelta(days=ctx.policy.history_window_days)
-        record = changes.track_record(tx, change.requested_by, since, change.change_id)
-    return Circumstances(halt.reason(tx), record)
+    since = now - timedelta(days=ctx.policy.history_window_days)
+    mine = changes.track_record(tx, change.requested_by, since, change.change_id)
+    failed = sum(1 for p in mine if p.closure_status is not ClosureStatus.SUCCESSFUL)
+    closed, broke = risk.service_outcomes(tx, change.affected_services, since.timestamp(), change.change_id)
+    facts = Facts(len(mine), failed, closed, broke)
+    mode = ctx.settings["RISK_MODEL"]
+    model = None
+    if ctx.settings["ML_PREDICTION"] and mode != "rules":
+        model = risk.active(tx)
+    learned = Learned(facts, model, mode == "blend", int(ctx.settings["ML_BLEND_THRESHOLD"]) / 100)
+    record = mine if change.origin == agents.AGENT else None
+    return Circumstances(halt.reason(tx), record, learned)
 
 
 def assess_change(
@@ -323,6 +336,7 @@ def assess_change(
                 maintenance=maintenance,
                 halted=more.halted,
                 record=more.record,
+                learned=more.learned,
             )
         )
     return w.change
@@ -438,6 +452,7 @@ def update_change(
                 radius=radius,
                 halted=more.halted,
                 record=more.record,
+                learned=more.learned,
             )
         )
     return w.change
@@ -475,6 +490,7 @@ def schedule_change(
                     conflicts=overlapping,
                     halted=more.halted,
                     record=more.record,
+                    learned=more.learned,
                 )
             )
         else:
@@ -496,6 +512,7 @@ def schedule_change(
                     conflicts=overlapping,
                     halted=more.halted,
                     record=more.record,
+                    learned=more.learned,
                 )
             )
     return w.change
