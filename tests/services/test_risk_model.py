@@ -16,6 +16,7 @@ from cortex_change.services import risk_model
 from cortex_change.services.changes import assess_change
 from cortex_change.services.context import Context
 from cortex_change.services.queries import get_change
+from cortex_change.services.reports import metrics_report
 from risk_history import generate
 from support import FakeClock, file_change, query
 
@@ -80,6 +81,26 @@ def test_the_model_finds_the_planted_signal_and_explains_itself(
     assert {"database", "day_fri"} & top and "rollback_plan" in top, explained["contributions"][:6]
     doc = get_change(ctx, change_id=c.change_id)
     assert doc["assessment"]["prediction"]["factors"][0]["feature"] in top
+
+    # The KPIs judge the predictions recorded at assessment against the outcomes, in SQL.
+    before = metrics_report(ctx, period_text="today")["kpis"]
+    start = clock()
+    generate(ctx, clock, 120, seed=11)  # assessed with the model: predictions recorded
+    period = f"{start:%Y-%m-%d} to {clock():%Y-%m-%d}"
+    kpis = {k["key"]: k for k in metrics_report(ctx, period_text=period)["kpis"]}
+    rows = query(
+        store_url,
+        "SELECT predicted_failure, closure_status FROM changes WHERE predicted_failure IS NOT NULL "
+        "AND closed_at >= ?",
+        (start.timestamp(),),
+    )
+    assert len(rows) >= 100
+    right = sum((p >= 0.5) == (s != "successful") for p, s in rows)
+    assert kpis["risk_prediction_accuracy"]["value"] == round(100 * right / len(rows), 2)
+    false_alarms = sum(p >= 0.5 for p, s in rows if s == "successful")
+    successes = sum(s == "successful" for _, s in rows)
+    assert kpis["false_positive_rate"]["value"] == round(100 * false_alarms / successes, 2)
+    assert any(k["key"] == "risk_prediction_accuracy" and k["value"] is None for k in before)
 
 
 def test_risk_model_and_ml_prediction_govern_it(make_ctx: Callable[..., Context], clock: FakeClock) -> None:

@@ -15,6 +15,7 @@ from support import FakeClock, file_change, query
 # What migrations 0008 and later add, undone: the store as version 7 left it.
 BEFORE_0008 = (
     "DROP TABLE risk_models",  # 0018
+    "ALTER TABLE changes DROP COLUMN predicted_failure",
     "DELETE FROM schema_version WHERE version = 18",
     "DROP TABLE automation_halt",  # 0017
     "DROP INDEX changes_by_requester",

@@ -142,8 +142,8 @@ EMPTY_NOTES = {
     "emergency_change_rate": "no change created",
     "change_induced_incidents": "no change closed",
     "audit_compliance": "no change closed",
-    "risk_prediction_accuracy": "no risk predictions",
-    "false_positive_rate": "no risk predictions",
+    "risk_prediction_accuracy": "0 closed change(s) with a recorded risk prediction",
+    "false_positive_rate": "0 closed change(s) with a recorded risk prediction",
 }
 
 
@@ -205,3 +205,27 @@ def test_dora_without_data() -> None:
     result = {k.key: k for k in dora(Figures(days=0))}
     assert all(k.value is None for k in result.values())
     assert "no failed change" in result["time_to_restore"].note
+
+
+@pytest.mark.parametrize(
+    ("predictions", "accuracy", "fpr", "met"),
+    [
+        # (true positives, false positives, true negatives, false negatives) of closed changes
+        ((2, 1, 10, 6), None, None, (None, None)),  # 19 judged: n/a
+        ((4, 1, 14, 1), 90.0, 6.67, (False, True)),
+        ((5, 0, 15, 0), 100.0, 0.0, (True, True)),
+        ((5, 0, 0, 15), 25.0, None, (False, None)),  # no successful change: FPR n/a
+    ],
+)
+def test_prediction_kpis_judge_recorded_predictions_against_outcomes(
+    predictions: tuple[int, int, int, int],
+    accuracy: float | None,
+    fpr: float | None,
+    met: tuple[bool | None, bool | None],
+) -> None:
+    got = _by_key(Figures(days=30, predictions=predictions))
+    acc, rate = got["risk_prediction_accuracy"], got["false_positive_rate"]
+    assert (acc.value, rate.value) == (accuracy, fpr)
+    assert (acc.met, rate.met) == met
+    if accuracy is None:
+        assert "fewer than 20" in acc.note

@@ -27,6 +27,7 @@ class Figures(Frozen):
         "lead_time_seconds",
         "mtta_seconds",
         "mtti_seconds",
+        "predictions",
         "restore_seconds",
         "unauthorized",
     )
@@ -45,6 +46,7 @@ class Figures(Frozen):
         restore_seconds: float | None = None,
         unauthorized: int | None = 0,  # None: no observation source has reported (docs/schedule.md)
         incidents: int = 0,
+        predictions: tuple[int, ...] | None = None,
     ) -> None:
         self.days: Final = days
         self.created: Final = created
@@ -58,6 +60,9 @@ class Figures(Frozen):
         self.restore_seconds: Final = restore_seconds
         self.unauthorized: Final = unauthorized
         self.incidents: Final = incidents  # changes with an incident opened in the period (a failed rollback)
+        # Of the changes closed in the period with a prediction recorded at assessment (P >= 0.5:
+        # "will fail"): true positives, false positives, true negatives, false negatives.
+        self.predictions: Final = predictions
 
     @property
     def finished(self) -> int:
@@ -201,23 +206,41 @@ def kpis(f: Figures) -> list[Kpi]:
             lambda v: v == 100,
             no_closed,
         ),
+        *_prediction_kpis(f),
+    ]
+
+
+MIN_PREDICTIONS = 20  # fewer judged predictions in a period: the KPIs read n/a
+
+
+def _prediction_kpis(f: Figures) -> list[Kpi]:
+    """Predictions recorded at assessment against the outcomes of the changes closed in the period
+    (never training data; docs/risk-model.md), n/a below MIN_PREDICTIONS."""
+    tp, fp, tn, fn = f.predictions or (0, 0, 0, 0)
+    judged = tp + fp + tn + fn
+    few = (
+        f"{judged} closed change(s) with a recorded risk prediction in this period, fewer than "
+        f"{MIN_PREDICTIONS} (risk train: docs/risk-model.md)"
+    )
+    enough = judged >= MIN_PREDICTIONS
+    return [
         _kpi(
             "risk_prediction_accuracy",
             "Risk prediction accuracy",
-            None,
+            _pct(tp + tn, judged) if enough else None,
             "%",
             "> 90%",
-            None,
-            "no risk predictions exist yet",
+            lambda v: v > 90,
+            few,
         ),
         _kpi(
             "false_positive_rate",
             "False positive rate",
-            None,
+            _pct(fp, fp + tn) if enough else None,
             "%",
             "< 10%",
-            None,
-            "no risk predictions exist yet",
+            lambda v: v < 10,
+            few if not enough else "no successful change to judge",
         ),
     ]
 

@@ -40,6 +40,7 @@ COLUMNS = (
     "review_due_at",
     "planned_start",
     "planned_end",
+    "predicted_failure",
     "doc",
 )
 
@@ -75,6 +76,7 @@ def _row(change: Change, compliant: bool) -> tuple[Any, ...]:
         r.due_at.timestamp() if r is not None and r.reviewed_at is None else None,
         _epoch(change.planned_start),
         _epoch(change.planned_end),
+        a.prediction.get("probability") if a is not None and a.prediction else None,
         doc,
     )
 

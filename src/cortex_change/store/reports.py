@@ -38,6 +38,17 @@ def figures(tx: Tx, p: Period) -> Figures:
         span,
     )
     unauthorized = unauthorized_between(tx, *span)  # observed changes no change covered
+    predictions = tx.one(
+        "SELECT "
+        "sum(CASE WHEN predicted_failure >= 0.5 AND closure_status IN ('failed', 'rolled_back') "
+        "THEN 1 ELSE 0 END), "
+        "sum(CASE WHEN predicted_failure >= 0.5 AND closure_status = 'successful' THEN 1 ELSE 0 END), "
+        "sum(CASE WHEN predicted_failure < 0.5 AND closure_status = 'successful' THEN 1 ELSE 0 END), "
+        "sum(CASE WHEN predicted_failure < 0.5 AND closure_status IN ('failed', 'rolled_back') "
+        "THEN 1 ELSE 0 END) "
+        "FROM changes WHERE closed_at >= ? AND closed_at < ? AND predicted_failure IS NOT NULL",
+        span,
+    )
     return Figures(
         days=p.days,
         created=sum(by_state.values()),
@@ -57,6 +68,7 @@ def figures(tx: Tx, p: Period) -> Figures:
         ),
         unauthorized=unauthorized,
         incidents=incidents.count_between(tx, *span),
+        predictions=tuple(int(n or 0) for n in predictions) if predictions else None,
     )
 
 

@@ -6,3 +6,7 @@ CREATE TABLE risk_models (
     card TEXT NOT NULL,
     params TEXT NOT NULL
 );
+
+-- The P(failure) recorded at a change's latest assessment, for the KPIs (risk prediction accuracy,
+-- false-positive rate) counted in SQL against the outcomes of the changes closed in a period.
+ALTER TABLE changes ADD COLUMN predicted_failure DOUBLE PRECISION;
