@@ -11,6 +11,7 @@ import json
 import subprocess
 import time
 from collections.abc import Awaitable, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -90,7 +91,10 @@ class Server:
                     with anyio.fail_after(60):
                         return await body(client)
 
-        result = anyio.run(session)
+        # A thread of its own: an event loop another test left in this thread (Playwright's sync
+        # API keeps one running for the session) would refuse anyio.run.
+        with ThreadPoolExecutor(1) as pool:
+            result = pool.submit(anyio.run, session).result()
         assert "Traceback" not in self.stderr.read_text(), self.stderr.read_text()
         return result
 
