@@ -129,11 +129,10 @@ def _version(if_match: str | None) -> int | None:
 def _record(ctx: Context, change: Change | str, status: int = 200) -> JSONResponse:
     """The change as SPEC §1's document with its ETag: built from the record in hand when a unit
     of work has just written it (`change.trail`), else read."""
-    if isinstance(change, str) or change.trail is None:
-        cid = change if isinstance(change, str) else change.change_id
-        doc = queries.get_change(ctx, change_id=cid)
+    if isinstance(change, str):
+        doc = queries.get_change(ctx, change_id=change)
     else:
-        doc = queries.document(ctx, change, change.trail)
+        doc = queries.written(ctx, change)
     return JSONResponse(doc, status_code=status, headers={"ETag": f'"v{doc["version"]}"'})
 
 

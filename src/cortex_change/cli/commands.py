@@ -14,8 +14,6 @@ from .registry import OVERDUE
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up time)
 if TYPE_CHECKING:
-    from typing import Any
-
     from ..domain.model import Change
     from ..services.context import Context
     from .gateway import Gateway
@@ -148,7 +146,9 @@ def cmd_whoami(gw: Gateway, a: argparse.Namespace) -> int:
         print(render.as_json(me))
         return EXIT_OK
     kind = "an agent" if me["agent"] else "a person"
-    print(render.escape(f"{me['name']} ({kind}); scopes: {_scopes_text(me['scopes'])}"))
+    from ..domain.agents import describe
+
+    print(render.escape(f"{me['name']} ({kind}); scopes: {describe(me['scopes'])}"))
     return EXIT_OK
 
 
@@ -414,6 +414,7 @@ def cmd_token_rotate(ctx: Context, a: argparse.Namespace) -> int:
 
 
 def cmd_token_list(ctx: Context, a: argparse.Namespace) -> int:
+    from ..domain.agents import describe
     from ..services.tokens import list_tokens
 
     rows = list_tokens(ctx)
@@ -427,25 +428,13 @@ def cmd_token_list(ctx: Context, a: argparse.Namespace) -> int:
             elif r["expires_at"] and r["state"] == "active":
                 state += f" (expires {r['expires_at']})"
             kind = "agent" if r["agent"] else "person"
-            scopes = "" if r["scopes"] is None else "  " + _scopes_text(r["scopes"])
+            scopes = "" if r["scopes"] is None else "  " + describe(r["scopes"])
             print(
                 render.escape(
                     f"{r['token_id']}  {r['name']}  {kind}  created {r['created_at']}  {state}{scopes}"
                 )
             )
     return EXIT_OK
-
-
-def _scopes_text(scopes: dict[str, Any]) -> str:
-    """`categories=deployment components=none max-level=low worker` (absent keys: any)."""
-    flags = ("read_only", "worker")
-    parts = [
-        f"{k.replace('_', '-')}={(','.join(v) or 'none') if isinstance(v, list) else v}"
-        for k, v in scopes.items()
-        if k not in flags
-    ]
-    parts += [k.replace("_", "-") for k in flags if scopes.get(k)]
-    return " ".join(parts) or "unrestricted"
 
 
 def cmd_token_revoke(ctx: Context, a: argparse.Namespace) -> int:

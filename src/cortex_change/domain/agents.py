@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from . import validation
 from .errors import ApprovalRefused, Forbidden, ValidationError
-from .model import Change, ChangeType, Level, Route
+from .model import LEVELS, Change, ChangeType, Level, Route
 from .policy import Policy
+from .routing import RANK
 from .values import Frozen
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up time)
@@ -17,7 +18,6 @@ if TYPE_CHECKING:
 
 HUMAN = "human"
 AGENT = "agent"
-LEVELS = list(Level)  # low < medium < high < critical
 ANY = "*"
 WORKER_COMPONENT = "worker"  # `integrate worker …`: the worker protocol, for `worker` tokens only
 RATE_MAX = 1_000_000
@@ -83,6 +83,19 @@ class Scopes(Frozen):
             worker=bool(doc.get("worker", False)),
             rate=doc.get("rate"),
         )
+
+
+def describe(doc: Mapping[str, Any]) -> str:
+    """A scopes document in one line, as `token list`, `whoami` and the portal show it:
+    `categories=deployment components=none max-level=low worker` (absent keys: any)."""
+    flags = ("read_only", "worker")
+    parts = [
+        f"{k.replace('_', '-')}={(','.join(v) or 'none') if isinstance(v, list) else v}"
+        for k, v in doc.items()
+        if k not in flags
+    ]
+    parts += [k.replace("_", "-") for k in flags if doc.get(k)]
+    return " ".join(parts) or "unrestricted"
 
 
 UNRESTRICTED = Scopes()
@@ -224,19 +237,15 @@ def require_integration(who: Principal, component: str, action: str) -> None:
 # ---- human in the loop --------------------------------------------------------------------------
 
 
-def rank(level: Level) -> int:
-    return LEVELS.index(level)
-
-
 def needs_person(change: Change, level: Level, policy: Policy) -> str | None:
     """Why an agent's change at `level` needs a person's approval, or None."""
     if change.origin != AGENT:
         return None
     floor = policy.agent_human_approval_level
-    if rank(level) >= rank(floor):
+    if LEVELS.index(level) >= LEVELS.index(floor):
         return f"filed by an agent at {level.value} risk (AGENT_HUMAN_APPROVAL_LEVEL={floor.value})"
     cap = change.agent_max_level
-    if cap is not None and rank(level) > rank(cap):
+    if cap is not None and LEVELS.index(level) > LEVELS.index(cap):
         return f"filed by an agent at {level.value} risk, above its token's max-level {cap.value}"
     return None
 
@@ -258,8 +267,6 @@ def in_the_loop(
     because = "; ".join(reasons)
     if change.type is ChangeType.EMERGENCY:
         return route, f"{why}; {because}: an ECAB member approves", True
-    from .routing import RANK
-
     if RANK[route] == 0:
         return Route.TECHNICAL_LEAD, f"{why}; {because}: a person approves (technical lead)", True
     return route, f"{why}; {because}", human

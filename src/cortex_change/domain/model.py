@@ -28,6 +28,9 @@ class Level(StrEnum):
     CRITICAL = "critical"
 
 
+LEVELS = tuple(Level)  # in order: low < medium < high < critical
+
+
 class Route(StrEnum):
     PRE_APPROVED = "pre-approved"
     AUTO_APPROVED = "auto-approved"

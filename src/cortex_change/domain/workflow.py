@@ -11,6 +11,7 @@ from .events import Event, EventKind
 from .fields import AUTHORING, UPDATABLE, not_updatable
 from .lifecycle import Action, State, advance, check
 from .model import (
+    LEVELS,
     Approval,
     Assessment,
     Change,
@@ -26,10 +27,11 @@ from .model import (
 from .policy import Policy
 from .risk import PastChange
 from .standard import NO_MODEL, StandardDecision
+from .values import Frozen
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up time)
 if TYPE_CHECKING:
-    from typing import Any
+    from typing import Any, Final
 
     from .cmdb import Radius
     from .prediction import Learned, Prediction
@@ -42,6 +44,25 @@ RISK_ENGINE = "risk-engine"
 CHANGE_MANAGER = "change-manager"
 # The assessment lists the most recent comparable changes it used; its reason gives the count.
 HISTORY_LISTED = 50
+
+
+class Circumstances(Frozen):
+    """What an assessment reads beyond the change and its comparables: the kill switch's reason
+    while it is on (no route approves by itself), the filing agent's own closed changes (its
+    track record, for risk; docs/agents.md), and what a learned risk model adds — the facts for
+    the features, the model (docs/risk-model.md)."""
+
+    __slots__ = ("halted", "learned", "record")
+
+    def __init__(
+        self,
+        halted: str | None = None,
+        record: Sequence[PastChange] | None = None,
+        learned: Learned | None = None,
+    ) -> None:
+        self.halted: Final = halted
+        self.record: Final = record
+        self.learned: Final = learned
 
 
 def created(change: Change, policy: Policy) -> list[Event]:
@@ -85,17 +106,10 @@ def assess(
     freeze_policy: str = "refuse",
     conflicts: Sequence[str] = (),
     maintenance: Sequence[Window] = (),
-    halted: str | None = None,
-    record: Sequence[PastChange] | None = None,
-    learned: Learned | None = None,
+    more: Circumstances | None = None,
 ) -> list[Event]:
-    """Score the change, route it, and auto-approve where the route allows.
-
-    `learned`: the features are recorded, and with a model its prediction, which with
-    RISK_MODEL=blend may raise the route (never lower it; docs/risk-model.md).
-
-    `halted`: the kill switch's reason when it is on (no route approves by itself); `record`: the
-    filing agent's own closed changes in the history window (its track record, for risk).
+    """Score the change, route it, and auto-approve where the route allows (`more`: the kill
+    switch, the filing agent's record, what a learned model adds — `Circumstances`).
 
     `lower_route` (a change manager's reason, checked by the caller) lets the route fall below
     the highest one already reached.
@@ -108,7 +122,8 @@ def assess(
         floor = change.route_floor.value
         events.append(Event(EventKind.ROUTE_FLOOR_LOWERED, actor, {"from": floor, "reason": lower_route}))
         change.route_floor = None
-    components = risk.score(change, policy, history, radius, record)
+    more = more or Circumstances()
+    components = risk.score(change, policy, history, radius, more.record)
     score = risk.total(components)
     level = policy.level_for(score)
     decision = _classify(change, standard, level, events, policy)
@@ -118,7 +133,7 @@ def assess(
         route, why = routing.route_for(change, level, score, policy)
     adhoc = plan.has_adhoc_steps(change.implementation_plan) or plan.has_adhoc_steps(change.rollback_plan)
     route, why, human = routing.human_route(change, route, why, adhoc)
-    route, why, human = agents.in_the_loop(change, route, why, human, level, policy, halted)
+    route, why, human = agents.in_the_loop(change, route, why, human, level, policy, more.halted)
     sensitive = [] if radius is None else radius.sensitive()
     if sensitive and change.type is not ChangeType.EMERGENCY:
         where = ", ".join(sorted({f"{ci.data.upper()} in {r.name}" for r, ci in sensitive}))
@@ -140,9 +155,9 @@ def assess(
             route, why = Route(UP_ONE[route.value]), f"{why}; {outside}"
     if conflicts:
         why = f"{why}; conflicts: {'; '.join(conflicts)}"
-    feats, predicted = _learn(change, learned, score, now, policy, radius)
-    if predicted is not None and learned is not None and learned.blend:
-        route, why, human = _raised(change, route, why, human, predicted, learned.threshold)
+    feats, predicted = _learn(change, more.learned, score, now, policy, radius)
+    if predicted is not None and more.learned is not None and more.learned.blend:
+        route, why, human = _raised(change, route, why, human, predicted, more.learned.threshold)
     change.assessment = Assessment(
         score=score,
         level=level,
@@ -225,9 +240,6 @@ def _classify(
     details = {"from": "standard", "to": becomes.value, "model": decision.model, "reason": reason}
     events.append(Event(EventKind.RECLASSIFIED, RISK_ENGINE, details))
     return decision
-
-
-LEVELS = (Level.LOW, Level.MEDIUM, Level.HIGH, Level.CRITICAL)
 
 
 def _within_model(change: Change, decision: StandardDecision, level: Level) -> StandardDecision:
@@ -558,9 +570,7 @@ def update(
     staging: str | None = None,
     radius: Radius | None = None,
     conflicts: Sequence[str] = (),
-    halted: str | None = None,
-    record: Sequence[PastChange] | None = None,
-    learned: Learned | None = None,
+    more: Circumstances | None = None,
 ) -> list[Event]:
     """Change descriptive fields before approval; an assessed change is re-assessed at once
     (with `radius`, the CMDB's blast radius of the updated change)."""
@@ -596,9 +606,7 @@ def update(
         staging=staging,
         radius=radius,
         conflicts=conflicts,
-        halted=halted,
-        record=record,
-        learned=learned,
+        more=more,
     )
 
 
@@ -613,9 +621,7 @@ def reschedule(
     *,
     radius: Radius | None = None,
     conflicts: Sequence[str] = (),
-    halted: str | None = None,
-    record: Sequence[PastChange] | None = None,
-    learned: Learned | None = None,
+    more: Circumstances | None = None,
 ) -> list[Event]:
     """Move an approved change's window. An approval by a person covered the old window: it is
     discarded and the change assessed again (a route needing no person approves it again)."""
@@ -638,9 +644,7 @@ def reschedule(
         now,
         radius=radius,
         conflicts=conflicts,
-        halted=halted,
-        record=record,
-        learned=learned,
+        more=more,
     )
 
 

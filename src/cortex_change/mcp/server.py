@@ -40,7 +40,6 @@ from ..domain.agents import Principal
 from ..domain.errors import CortexError, ValidationError
 from ..domain.fields import FIELDS, ChangeRequest, Field, Kind
 from ..domain.lifecycle import State
-from ..domain.model import Change
 from ..redaction import redact
 from ..services import changes as svc
 from ..services import queries
@@ -79,21 +78,13 @@ class Tool(NamedTuple):
 # ---- what each tool runs: the services the REST API calls --------------------------------------
 
 
-def _document(ctx: Context, change: Change) -> dict[str, Any]:
-    """The change as SPEC §1's document: from the record in hand when a unit of work has just
-    written it, else read (as the API's `_record`)."""
-    if change.trail is None:
-        return queries.get_change(ctx, change_id=change.change_id)
-    return queries.document(ctx, change, change.trail)
-
-
 def _file_change(ctx: Context, who: Principal, args: Args) -> dict[str, Any]:
     checked = ChangeRequest.of({**args, "requested_by": who.name}, svc.limits(ctx.settings))
-    return _document(ctx, svc.create_change(ctx, checked))
+    return queries.written(ctx, svc.create_change(ctx, checked))
 
 
 def _assess_change(ctx: Context, who: Principal, args: Args) -> dict[str, Any]:
-    return _document(ctx, svc.assess_change(ctx, change_id=args["change_id"]))
+    return queries.written(ctx, svc.assess_change(ctx, change_id=args["change_id"]))
 
 
 def _gate(ctx: Context, who: Principal, args: Args) -> dict[str, Any]:
@@ -108,7 +99,7 @@ def _start_implementation(ctx: Context, who: Principal, args: Args) -> dict[str,
     from ..services.dispatch import implement_or_queue
 
     change, queued = implement_or_queue(ctx, change_id=args["change_id"], actor=who.name)
-    return {**_document(ctx, change), "queued_for_workers": queued}
+    return {**queries.written(ctx, change), "queued_for_workers": queued}
 
 
 def _report_outcome(ctx: Context, who: Principal, args: Args) -> dict[str, Any]:
@@ -120,7 +111,7 @@ def _report_outcome(ctx: Context, who: Principal, args: Args) -> dict[str, Any]:
         change = svc.close_change(ctx, change_id=change_id, status="successful", notes=notes, actor=who.name)
     else:
         change = rollback_change(ctx, change_id=change_id, actor=who.name, reason=notes)
-    return _document(ctx, change)
+    return queries.written(ctx, change)
 
 
 def _get_change(ctx: Context, who: Principal, args: Args) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from markupsafe import Markup
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from ..api.problems import STATUS
+from ..domain.agents import describe
 from ..domain.errors import CortexError
 from ..redaction import redact
 from .session import CsrfRefused, SignInRequired, Throttled, Viewer
@@ -85,7 +86,7 @@ ENV = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
-ENV.filters.update(when=_when, duration=_duration, svg=_svg, compact=compact)
+ENV.filters.update(when=_when, duration=_duration, svg=_svg, compact=compact, scopes=describe)
 
 
 def page(

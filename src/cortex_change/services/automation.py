@@ -12,7 +12,6 @@ from ..domain import permissions, validation
 from ..domain.codec import fmt_time
 from ..domain.events import Event, EventKind
 from ..domain.model import Change, ChangeType, Decision
-from ..notify.message import Message
 from ..store import audit, halt, timers
 from ..store.db import Tx
 from . import followups
@@ -70,31 +69,22 @@ def switch(ctx: Context, *, on: bool, actor: str, reason: str | None = None) -> 
         if not on:  # what the switch held goes ahead at the workers' next pass
             timers.hasten(tx, followups.RESUME, now.timestamp())
         kind = EventKind.AUTOMATION_HALTED if on else EventKind.AUTOMATION_RESUMED
-        rows = audit.append(tx, None, [Event(kind, actor, {"reason": why})], now)
         headline = "ALL AUTOMATION HALTED" if on else "Automation resumed"
-        followups.queue(
+        after = (
+            "No change is approved or carried out automatically until it is off; "
+            "emergency changes approved by an ECAB member go ahead."
+            if on
+            else "Auto-approval and the workers' implementations resume; paused changes continue."
+        )
+        followups.announce(
             tx,
             ctx,
-            Message(
-                event_id=rows[0]["event_id"],
-                kind=kind.value,
-                change_id=None,
-                subject=f"[cortex-change] {headline} by {actor}: {why}"[:300],
-                text=(
-                    f"{actor} turned the kill switch {'on' if on else 'off'} at {stamp}: {why}. "
-                    + (
-                        "No change is approved or carried out automatically until it is off; "
-                        "emergency changes approved by an ECAB member go ahead."
-                        if on
-                        else "Auto-approval and the workers' implementations resume; paused changes continue."
-                    )
-                )[:4000],
-                ask="freeze off when it is safe again" if on else "",
-                recipients=tuple(sorted(ctx.policy.change_managers | ctx.policy.ecab_members)),
-                change=None,
-                at=stamp,
-            ),
+            Event(kind, actor, {"reason": why}),
             now,
+            subject=f"{headline} by {actor}: {why}",
+            text=f"{actor} turned the kill switch {'on' if on else 'off'} at {stamp}: {why}. {after}",
+            ask="freeze off when it is safe again" if on else "",
+            recipients=ctx.policy.change_managers | ctx.policy.ecab_members,
         )
     return _state(on, why if on else None, actor, stamp, changed=True)
 

@@ -33,7 +33,6 @@ if TYPE_CHECKING:
     from typing import Any
 
     from ..domain.cmdb import Radius
-    from ..domain.prediction import Learned
     from ..domain.windows import Window
 
 Operation = Callable[[Change], list[Event]]
@@ -113,9 +112,7 @@ def preview_change(ctx: Context, request: ChangeRequest) -> Change:
         standard=decision,
         staging=evidence,
         radius=radius,
-        halted=more.halted,
-        record=more.record,
-        learned=more.learned,
+        more=more,
     )
     return change
 
@@ -256,20 +253,8 @@ def _history(tx: Tx, ctx: Context, change: Change, now: datetime) -> list[PastCh
     return changes.history(tx, change.category, change.affected_services, since, change.change_id)
 
 
-class Circumstances(Value):
-    """What an assessment reads beyond the change's own comparables: the kill switch's reason
-    while it is on, the filing agent's track record (docs/agents.md), and what a learned risk
-    model needs — the requester's and the services' outcomes, the model (docs/risk-model.md)."""
-
-    __slots__ = ("halted", "learned", "record")
-
-    def __init__(self, halted: str | None, record: list[PastChange] | None, learned: Learned) -> None:
-        self.halted = halted
-        self.record = record
-        self.learned = learned
-
-
-def _circumstances(tx: Tx, ctx: Context, change: Change, now: datetime) -> Circumstances:
+def _circumstances(tx: Tx, ctx: Context, change: Change, now: datetime) -> workflow.Circumstances:
+    """What the assessment of `change` reads beyond its comparables, as the store holds it now."""
     from ..domain.features import Facts
     from ..domain.prediction import Learned
     from ..store import halt, risk
@@ -285,7 +270,7 @@ def _circumstances(tx: Tx, ctx: Context, change: Change, now: datetime) -> Circu
         model = risk.active(tx)
     learned = Learned(facts, model, mode == "blend", int(ctx.settings["ML_BLEND_THRESHOLD"]) / 100)
     record = mine if change.origin == agents.AGENT else None
-    return Circumstances(halt.reason(tx), record, learned)
+    return workflow.Circumstances(halt.reason(tx), record, learned)
 
 
 def assess_change(
@@ -334,9 +319,7 @@ def assess_change(
                 freeze_policy=ctx.settings["FREEZE_POLICY"],
                 conflicts=overlapping,
                 maintenance=maintenance,
-                halted=more.halted,
-                record=more.record,
-                learned=more.learned,
+                more=more,
             )
         )
     return w.change
@@ -450,9 +433,7 @@ def update_change(
                 w.now,
                 staging=evidence,
                 radius=radius,
-                halted=more.halted,
-                record=more.record,
-                learned=more.learned,
+                more=more,
             )
         )
     return w.change
@@ -488,9 +469,7 @@ def schedule_change(
                     w.now,
                     radius=radius,
                     conflicts=overlapping,
-                    halted=more.halted,
-                    record=more.record,
-                    learned=more.learned,
+                    more=more,
                 )
             )
         else:
@@ -510,9 +489,7 @@ def schedule_change(
                     staging=evidence,
                     radius=radius,
                     conflicts=overlapping,
-                    halted=more.halted,
-                    record=more.record,
-                    learned=more.learned,
+                    more=more,
                 )
             )
     return w.change

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 
 from ..domain import notifications
@@ -144,6 +144,35 @@ def enqueue(tx: Tx, ctx: Context, change: Change, event_id: str, event: Event, n
         message = _message(ctx, change, event_id, event, rule, now)
         count += queue(tx, ctx, message, now, paged=_paged(rule.kind, change))
     return count
+
+
+def announce(
+    tx: Tx,
+    ctx: Context,
+    event: Event,
+    now: datetime,
+    *,
+    subject: str,
+    text: str,
+    ask: str,
+    recipients: Iterable[str],
+) -> None:
+    """An event outside any change (an unauthorized change seen, an identity over its rate, the
+    kill switch): appended to the audit chain and, in the same transaction, queued to
+    `recipients` on every enabled channel (`kind`: the event's action)."""
+    (row,) = audit.append(tx, None, [event], now)
+    message = Message(
+        event_id=row["event_id"],
+        kind=event.action.value,
+        change_id=None,
+        subject=f"[cortex-change] {subject}"[:300],
+        text=text[:4000],
+        ask=ask,
+        recipients=tuple(sorted(recipients)),
+        change=None,
+        at=fmt_time(now) or "",
+    )
+    queue(tx, ctx, message, now)
 
 
 def queue(tx: Tx, ctx: Context, message: Message, now: datetime, paged: bool = False) -> int:

@@ -10,7 +10,6 @@ from ..domain import observations, permissions, schedule
 from ..domain import validation as v
 from ..domain.codec import fmt_epoch
 from ..domain.events import Event, EventKind
-from ..notify.message import Message
 from ..store import audit, changes
 from ..store import observations as store
 from . import followups
@@ -53,26 +52,17 @@ def observe(
         if change_id is not None:
             audit.append(tx, change_id, [Event(EventKind.CHANGE_OBSERVED, actor, details)], now)
         else:
-            rows = audit.append(tx, None, [Event(EventKind.UNAUTHORIZED_CHANGE, actor, details)], now)
             where = f" in {env}" if env else ""
-            followups.queue(
+            followups.announce(
                 tx,
                 ctx,
-                Message(
-                    event_id=rows[0]["event_id"],
-                    kind="unauthorized_change",
-                    change_id=None,
-                    subject=f"[cortex-change] Unauthorized change: {name}{where} ({source})"[:300],
-                    text=(
-                        f"{source} saw {name}{where} change at {schedule.stamp(when)} ({reference}); "
-                        "no approved change was being carried out for it then."
-                    )[:4000],
-                    ask="find who changed it and file a change (or an incident)",
-                    recipients=tuple(sorted(ctx.policy.change_managers)),
-                    change=None,
-                    at=schedule.stamp(now),
-                ),
+                Event(EventKind.UNAUTHORIZED_CHANGE, actor, details),
                 now,
+                subject=f"Unauthorized change: {name}{where} ({source})",
+                text=f"{source} saw {name}{where} change at {schedule.stamp(when)} ({reference}); "
+                "no approved change was being carried out for it then.",
+                ask="find who changed it and file a change (or an incident)",
+                recipients=ctx.policy.change_managers,
             )
     return {**details, "change_id": change_id, "authorized": change_id is not None}
 

@@ -57,6 +57,14 @@ def trail(ctx: Context, *, change_id: str) -> list[dict[str, Any]]:
 TRAIL_KEYS = ("seq", "timestamp", "action", "actor", "details", "hash")
 
 
+def written(ctx: Context, change: Change) -> dict[str, Any]:
+    """SPEC §1's document of a change a use case returned: built from the record in hand when a
+    unit of work has just written it (`change.trail`), else read (the doors answer with it)."""
+    if change.trail is None:
+        return get_change(ctx, change_id=change.change_id)
+    return document(ctx, change, change.trail)
+
+
 def document(ctx: Context, change: Change, trail: list[dict[str, Any]]) -> dict[str, Any]:
     """SPEC §1's document of a change in hand and its audit trail's rows (`store.audit.as_dict`)."""
     doc = to_document(change)

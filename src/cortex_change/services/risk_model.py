@@ -7,10 +7,11 @@ import json
 from datetime import datetime, timedelta
 
 from ..domain import evaluation
-from ..domain.codec import fmt_time, parse_stored
+from ..domain.codec import fmt_epoch, fmt_time, parse_stored
 from ..domain.errors import MissingPackage, NotFound, ValidationError
 from ..domain.model import ClosureStatus
 from ..domain.prediction import LogisticModel
+from ..domain.values import Value
 from ..store import risk
 from ..store.db import Tx
 from .context import Context
@@ -23,38 +24,33 @@ C = 1.0  # L2 regularisation strength's inverse (scikit-learn's default)
 HOLDOUT = 0.2  # the newest fifth of the training window judges the model on the card
 
 
-class Sample:
-    __slots__ = ("change_id", "created_at", "failed", "features", "prediction", "score")
+class Sample(Value):
+    """A closed change as a model learns from it: when it was filed and closed, its outcome, the
+    features recorded at its assessment and the rules' score."""
+
+    __slots__ = ("closed_at", "created_at", "failed", "features", "score")
 
     def __init__(
-        self,
-        change_id: str,
-        created_at: float,
-        failed: bool,
-        features: dict[str, float],
-        score: int,
-        prediction: float | None,
+        self, created_at: float, closed_at: float, failed: bool, features: dict[str, float], score: int
     ) -> None:
-        self.change_id = change_id
         self.created_at = created_at
+        self.closed_at = closed_at
         self.failed = failed
         self.features = features
         self.score = score
-        self.prediction = prediction
 
 
 def _samples(tx: Tx, start: float, end: float) -> list[Sample]:
     """Closed changes filed in [start, end) whose assessment recorded features (older records did
     not: they are skipped, never reconstructed after the fact)."""
     out = []
-    for change_id, created_at, status, doc in risk.outcomes(tx, start, end):
+    for created_at, closed_at, status, doc in risk.outcomes(tx, start, end):
         a = parse_stored(doc).get("assessment") or {}
         feats = a.get("features")
         if not isinstance(feats, dict):
             continue
-        predicted = (a.get("prediction") or {}).get("probability")
         failed = status != ClosureStatus.SUCCESSFUL.value
-        out.append(Sample(change_id, float(created_at), failed, feats, int(a.get("score", 0)), predicted))
+        out.append(Sample(float(created_at), float(closed_at), failed, feats, int(a.get("score", 0))))
     return out
 
 
@@ -101,31 +97,25 @@ def train(ctx: Context, *, days: int | None = None) -> dict[str, Any]:
             "no model; the rules alone assess",
         )
     cut = int(len(samples) * (1 - HOLDOUT))
-    with ctx.db.read() as tx:
-        version = risk.next_version(tx)
-    held = _scores(_fit(samples[:cut], version), samples[cut:])
-    model = _fit(samples, version)
+    held = _scores(_fit(samples[:cut], 0), samples[cut:])
+    fitted = _fit(samples, 0)
     failures = sum(s.failed for s in samples)
-    card = {
-        "version": version,
+    card: dict[str, Any] = {
         "trained_at": fmt_time(now),
         "algorithm": f"logistic regression (scikit-learn, L2, C={C}) on standardized features",
-        "window": {"from": _stamp(samples[0].created_at), "to": _stamp(samples[-1].created_at)},
+        "window": {"from": fmt_epoch(samples[0].created_at), "to": fmt_epoch(samples[-1].created_at)},
         "samples": len(samples),
         "failures": failures,
         "failure_share": round(failures / len(samples), 4),
-        "features": len(model.weights),
+        "features": len(fitted.weights),
         "holdout": {"samples": len(samples) - cut, "trained_on": cut, **_doc(held)},
     }
-    with ctx.db.transaction() as tx:
+    with ctx.db.transaction() as tx:  # numbered in the transaction that writes it
+        version = risk.next_version(tx)
+        card = {"version": version, **card}
+        model = fitted.copy_with(version=version)
         risk.insert(tx, version, fmt_time(now) or "", json.dumps(card), json.dumps(model.document()))
     return card
-
-
-def _stamp(epoch: float) -> str:
-    from ..domain.codec import fmt_epoch
-
-    return fmt_epoch(epoch)
 
 
 def status(ctx: Context) -> dict[str, Any]:
@@ -176,7 +166,7 @@ def backtest(ctx: Context, *, start: datetime, end: datetime) -> dict[str, Any]:
     with ctx.db.read() as tx:
         before = _samples(tx, 0.0, start.timestamp())
         after = _samples(tx, start.timestamp(), end.timestamp())
-    closed_before = [s for s in before if _closed_by(ctx, s.change_id, start)]
+    closed_before = [s for s in before if s.closed_at < start.timestamp()]
     if len(closed_before) < int(ctx.settings["ML_MIN_SAMPLES"]):
         raise ValidationError(
             "from",
@@ -193,13 +183,6 @@ def backtest(ctx: Context, *, start: datetime, end: datetime) -> dict[str, Any]:
         "model": _doc(_scores(model, after)),
         "rules": _doc(evaluation.evaluate(rules)),
     }
-
-
-def _closed_by(ctx: Context, change_id: str, when: datetime) -> bool:
-    from ..services.unit import load
-
-    closed = load(ctx, change_id).timeline.closed_at
-    return closed is not None and closed < when
 
 
 def _doc(scores: evaluation.Scores) -> dict[str, Any]:

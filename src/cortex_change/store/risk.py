@@ -40,10 +40,10 @@ def next_version(tx: Tx) -> int:
 
 
 def outcomes(tx: Tx, created_from: float, created_to: float) -> list[Row]:
-    """(change_id, created_at, closure_status, doc) of changes filed in [from, to) and closed
+    """(created_at, closed_at, closure_status, doc) of changes filed in [from, to) and closed
     successful, failed or rolled back: what a model learns from or is judged on."""
     return tx.all(
-        "SELECT change_id, created_at, closure_status, doc FROM changes "
+        "SELECT created_at, closed_at, closure_status, doc FROM changes "
         "WHERE created_at >= ? AND created_at < ? AND state = ? AND closure_status IN (?, ?, ?) "
         "ORDER BY created_at, change_id",
         (
