@@ -2,9 +2,10 @@
 PYTHON ?= python3
 VENV ?= .venv
 DEMO_VENV ?= .venv-demo
+CORE_VENV ?= .venv-core
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint typecheck unit pushgateway chromium bench clean
+.PHONY: demo test lint typecheck unit without-ml pushgateway chromium bench clean
 
 # Byte code is compiled at install (as a wheel install would): start-up then never compiles
 # sources, even where PYTHONDONTWRITEBYTECODE is set.
@@ -19,6 +20,13 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --disable-pip-version-check -e '.[dev,server,postgres,worker,cmdb,agents,ml]'
 	$(BIN)/python -m compileall -q src >/dev/null
+	touch $@
+
+# Every extra but `ml` (scikit-learn): the learned risk model is optional.
+$(CORE_VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(CORE_VENV)
+	$(CORE_VENV)/bin/pip install -q --disable-pip-version-check -e '.[dev,server,postgres,worker,cmdb,agents]'
+	$(CORE_VENV)/bin/python -m compileall -q src >/dev/null
 	touch $@
 
 demo: $(DEMO_VENV)/.installed
@@ -50,7 +58,15 @@ chromium:
 unit: $(VENV)/.installed pushgateway chromium
 	$(BIN)/pytest -q
 
-test: lint typecheck unit
+# Without scikit-learn: the tests of everything the learned risk model touches (the rest of the
+# suite never imports it), proving the core works and the model's doors say what to install.
+ML_TESTS := tests/e2e/test_cli_without_ml.py tests/services/test_risk_model.py tests/e2e/test_cli_risk.py \
+	tests/services/test_policy_simulation.py tests/e2e/test_cli_policy_simulate.py tests/portal/test_portal_risk.py \
+	tests/unit/test_domain_prediction.py tests/unit/test_domain_evaluation.py tests/cli/test_startup_imports.py
+without-ml: $(CORE_VENV)/.installed chromium
+	$(CORE_VENV)/bin/pytest -q -p no:cacheprovider $(ML_TESTS)
+
+test: lint typecheck unit without-ml
 
 # Each script exits 1 when a budget is missed; `-` keeps going so every figure is printed.
 bench: $(VENV)/.installed
@@ -58,4 +74,4 @@ bench: $(VENV)/.installed
 	-$(BIN)/python bench/api.py --seconds 10
 
 clean:
-	rm -rf $(VENV) $(DEMO_VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(DEMO_VENV) $(CORE_VENV) .pytest_cache .mypy_cache .ruff_cache

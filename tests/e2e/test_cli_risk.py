@@ -31,6 +31,14 @@ def test_train_status_explain_and_backtest_from_the_cli(cli: Cli, clock: FakeClo
     assert trained.startswith("model v1: 260 closed changes")
     card = json.loads(cli.ok("risk", "status", "--json"))["model"]
     assert (card["version"], card["samples"]) == (1, 260) and card["holdout"]["auc"] is not None
+    lines = trained.splitlines()
+    assert lines[1] == f"chosen: {card['chosen']}, by {card['choice']}"
+    assert lines[2] == "candidates on the newest 52 (trained on the 208 before them):"
+    marked = [line.split()[1] for line in lines[3:] if line.startswith("* ")]
+    assert marked == [card["chosen"]] and len(lines) == 6  # one line per candidate, the winner marked
+    status = cli.ok("risk", "status").splitlines()
+    assert status[1].startswith("newest n=52") and status[2] == card["algorithm"]
+    assert [line.split()[-1] for line in status[3:]] == [line.split()[-1] for line in lines[3:]]  # AUCs
 
     explained = cli.ok("risk", "explain", ids[-1], "--top", "3").splitlines()
     assert explained[0].startswith(f"{ids[-1]}: rules score ")
@@ -45,6 +53,8 @@ def test_train_status_explain_and_backtest_from_the_cli(cli: Cli, clock: FakeClo
     assert set(out["model"]) >= {"accuracy", "false_positive_rate", "brier", "auc", "reliability"}
     text = cli.ok("risk", "backtest", "--from", a, "--to", b, env=low)
     assert "model  n=" in text and "rules  n=" in text and "reliability (model):" in text
+    assert f"chosen: {out['chosen']}, on the newest {out['selection']['samples']} of them" in text
+    assert {line.split()[1] for line in text.splitlines() if line.startswith("* ")} == {out["chosen"]}
 
     bad = cli("risk", "backtest", "--from", "last tuesday", "--to", b)
     assert bad.code == 2 and bad.err.startswith("cortex-change: from: 'last tuesday' is not an ISO 8601 time")

@@ -1,10 +1,13 @@
 """The learned risk model on generated histories (tests/risk_history.py, its planted signal in its
-docstring), on both backends: no model below ML_MIN_SAMPLES; trained, it finds the signal on the
-held-out newest changes (AUC >= 0.8); assessments record features, and with a model its
-prediction; RISK_MODEL and ML_PREDICTION govern it; the backtest never trains on the future."""
+docstring), on both backends: no model below ML_MIN_SAMPLES; trained, the candidates are judged on
+the held-out newest changes and the one with the lower Brier score is kept (AUC >= 0.8);
+assessments record features (freeze proximity among them), and with a model its prediction;
+RISK_MODEL and ML_PREDICTION govern it; the backtest chooses on the past only and never trains on
+the future."""
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Callable
 from datetime import timedelta
@@ -17,6 +20,7 @@ from cortex_change.services.changes import assess_change
 from cortex_change.services.context import Context
 from cortex_change.services.queries import get_change
 from cortex_change.services.reports import metrics_report
+from cortex_change.services.windows import add_window
 from risk_history import generate
 from support import FakeClock, file_change, query
 
@@ -62,8 +66,15 @@ def test_the_model_finds_the_planted_signal_and_explains_itself(
     card = risk_model.train(ctx)
     assert card["samples"] == 700 and card["version"] == 1
     assert card["holdout"]["auc"] >= 0.8, card["holdout"]
-    stored = query(store_url, "SELECT version, card FROM risk_models", ())
+    held = card["candidates"]
+    assert set(held) == {"logistic", "trees", "trees+platt"}
+    assert card["chosen"] == risk_model.choose({n: h["brier"] for n, h in held.items()})
+    assert card["holdout"]["brier"] == held[card["chosen"]]["brier"]
+    assert card["algorithm"].startswith(risk_model.CANDIDATES[card["chosen"]][0])
+    assert held["trees"]["auc"] > held["logistic"]["auc"]  # the trees find Friday-and-database
+    stored = query(store_url, "SELECT version, params FROM risk_models", ())
     assert [r[0] for r in stored] == [1]
+    assert json.loads(stored[0][1])["kind"] == ("logistic" if card["chosen"] == "logistic" else "trees")
 
     _friday(clock)
     c = file_change(ctx, **RISKY)
@@ -138,10 +149,59 @@ def test_the_backtest_never_trains_on_the_future(make_ctx: Callable[..., Context
         (start.timestamp(), end.timestamp()),
     )
     assert out["tested_on"] == tested[0][0]
+    picked = out["selection"]  # chosen on the newest fifth of what closed before --from
+    assert picked["trained_on"] + picked["samples"] == out["trained_on"]
+    assert out["chosen"] == risk_model.choose({n: c["brier"] for n, c in picked["candidates"].items()})
     assert out["model"]["auc"] >= 0.75 and out["model"]["auc"] > out["rules"]["auc"]
     assert out["model"]["brier"] < out["rules"]["brier"]
     with pytest.raises(ValidationError, match="pick a later --from"):
         risk_model.backtest(ctx, start=end - timedelta(days=69), end=end)
+
+
+@pytest.mark.parametrize(
+    ("briers", "chosen"),
+    [
+        ({"logistic": 0.135, "trees": 0.123, "trees+platt": 0.1151}, "trees+platt"),  # lowest wins
+        ({"logistic": 0.135, "trees": 0.123, "trees+platt": 0.136}, "trees"),
+        ({"logistic": 0.12, "trees": 0.13, "trees+platt": 0.14}, "logistic"),
+        ({"logistic": 0.12001, "trees": 0.11996, "trees+platt": 0.2}, "logistic"),  # equal to 4 places
+        ({"logistic": 0.2, "trees": 0.1, "trees+platt": 0.1}, "trees"),  # a tie: the simpler
+        ({"logistic": None, "trees": 0.3, "trees+platt": None}, "trees"),  # no score never wins
+    ],
+)
+def test_the_lower_brier_score_is_chosen_a_tie_going_to_the_simpler(
+    briers: dict[str, float | None], chosen: str
+) -> None:
+    assert risk_model.choose(briers) == chosen
+    assert risk_model.choose(dict(reversed(briers.items()))) == chosen  # whatever the order given
+
+
+def test_an_assessment_records_how_near_a_freeze_is(
+    make_ctx: Callable[..., Context], clock: FakeClock
+) -> None:
+    ctx = make_ctx()
+    start = clock() + timedelta(days=6)
+    add_window(
+        ctx,
+        kind="freeze",
+        start=start.isoformat(),
+        end=(start + timedelta(days=5)).isoformat(),
+        scope="service:orders-db",
+        reason="Year end",
+        actor="change-manager",
+    )
+    near = assess_change(ctx, change_id=file_change(ctx, **RISKY).change_id).assessment
+    other = assess_change(
+        ctx, change_id=file_change(ctx, **{**RISKY, "affected_services": ["web"]}).change_id
+    )
+    assert near is not None and near.features is not None
+    assert near.features["freeze_proximity"] == pytest.approx(0.8) and near.features["in_freeze"] == 0.0
+    assert other.assessment is not None and other.assessment.features is not None
+    assert other.assessment.features["freeze_proximity"] == 0.0  # the freeze is not this change's
+    clock.set(start + timedelta(hours=1))
+    during = assess_change(ctx, change_id=file_change(ctx, **RISKY).change_id).assessment
+    assert during is not None and during.features is not None
+    assert (during.features["in_freeze"], during.features["freeze_proximity"]) == (1.0, 1.0)
 
 
 def test_without_scikit_learn_training_names_the_extra(

@@ -26,6 +26,11 @@ def _day(y: int, m: int, d: int) -> datetime:
         ("2025-03-03 to 2025-03-03", _day(2025, 3, 3), _day(2025, 3, 4), 1),
         ("2024-02-28 to 2024-03-01", _day(2024, 2, 28), _day(2024, 3, 2), 3),  # leap year
         ("  2025-01-01   to  2025-01-02 ", _day(2025, 1, 1), _day(2025, 1, 3), 2),
+        ("2026-Q3", _day(2026, 7, 1), _day(2026, 10, 1), 92),  # a calendar quarter
+        ("2026-q1", _day(2026, 1, 1), _day(2026, 4, 1), 90),
+        ("2026-Q4", _day(2026, 10, 1), _day(2027, 1, 1), 92),
+        ("2024-02", _day(2024, 2, 1), _day(2024, 3, 1), 29),  # a calendar month (leap year)
+        ("2026-12", _day(2026, 12, 1), _day(2027, 1, 1), 31),
     ],
 )
 def test_periods(text: str, start: datetime, end: datetime, days: int) -> None:
@@ -79,3 +84,27 @@ def test_bad_period_lists_the_allowed_forms() -> None:
         period.parse("fortnight", NOW)
     for form in ("today", "week", "month", "YYYY-MM-DD to YYYY-MM-DD"):
         assert form in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("2026-Q5", "is not a period"),
+        ("2026-Q0", "is not a period"),
+        ("2026-13", "names no month"),
+        ("2026-00", "names no month"),
+        ("1969-Q4", "is out of range"),
+        ("1969-12", "is out of range"),
+    ],
+)
+def test_quarters_and_months_outside_the_calendar_are_refused_naming_what_is_allowed(
+    text: str, says: str
+) -> None:
+    with pytest.raises(ValidationError) as e:
+        period.parse(text, NOW)
+    assert says in str(e.value) and "\n" not in str(e.value)
+
+
+def test_the_last_quarter_of_9999_ends_at_the_last_instant() -> None:
+    p = period.parse("9999-Q4", NOW)
+    assert (p.start, p.end, p.label) == (_day(9999, 10, 1), datetime.max.replace(tzinfo=UTC), "9999-Q4")

@@ -9,7 +9,21 @@ from collections.abc import Callable, Sequence
 
 from ..domain.errors import ValidationError
 from .exits import EXIT_BAD_INPUT, EXIT_CODES
-from .registry import automation, calendar, cmdb, commands, mcp, observations, operations, risk, windows
+from .registry import (
+    automation,
+    backup,
+    calendar,
+    cmdb,
+    commands,
+    mcp,
+    moving,
+    observations,
+    operations,
+    policy,
+    portability,
+    risk,
+    windows,
+)
 from .render import escape
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up time)
@@ -136,9 +150,15 @@ COMMANDS = (
     "windows",
     "freeze",
     "risk",
+    "policy",
     "observe",
     "observations",
     "calendar",
+    "backup",
+    "restore",
+    "export",
+    "migrate-store",
+    "import",
 )
 
 
@@ -193,7 +213,11 @@ def build_parser(only: str | None = None) -> Parser:
     _windows_commands(add)
     _freeze_commands(add)
     _risk_commands(add)
+    _policy_commands(add)
     _calendar_commands(add)
+    _backup_commands(add)
+    _portability_commands(add)
+    _moving_commands(add)
     return root
 
 
@@ -611,6 +635,27 @@ def _risk_commands(add: Adder) -> None:
     p.set_defaults(handler=risk.cmd_risk_backtest)
 
 
+def _policy_commands(add: Adder) -> None:
+    r = add("policy", _missing_sub, "what another configuration would do (docs/simulation.md)")
+    sub = _actions(r, "policy_command")
+    p = sub.add_parser(
+        "simulate",
+        help="replay a period's changes under a candidate TOML beside the running one; writes nothing",
+    )
+    p.add_argument("--config", required=True, metavar="FILE", help="the candidate configuration (TOML)")
+    p.add_argument("--period", required=True, help="e.g. 2026-Q3, 2026-07, month, '2026-07-01 to 2026-07-31'")
+    p.add_argument(
+        "--minutes",
+        action="append",
+        default=[],
+        metavar="ROLE=N",
+        help="minutes one approval takes, per role (technical-lead 15, cab 30, ciso 20, cto 20, ecab 15)",
+    )
+    p.add_argument("--list", type=int, default=10, metavar="N", help="changes named per finding (default 10)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=policy.cmd_policy_simulate)
+
+
 def _freeze_commands(add: Adder) -> None:
     f = add("freeze", _missing_sub, "the kill switch: stop all automation at once (docs/agents.md)")
     sub = _actions(f, "freeze_command")
@@ -705,6 +750,74 @@ def _calendar_commands(add: Adder) -> None:
     p.add_argument("feed_id", metavar="ID")
     _common(p)
     p.set_defaults(handler=calendar.cmd_calendar_feed_revoke)
+
+
+def _backup_commands(add: Adder) -> None:
+    p = add(
+        "backup",
+        backup.cmd_backup,
+        "copy the embedded SQLite store to FILE (a new file) while it is in use, then verify the "
+        "copy's audit chain; PostgreSQL: pg_dump (docs/backup.md)",
+    )
+    p.add_argument("file", metavar="FILE", type=_nonempty)
+    p = add(
+        "restore",
+        backup.cmd_restore,
+        "restore a backup FILE as the store (--db, CORTEX_CHANGE_DB), only where none exists yet; "
+        "checks FILE and verifies the audit chain first (docs/backup.md)",
+    )
+    p.add_argument("file", metavar="FILE", type=_nonempty)
+
+
+def _portability_commands(add: Adder) -> None:
+    """Moving a store (docs/portability.md); `import --jsonl FILE` is under `import`."""
+    p = add(
+        "export",
+        portability.cmd_export,
+        "write the whole store as JSON lines (changes, audit chain with its hashes, CMDB, windows, "
+        "token hashes, ...) for `import --jsonl` into an empty store (docs/portability.md)",
+    )
+    p.add_argument("--jsonl", required=True, metavar="FILE", type=_nonempty)
+    p.add_argument(
+        "--without-credentials",
+        action="store_true",
+        help="leave out API tokens and calendar feeds (their secrets' hashes): make them again after import",
+    )
+    p = add(
+        "migrate-store",
+        portability.cmd_migrate_store,
+        "copy this store into an empty PostgreSQL database, verify counts and the audit chain there, "
+        "and print the CORTEX_CHANGE_DB line to switch (docs/portability.md)",
+    )
+    p.add_argument("--to", required=True, metavar="URL", type=_nonempty, help="postgresql://...")
+
+
+def _moving_commands(add: Adder) -> None:
+    """`import shell-tool DIR` (docs/moving.md); `import --jsonl FILE` joins it."""
+    p = add(
+        "import",
+        moving.cmd_import,
+        "bring changes in: import shell-tool DIR reads the seed's shell tool's changes/ and audit/ "
+        "(ids, times, states, approvals, closure, its audit lines); a second run imports nothing new "
+        "(docs/moving.md)",
+    )
+    p.add_argument("source", metavar="shell-tool", nargs="?", choices=["shell-tool"], help="what to import")
+    p.add_argument("dir", metavar="DIR", nargs="?", help="the tool's folder, holding changes/ and audit/")
+    p.add_argument("--dry-run", action="store_true", help="print the report; write nothing")
+    p.add_argument(
+        "--salvage",
+        action="store_true",
+        help="import records that are not valid JSON when a tolerant parse proves their content "
+        "(flagged as salvaged)",
+    )
+    p.add_argument("--json", action="store_true", help="the report as JSON")
+    p.add_argument(
+        "--jsonl",
+        metavar="FILE",
+        type=_nonempty,
+        help="an `export --jsonl` file, into an empty store; its audit chain verified (docs/portability.md)",
+    )
+    _common(p)
 
 
 def _actions(p: Declared, dest: str) -> Any:

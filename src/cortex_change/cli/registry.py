@@ -59,6 +59,10 @@ observations = Module("observations")
 calendar = Module("calendar")
 automation = Module("automation")
 risk = Module("risk")
+backup = Module("backup")
+policy = Module("policy")
+portability = Module("portability")
+moving = Module("moving")  # import shell-tool DIR (docs/moving.md)
 mcp = Module("cortex_change.mcp")  # the MCP server: its SDK only when `cortex-change mcp` runs
 
 # Handlers take a Gateway (the local store or the server) except these, which work on the local
@@ -72,10 +76,13 @@ LOCAL_ONLY = frozenset(
         commands.cmd_token_list,
         commands.cmd_token_revoke,
         commands.cmd_token_rotate,
+        portability.cmd_export,
+        portability.cmd_migrate_store,
         risk.cmd_risk_train,
         risk.cmd_risk_status,
         risk.cmd_risk_explain,
         risk.cmd_risk_backtest,
+        policy.cmd_policy_simulate,
         automation.cmd_freeze_on,
         automation.cmd_freeze_off,
         automation.cmd_freeze_status,
@@ -96,6 +103,7 @@ LOCAL_ONLY = frozenset(
         cmdb.cmd_cmdb_list,
         cmdb.cmd_cmdb_impact,
         cmdb.cmd_cmdb_graph,
+        moving.cmd_import,
         windows.cmd_windows_add,
         windows.cmd_windows_list,
         windows.cmd_windows_remove,
@@ -107,7 +115,10 @@ LOCAL_ONLY = frozenset(
     }
 )
 # `serve` and `mcp` open the store themselves (the MCP server on this host: never the client mode).
-NO_STORE = frozenset({commands.cmd_config_show, commands.cmd_serve, mcp.cmd_mcp})
+# `backup` and `restore` (SQLite only) open the store themselves: `restore` must find none there.
+NO_STORE = frozenset(
+    {commands.cmd_config_show, commands.cmd_serve, mcp.cmd_mcp, backup.cmd_backup, backup.cmd_restore}
+)
 # Locally these only read: they open an existing store read-only (an auditor's access is enough)
 # and say it does not exist rather than create one; every other command creates it on first use.
 READ_ONLY = frozenset(
@@ -124,6 +135,9 @@ READ_ONLY = frozenset(
         risk.cmd_risk_status,
         risk.cmd_risk_explain,
         risk.cmd_risk_backtest,
+        policy.cmd_policy_simulate,
+        portability.cmd_export,
+        portability.cmd_migrate_store,  # the source is only read; the target is its own
         commands.cmd_gate,
         commands.cmd_wait,
         commands.cmd_whoami,

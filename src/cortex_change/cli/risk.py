@@ -24,12 +24,18 @@ def _num(x: float | None) -> str:
     return "n/a" if x is None else f"{x:.3f}"
 
 
-def _scores(name: str, s: dict[str, Any]) -> str:
+def _scores(name: str, s: dict[str, Any], width: int = 6) -> str:
     return (
-        f"{name:<6} n={s['count']:<5} failures={s['failures']:<4} accuracy={_pct(s['accuracy'])} "
+        f"{name:<{width}} n={s['count']:<5} failures={s['failures']:<4} accuracy={_pct(s['accuracy'])} "
         f"FPR={_pct(s['false_positive_rate'])} precision={_pct(s['precision'])} "
         f"recall={_pct(s['recall'])} Brier={_num(s['brier'])} AUC={_num(s['auc'])}"
     )
+
+
+def _candidates(chosen: str | None, candidates: dict[str, Any]) -> list[str]:
+    """Each candidate's line on the newest fifth, the chosen one marked."""
+    width = max((len(n) for n in candidates), default=0) + 2
+    return [_scores(("* " if n == chosen else "  ") + n, s, width) for n, s in candidates.items()]
 
 
 def _reliability(s: dict[str, Any]) -> list[str]:
@@ -52,7 +58,10 @@ def cmd_risk_train(ctx: Context, a: argparse.Namespace) -> int:
         f"({card['window']['from']} to {card['window']['to']}), {card['failures']} failed"
     )
     held = card["holdout"]
-    print(_scores("newest", held) + f" (trained on the {held['trained_on']} before them)")
+    print(f"chosen: {card['chosen']}, by {escape(card['choice'])}")
+    print(f"candidates on the newest {held['samples']} (trained on the {held['trained_on']} before them):")
+    for line in _candidates(card["chosen"], card["candidates"]):
+        print(line)
     return EXIT_OK
 
 
@@ -73,6 +82,8 @@ def cmd_risk_status(ctx: Context, a: argparse.Namespace) -> int:
         )
         print(_scores("newest", card["holdout"]))
         print(escape(card["algorithm"]))
+        for line in _candidates(card.get("chosen"), card.get("candidates", {})):
+            print(line)
     return EXIT_OK
 
 
@@ -108,6 +119,11 @@ def cmd_risk_backtest(ctx: Context, a: argparse.Namespace) -> int:
         return EXIT_OK
     trained, tested = out["trained_on"], out["tested_on"]
     print(f"trained on {trained} changes closed before --from; tested on {tested} filed in the period")
+    chosen, picked = out["chosen"], out["selection"]
+    n, before = picked["samples"], picked["trained_on"]
+    print(f"chosen: {chosen}, on the newest {n} of them (trained on the {before} before)")
+    for line in _candidates(chosen, picked["candidates"]):
+        print(line)
     print(_scores("model", out["model"]))
     print(_scores("rules", out["rules"]) + " (score / 100 as the probability)")
     print("reliability (model):")

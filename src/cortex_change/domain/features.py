@@ -4,23 +4,30 @@ the assessment, so training reads exactly what each prediction saw."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from .model import Change, ChangeType, Level
 from .values import Frozen
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up time)
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from datetime import datetime
     from typing import Any, Final
 
+    from .windows import Window
+
 ORDINAL = {Level.LOW: 0.0, Level.MEDIUM: 1.0, Level.HIGH: 2.0, Level.CRITICAL: 3.0}
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+FREEZE_HORIZON_DAYS = 30  # a freeze further away than this counts as none
 
 
 class Facts(Frozen):
     """What the store knew at assessment: the requester's closed changes and failures in the
-    history window, and those of the change's services (any category, any requester)."""
+    history window, those of the change's services (any category, any requester), and the freeze
+    windows defined then that were not yet over."""
 
-    __slots__ = ("requester_closed", "requester_failed", "services_closed", "services_failed")
+    __slots__ = ("freezes", "requester_closed", "requester_failed", "services_closed", "services_failed")
 
     def __init__(
         self,
@@ -28,11 +35,13 @@ class Facts(Frozen):
         requester_failed: int = 0,
         services_closed: int = 0,
         services_failed: int = 0,
+        freezes: Sequence[Window] = (),
     ) -> None:
         self.requester_closed: Final = requester_closed
         self.requester_failed: Final = requester_failed
         self.services_closed: Final = services_closed
         self.services_failed: Final = services_failed
+        self.freezes: Final = tuple(freezes)
 
 
 def _rate(failed: int, closed: int) -> float:
@@ -48,6 +57,26 @@ def _steps(plan: dict[str, object] | None) -> tuple[int, int]:
     return len(steps), executable
 
 
+def _freeze(
+    change: Change, freezes: Sequence[Window], now: datetime, radius: dict[str, Any] | None
+) -> tuple[float, float]:
+    """(in a freeze that applies to the change now, the next one's proximity): proximity is
+    1 - days until it starts / FREEZE_HORIZON_DAYS — 1 in one, 0 with none within the horizon, so
+    a record from before this feature (no value, read as 0) reads as "no freeze near"."""
+    horizon = now + timedelta(days=FREEZE_HORIZON_DAYS)
+    starts = [
+        start
+        for w in freezes
+        if w.kind == "freeze" and w.applies_to(change, radius)
+        for start, _ in w.occurrences(now, horizon)
+    ]
+    if not starts:
+        return 0.0, 0.0
+    first = max(min(starts), now)
+    days = (first - now).total_seconds() / 86400
+    return float(first == now), 1.0 - min(days, FREEZE_HORIZON_DAYS) / FREEZE_HORIZON_DAYS
+
+
 def extract(
     change: Change,
     facts: Facts,
@@ -59,6 +88,7 @@ def extract(
     """The change's features at `now` (its assessment; `radius`: the CMDB's blast radius document
     it is scored on), by name; every value a finite number."""
     steps, executable = _steps(change.implementation_plan)
+    in_freeze, freeze_proximity = _freeze(change, facts.freezes, now, radius)
     radius = radius or {}
     cis = [ci for ci in radius.get("cis", []) if isinstance(ci, dict)]
     tiers = [ci.get("tier") for ci in cis]
@@ -85,6 +115,8 @@ def extract(
         "agent": float(change.origin == "agent"),
         "weekend": float(now.weekday() >= 5),
         "business_hours": float(9 <= now.hour < 17),
+        "in_freeze": in_freeze,  # a freeze that applies to the change is in force at assessment
+        "freeze_proximity": freeze_proximity,  # how near the next one is (1: in one; 0: none in 30 days)
     }
     for i, day in enumerate(DAYS):
         out[f"day_{day}"] = float(now.weekday() == i)

@@ -14,7 +14,12 @@ if TYPE_CHECKING:
 
 ROLLING_DAYS = {"today": 1, "week": 7, "month": 30}
 RANGE = re.compile(r"^\s*(\d{4}-\d{2}-\d{2})\s+to\s+(\d{4}-\d{2}-\d{2})\s*$")
-ALLOWED = "today, week (last 7 days), month (last 30 days) or 'YYYY-MM-DD to YYYY-MM-DD'"
+QUARTER = re.compile(r"^(\d{4})-[Qq]([1-4])$")
+MONTH = re.compile(r"^(\d{4})-(\d{2})$")
+ALLOWED = (
+    "today, week (last 7 days), month (last 30 days), a calendar month 'YYYY-MM', a quarter "
+    "'YYYY-Q1'..'YYYY-Q4' or 'YYYY-MM-DD to YYYY-MM-DD'"
+)
 FIRST_YEAR, LAST_YEAR = 1970, 9999  # SPEC §11: periods lie within these years
 
 
@@ -48,6 +53,9 @@ def parse(text: str, now: datetime) -> Period:
     if text in ROLLING_DAYS:
         first = today - timedelta(days=ROLLING_DAYS[text] - 1)
         return Period(text, _midnight(first), _midnight(today + timedelta(days=1)))
+    calendar = _calendar(text)
+    if calendar is not None:
+        return calendar
     m = RANGE.match(text)
     if not m:
         raise ValidationError("period", f"{text!r} is not a period; allowed: {ALLOWED}")
@@ -67,3 +75,24 @@ def _end(last: date) -> datetime:
     if last == date.max:
         return datetime.max.replace(tzinfo=UTC)
     return _midnight(last + timedelta(days=1))
+
+
+def _calendar(text: str) -> Period | None:
+    """A calendar quarter ('2026-Q3': July to September) or month ('2026-07'), or None."""
+    q, m = QUARTER.match(text), MONTH.match(text)
+    if q:
+        year, first_month, months = int(q.group(1)), 3 * int(q.group(2)) - 2, 3
+    elif m:
+        year, first_month, months = int(m.group(1)), int(m.group(2)), 1
+        if not 1 <= first_month <= 12:
+            raise ValidationError("period", f"{text!r} names no month; allowed: {ALLOWED}")
+    else:
+        return None
+    if year < FIRST_YEAR:
+        raise ValidationError(
+            "period", f"{text!r} is out of range; allowed: dates within years {FIRST_YEAR}–{LAST_YEAR}"
+        )
+    first = date(year, first_month, 1)
+    after = first_month + months
+    last = date(year, 12, 31) if after > 12 else date(year, after, 1) - timedelta(days=1)
+    return Period(text.upper(), _midnight(first), _end(last))

@@ -190,8 +190,11 @@ def _learn(
         return None, None
     from . import features
 
-    radius_doc = None if radius is None else radius.document()
-    feats = features.extract(change, learned.facts, score, now, policy.categories, radius_doc)
+    if learned.recorded is not None:
+        feats = {**learned.recorded, "rules_score": float(score)}
+    else:
+        radius_doc = None if radius is None else radius.document()
+        feats = features.extract(change, learned.facts, score, now, policy.categories, radius_doc)
     return feats, None if learned.model is None else learned.model.predict(feats)
 
 

@@ -29,7 +29,7 @@ from ..services import queries, reviews, sessions, tokens
 from ..services.context import Context
 from ..services.incidents import list_incidents
 from . import forms, views
-from .render import PortalRoute, page, see
+from .render import PortalRoute, page, see, status_of
 from .session import (
     COOKIE,
     SIGNIN_COOKIE,
@@ -46,6 +46,7 @@ Form = Annotated[dict[str, list[str]], Depends(form)]
 throttle = Throttle()
 LIST_FILTERS = ("type", "category", "risk_level", "service", "requested_by", "created_from", "created_to")
 PAGE_SIZE = 25
+DATE_SHOWN = 64  # a backtest's dates are at most 40 characters: longer ones are refused, shortened
 IN_FLIGHT = {State.APPROVED, State.IMPLEMENTING, State.IMPLEMENTED}
 
 
@@ -278,7 +279,15 @@ def _detail(request: Request, ctx: Context, me: Viewer, change_id: str) -> dict[
         "closures": [s.value for s in ClosureStatus if s is not ClosureStatus.CANCELLED],
         "outcomes": [o.value for o in ReviewOutcome],
         "roles": _roles(change, me, ctx),
+        "prediction": _prediction(change, ctx),
     }
+
+
+def _prediction(change: Any, ctx: Context) -> dict[str, Any] | None:
+    """The learned prediction recorded at the assessment, unless ML_PREDICTION hides predictions."""
+    a = change.assessment
+    shown: dict[str, Any] | None = a.prediction if a is not None and ctx.settings["ML_PREDICTION"] else None
+    return shown
 
 
 def _roles(change: Any, me: Viewer, ctx: Context) -> list[str]:
@@ -487,6 +496,36 @@ def compliance_page(request: Request) -> Response:
         framework=framework,
         period=period,
         report=report,
+        error=error,
+    )
+
+
+@portal.get("/risk")
+def risk_page(request: Request) -> Response:
+    """The learned risk model (docs/risk-model.md): the active model card or why there is none,
+    and a backtest over `?from=&to=` (read only: it trains in memory and writes nothing)."""
+    ctx, me = _me(request)
+    from ..domain.schedule import instant
+    from ..services import risk_model
+
+    q = request.query_params
+    start, end = q.get("from", "")[:DATE_SHOWN], q.get("to", "")[:DATE_SHOWN]
+    result, error, status = None, None, 200
+    if start or end:
+        try:
+            result = risk_model.backtest(ctx, start=instant("from", start), end=instant("to", end))
+        except (ValidationError, MissingPackage) as exc:
+            error, status = str(exc), status_of(exc)
+    return page(
+        request,
+        "risk.html",
+        me,
+        status,
+        title="Risk model",
+        state=risk_model.status(ctx),
+        backtest=result,
+        start=start,
+        end=end,
         error=error,
     )
 

@@ -47,6 +47,7 @@ NAV = (
     ("/calendar", "Calendar"),
     ("/audit", "Audit"),
     ("/compliance", "Compliance"),
+    ("/risk", "Risk model"),
     ("/incidents", "Incidents"),
     ("/cis", "CMDB"),
     ("/tokens", "Tokens"),
@@ -74,6 +75,16 @@ def _duration(seconds: float | None) -> str:
     return f"{s / 86400:.1f} d"
 
 
+def _pct(rate: float | None) -> str:
+    """A rate or probability as a percentage (as `cortex-change risk` prints it); n/a for none."""
+    return "n/a" if rate is None else f"{rate:.1%}"
+
+
+def _num(value: float | None) -> str:
+    """A score such as Brier or AUC to three places; n/a for none."""
+    return "n/a" if value is None else f"{value:.3f}"
+
+
 def _svg(text: str) -> Markup:
     """A chart the server drew (portal/charts.py escapes every label it holds)."""
     return Markup(text)
@@ -86,7 +97,9 @@ ENV = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
-ENV.filters.update(when=_when, duration=_duration, svg=_svg, compact=compact, scopes=describe)
+ENV.filters.update(
+    when=_when, duration=_duration, pct=_pct, num=_num, svg=_svg, compact=compact, scopes=describe
+)
 
 
 def page(

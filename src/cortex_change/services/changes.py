@@ -98,7 +98,7 @@ def preview_change(ctx: Context, request: ChangeRequest) -> Change:
     with ctx.db.read() as tx:
         evidence = _staging_evidence(tx, change)
         history = _history(tx, ctx, change, now)
-        decision = _standard_decision(ctx, tx, change)
+        decision = standard_decision(ctx, tx, change)
         radius = _radius(ctx, tx, change)
         if ctx.principal is not None:
             change.origin = ctx.principal.origin
@@ -169,7 +169,7 @@ def _staging_evidence(tx: Tx, change: Change) -> str | None:
     return staging.evidence(cited)
 
 
-def _standard_decision(ctx: Context, tx: Tx, change: Change) -> StandardDecision | None:
+def standard_decision(ctx: Context, tx: Tx, change: Change) -> StandardDecision | None:
     """Match a standard request against its model (None for other types)."""
     if change.type is not ChangeType.STANDARD:
         return None
@@ -207,7 +207,7 @@ def _radius(ctx: Context, tx: Tx, change: Change) -> Radius | None:
     return change_radius(ctx, tx, change)
 
 
-def _frozen(ctx: Context, tx: Tx, change: Change, radius: Radius | None) -> list[Window]:
+def freezes_over(ctx: Context, tx: Tx, change: Change, radius: Radius | None) -> list[Window]:
     """The freezes over the change's planned window that apply to it (none without a window: the
     freeze is then checked when it is carried out)."""
     if change.planned_start is None or change.planned_end is None:
@@ -263,7 +263,12 @@ def _circumstances(tx: Tx, ctx: Context, change: Change, now: datetime) -> workf
     mine = changes.track_record(tx, change.requested_by, since, change.change_id)
     failed = sum(1 for p in mine if p.closure_status is not ClosureStatus.SUCCESSFUL)
     closed, broke = risk.service_outcomes(tx, change.affected_services, since.timestamp(), change.change_id)
-    facts = Facts(len(mine), failed, closed, broke)
+    ahead: list[Window] = []  # freezes not yet over (the features' freeze proximity)
+    if risk.freezes_ahead(tx, now.timestamp()) or ctx.settings.extra.get("windows"):
+        from .windows import upcoming  # only then: an assessment without windows stays lean
+
+        ahead = [w for w in upcoming(ctx, tx, now.timestamp()) if w.kind == "freeze"]
+    facts = Facts(len(mine), failed, closed, broke, ahead)
     mode = ctx.settings["RISK_MODEL"]
     model = None
     if ctx.settings["ML_PREDICTION"] and mode != "rules":
@@ -295,12 +300,12 @@ def assess_change(
     with unit.work(ctx, change_id, who, if_version) as w:
         history = _history(w.tx, ctx, w.change, w.now)
         more = _circumstances(w.tx, ctx, w.change, w.now)
-        decision = _standard_decision(ctx, w.tx, w.change)
+        decision = standard_decision(ctx, w.tx, w.change)
         evidence = _staging_evidence(w.tx, w.change)
         radius = _radius(ctx, w.tx, w.change)
-        frozen = _frozen(ctx, w.tx, w.change, radius)
+        frozen = freezes_over(ctx, w.tx, w.change, radius)
         overlapping = _conflicts(w.tx, w.change, radius)
-        maintenance = _maintenance(ctx, w.tx, w.now, radius)
+        maintenance = maintenance_windows(ctx, w.tx, w.now, radius)
         if lower_reason is not None:
             permissions.require(permissions.Act.LOWER_ROUTE, who, ctx.policy, w.change)
         w.decide(
@@ -325,7 +330,7 @@ def assess_change(
     return w.change
 
 
-def _maintenance(ctx: Context, tx: Tx, now: datetime, radius: Radius | None) -> list[Window]:
+def maintenance_windows(ctx: Context, tx: Tx, now: datetime, radius: Radius | None) -> list[Window]:
     """Maintenance windows not yet over, when the change reaches a tier-0 CI (the only case the
     rule reads them)."""
     if radius is None or not any(ci.tier == 0 for _, ci in radius.reaches):

@@ -8,7 +8,7 @@ from .db import Tx
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up time)
 if TYPE_CHECKING:
-    from ..domain.prediction import LogisticModel
+    from ..domain.prediction import Model
     from .db import Row
 
 
@@ -17,14 +17,22 @@ def latest(tx: Tx) -> Row | None:
     return tx.one("SELECT version, trained_at, card, params FROM risk_models ORDER BY version DESC LIMIT 1")
 
 
-def active(tx: Tx) -> LogisticModel | None:
-    """The newest trained model, or None (the rules alone assess)."""
+def active(tx: Tx) -> Model | None:
+    """The newest trained model (logistic or boosted trees), or None (the rules alone assess)."""
     import json
 
-    from ..domain.prediction import LogisticModel
+    from ..domain.prediction import of_document
 
     row = latest(tx)
-    return None if row is None else LogisticModel.of_document(json.loads(row[3]))
+    return None if row is None else of_document(json.loads(row[3]))
+
+
+def freezes_ahead(tx: Tx, after: float) -> bool:
+    """Whether a stored freeze is not over by `after` (else an assessment need not read windows)."""
+    return (
+        tx.one("SELECT 1 FROM change_windows WHERE kind = 'freeze' AND ends_at > ? LIMIT 1", (after,))
+        is not None
+    )
 
 
 def insert(tx: Tx, version: int, trained_at: str, card: str, params: str) -> None:
