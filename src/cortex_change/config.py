@@ -216,7 +216,7 @@ KEYS: list[Key] = [
     Key("GIT_FEATURE_CATEGORY", "normal", _text, NOT_YET),
     Key("K8S_EVENT_INTEGRATION", "true", _bool, NOT_YET),
     Key("CMDB_ENABLED", "true", _bool),
-    Key("AI_RISK_ASSESSMENT", "true", _bool, NOT_YET),
+    Key("AI_RISK_ASSESSMENT", "true", _bool),
     Key("ML_PREDICTION", "true", _bool),
     Key("RISK_MODEL", "advisory", _choice("rules", "advisory", "blend")),
     Key("ML_MIN_SAMPLES", "200", _int(20, 10_000_000)),
@@ -233,6 +233,7 @@ KEYS: list[Key] = [
 ]
 KEYS_BY_NAME = {k.name: k for k in KEYS}
 NOTES = {
+    "AI_RISK_ASSESSMENT": "false: the learned risk model is off, the rules alone assess (docs/risk-model.md)",
     "ML_PREDICTION": "with a model (risk train), each assessment records P(failure) (docs/risk-model.md)",
     "RISK_MODEL": "rules: no prediction; advisory: recorded and shown; blend: it may raise a route",
     "ML_BLEND_THRESHOLD": "percent: RISK_MODEL=blend raises the route at or above this P(failure)",
@@ -314,6 +315,11 @@ class Settings(Frozen):
             category_weights=dict(self.category_weights),
             agent_human_approval_level=v("AGENT_HUMAN_APPROVAL_LEVEL"),
         )
+
+    def predicts(self) -> bool:
+        """Whether assessments predict with the trained model: AI_RISK_ASSESSMENT and ML_PREDICTION
+        on, RISK_MODEL not `rules` (features are recorded regardless)."""
+        return bool(self["AI_RISK_ASSESSMENT"] and self["ML_PREDICTION"] and self["RISK_MODEL"] != "rules")
 
     def database(self) -> str:
         """Where the store lives: CORTEX_CHANGE_DB, or a file in the user's data directory."""

@@ -119,7 +119,12 @@ def test_risk_model_and_ml_prediction_govern_it(make_ctx: Callable[..., Context]
     generate(ctx, clock, 600)
     risk_model.train(ctx)
     _friday(clock)
-    for settings, shown in (({"ML_PREDICTION": "false"}, False), ({"RISK_MODEL": "rules"}, False)):
+    for settings, shown in (
+        ({"ML_PREDICTION": "false"}, False),
+        ({"RISK_MODEL": "rules"}, False),
+        ({"AI_RISK_ASSESSMENT": "false"}, False),
+        ({}, True),
+    ):
         other = make_ctx(**settings)
         a = assess_change(other, change_id=file_change(other, **RISKY).change_id).assessment
         assert a is not None and (a.prediction is not None) is shown and a.features is not None

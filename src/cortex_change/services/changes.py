@@ -269,11 +269,9 @@ def _circumstances(tx: Tx, ctx: Context, change: Change, now: datetime) -> workf
 
         ahead = [w for w in upcoming(ctx, tx, now.timestamp()) if w.kind == "freeze"]
     facts = Facts(len(mine), failed, closed, broke, ahead)
-    mode = ctx.settings["RISK_MODEL"]
-    model = None
-    if ctx.settings["ML_PREDICTION"] and mode != "rules":
-        model = risk.active(tx)
-    learned = Learned(facts, model, mode == "blend", int(ctx.settings["ML_BLEND_THRESHOLD"]) / 100)
+    model = risk.active(tx) if ctx.settings.predicts() else None
+    blend = ctx.settings["RISK_MODEL"] == "blend"
+    learned = Learned(facts, model, blend, int(ctx.settings["ML_BLEND_THRESHOLD"]) / 100)
     record = mine if change.origin == agents.AGENT else None
     return workflow.Circumstances(halt.reason(tx), record, learned)
 

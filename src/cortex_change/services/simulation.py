@@ -33,8 +33,7 @@ class _Door:
 
     def __init__(self, ctx: Context, tx: Tx) -> None:
         self.ctx = ctx
-        on = ctx.settings["ML_PREDICTION"] and ctx.settings["RISK_MODEL"] != "rules"
-        self.model: Model | None = risk.active(tx) if on else None
+        self.model: Model | None = risk.active(tx) if ctx.settings.predicts() else None
 
     def learned(self, recorded: Change) -> Learned | None:
         """The features the change recorded at its assessment (none recorded: no prediction)."""
