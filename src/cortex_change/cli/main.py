@@ -7,7 +7,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from ..domain.errors import CortexError
+from ..domain.errors import CortexError, StoreError
 from .exits import EXIT_OK, EXIT_STORE, for_error
 from .parser import build_parser, command_word
 from .registry import LOCAL_ONLY, needs_no_store, reads_only
@@ -39,6 +39,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         message = redact(" ".join(str(exc).split("\n")), env.get("CORTEX_CHANGE_DB", ""))  # no password
         message = escape(message)  # it may echo the input
         print(f"cortex-change: {message}", file=sys.stderr)
+        if ctx is not None and not isinstance(exc, StoreError):
+            ctx.db.discard()  # a store this command created and wrote nothing to is taken back
         return for_error(exc)
     except BrokenPipeError:  # e.g. `list | head`
         sys.stderr.close()  # nothing more can be written; keep Python from complaining at exit

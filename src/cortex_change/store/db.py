@@ -74,6 +74,8 @@ if TYPE_CHECKING:  # used in annotations only: no typing.Protocol at run time
 
         def close(self) -> None: ...
 
+        def discard(self) -> bool: ...
+
 
 def current_version(tx: Tx) -> int:
     """The schema version a store has reached."""
@@ -179,6 +181,9 @@ class Database:
 
     def __init__(self, path: str, create: bool = True) -> None:
         self.path = path
+        # What opening it creates — the file, then the folders it needed, innermost first — which
+        # `discard` takes back when the command that created them fails.
+        self.made = _missing(path) if create and path != ":memory:" else []
         try:
             self.conn = _existing(path) if not create and path != ":memory:" else _created(path)
         except (OSError, sqlite3.Error) as exc:
@@ -224,6 +229,44 @@ class Database:
 
     def close(self) -> None:
         self.conn.close()
+
+    def discard(self) -> bool:
+        """Take back a store this process created when nothing was written to it (a command that
+        fails on bad input leaves nothing behind, not even an empty store); True if it was."""
+        if not self.made:
+            return False
+        try:
+            row = self.conn.execute(
+                "SELECT (SELECT count(*) FROM audit_events) + (SELECT count(*) FROM changes)"
+            ).fetchone()
+        except sqlite3.Error:
+            return False
+        if row is None or row[0]:
+            return False
+        self.conn.close()
+        file, *folders = self.made
+        for leftover in (file, f"{file}-wal", f"{file}-shm", f"{file}-journal"):
+            if os.path.lexists(leftover):
+                os.unlink(leftover)
+        for folder in folders:
+            try:
+                os.rmdir(folder)
+            except OSError:  # something else was put there meanwhile: it stays
+                break
+        self.made = []
+        return True
+
+
+def _missing(path: str) -> list[str]:
+    """`path` and each of its folders that do not exist yet, innermost first (none if it exists)."""
+    path = os.path.abspath(path)
+    if os.path.lexists(path):
+        return []
+    made, folder = [path], os.path.dirname(path)
+    while folder and not os.path.exists(folder):
+        made.append(folder)
+        folder = os.path.dirname(folder)
+    return made
 
 
 def _created(path: str) -> sqlite3.Connection:

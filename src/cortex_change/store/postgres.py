@@ -100,6 +100,10 @@ class PostgresDatabase:
     def close(self) -> None:
         self.conn.close()
 
+    def discard(self) -> bool:
+        """A database is created by its administrator, never by a command: nothing to take back."""
+        return False
+
 
 class PooledPostgresDatabase:
     """A connection pool shared by a server's threads: each read or transaction borrows one."""
@@ -131,6 +135,9 @@ class PooledPostgresDatabase:
 
     def close(self) -> None:
         self.pool.close()
+
+    def discard(self) -> bool:
+        return False
 
 
 @contextmanager
