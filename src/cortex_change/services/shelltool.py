@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from typing import Any
 
 RECORD_MAX = 16 * 1024 * 1024  # bytes: the tool's records are a few KiB
+BATCH = 500  # changes written a statement (their records, services, events)
 
 
 def import_shell_tool(
@@ -36,35 +37,42 @@ def import_shell_tool(
     report = Report(path, dry_run, salvage, log, skipped)
     policy = ctx.policy
     now = ctx.clock()
+    ids = sorted(records)
     with ctx.db.read() if dry_run else ctx.db.transaction() as tx:
-        for change_id in sorted(records):
-            if changes.exists(tx, change_id):
-                report.already.append(change_id)
-                continue
-            lines, bad_lines = log.lines_of(change_id)
-            report.log_skipped.extend(bad_lines)
-            copies = [tool.parse_record(f, _read(path, f), salvage) for f in sorted(records[change_id])]
-            imported, skips = tool.plan_change(copies, lines, policy, actor)
-            report.skipped.extend(skips)
-            if imported is None:
-                continue
-            if not dry_run:
-                if not report.imported:  # the first write: the rules it runs under, as every write
-                    unit.audit_config(tx, ctx, now)
-                _write(tx, ctx, imported, now)
-            report.add(imported)
+        for start in range(0, len(ids), BATCH):
+            chunk = ids[start : start + BATCH]
+            present = changes.existing(tx, chunk)
+            batch: list[tool.Imported] = []
+            for change_id in chunk:
+                if change_id in present:
+                    report.already.append(change_id)
+                    continue
+                lines, bad_lines = log.lines_of(change_id)
+                report.log_skipped.extend(bad_lines)
+                copies = [tool.parse_record(f, _read(path, f), salvage) for f in sorted(records[change_id])]
+                imported, skips = tool.plan_change(copies, lines, policy, actor)
+                report.skipped.extend(skips)
+                if imported is not None:
+                    batch.append(imported)
+                    report.add(imported)
+            if batch and not dry_run:
+                if len(report.imported) == len(batch):  # the first write: the rules it runs
+                    unit.audit_config(tx, ctx, now)  # under, as every write records them
+                _write(tx, ctx, batch, now)
     return report.as_dict(set(records))
 
 
-def _write(tx: Tx, ctx: Context, imported: tool.Imported, now: datetime) -> None:
-    """The record and its history, as the chain's next events (stamped now: the chain is in the
-    order it was written; each event's details keep the tool's time)."""
-    change, events = imported.change, imported.events
+def _write(tx: Tx, ctx: Context, batch: list[tool.Imported], now: datetime) -> None:
+    """The records and their histories, as the chain's next events in id order (stamped now: the
+    chain is in the order it was written; each event's details keep the tool's time)."""
     policy = ctx.policy
-    actions = [e.action for e in events]
-    results = compliance.evaluate(change, policy, policy.frameworks or ("soc2",), actions, now)
-    changes.insert(tx, change, compliance.complete(results))
-    audit.append(tx, change.change_id, events, now)
+    records = []
+    for imported in batch:
+        actions = [e.action for e in imported.events]
+        results = compliance.evaluate(imported.change, policy, policy.frameworks or ("soc2",), actions, now)
+        records.append((imported.change, compliance.complete(results)))
+    changes.insert_many(tx, records)
+    audit.append_many(tx, [(i.change.change_id, i.events) for i in batch], now)
 
 
 # --------------------------------------------------------------------------- reading

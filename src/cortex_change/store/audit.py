@@ -52,6 +52,14 @@ def event_hash(
 def append(tx: Tx, change_id: str | None, events: Iterable[Event], at: datetime) -> list[dict[str, Any]]:
     """Chain `events` onto the log inside the caller's transaction; returns them as `as_dict`
     gives stored rows."""
+    return append_many(tx, [(change_id, events)], at)[0]
+
+
+def append_many(
+    tx: Tx, batches: Sequence[tuple[str | None, Iterable[Event]]], at: datetime
+) -> list[list[dict[str, Any]]]:
+    """Chain each change's events onto the log, in order, with one read of the head, one insert
+    and one update (an import writes thousands of changes' histories at once)."""
     head = tx.one(f"SELECT seq, hash FROM audit_head WHERE id=1{tx.for_update}")  # serializes appends
     if head is None:  # removed by hand: recreating it would hide that; nothing is written
         raise StoreError(
@@ -59,31 +67,36 @@ def append(tx: Tx, change_id: str | None, events: Iterable[Event], at: datetime)
         )
     seq, prev = int(head[0]), str(head[1])
     stamp = fmt_time(at)
-    rows, written = [], []
-    for event in events:
-        seq += 1
-        event_id = os.urandom(16).hex()
-        details = canonical(event.details)
-        digest = event_hash(prev, seq, event_id, stamp or "", change_id, event.action, event.actor, details)
-        rows.append((seq, event_id, stamp, change_id, event.action, event.actor, details, prev, digest))
-        written.append(
-            {
-                "seq": seq,
-                "event_id": event_id,
-                "timestamp": stamp,
-                "change_id": change_id,
-                "action": event.action,
-                "actor": event.actor,
-                "details": event.details,
-                "prev_hash": prev,
-                "hash": digest,
-            }
-        )
-        prev = digest
+    rows, out = [], []
+    for change_id, events in batches:
+        written = []
+        for event in events:
+            seq += 1
+            event_id = os.urandom(16).hex()
+            details = canonical(event.details)
+            digest = event_hash(
+                prev, seq, event_id, stamp or "", change_id, event.action, event.actor, details
+            )
+            rows.append((seq, event_id, stamp, change_id, event.action, event.actor, details, prev, digest))
+            written.append(
+                {
+                    "seq": seq,
+                    "event_id": event_id,
+                    "timestamp": stamp,
+                    "change_id": change_id,
+                    "action": event.action,
+                    "actor": event.actor,
+                    "details": event.details,
+                    "prev_hash": prev,
+                    "hash": digest,
+                }
+            )
+            prev = digest
+        out.append(written)
     if rows:
         tx.many(f"INSERT INTO audit_events ({EVENT_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)", rows)
         tx.run("UPDATE audit_head SET seq=?, hash=? WHERE id=1", (seq, prev))
-    return written
+    return out
 
 
 def as_dict(row: Row) -> dict[str, Any]:
@@ -262,3 +275,26 @@ def save_config_snapshot(tx: Tx, values: dict[str, Any]) -> None:
         "ON CONFLICT (id) DO UPDATE SET values_json = excluded.values_json",
         (canonical(values),),
     )
+
+
+def judgements(
+    tx: Tx, services: list[str], since: str, before: str, exclude: str, limit: int
+) -> list[tuple[str, dict[str, Any]]]:
+    """(change_id, details) of the statistical validation judgements (`canary_judged`) of changes
+    touching any of `services`, written in [since, before) — never after the asking moment —,
+    newest first, the last one per change (domain/canary.py `forecast` reads them)."""
+    if not services:
+        return []
+    marks = ",".join("?" * len(services))
+    # From the few rows of the named services to their events (audit_by_change), not from every
+    # judgement ever written.
+    rows = tx.all(
+        f"SELECT e.change_id, e.details FROM change_services s {tx.ordered_join} audit_events e "
+        f"ON e.change_id = s.change_id WHERE s.service IN ({marks}) AND e.action = ? "
+        "AND e.at >= ? AND e.at < ? AND e.change_id <> ? ORDER BY e.seq DESC LIMIT ?",
+        (*services, "canary_judged", since, before, exclude, limit * 3),
+    )
+    seen: dict[str, dict[str, Any]] = {}
+    for change_id, details in rows:
+        seen.setdefault(str(change_id), json.loads(details))
+    return list(seen.items())[:limit]

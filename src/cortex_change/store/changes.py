@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 
 from ..domain.codec import from_document, parse_stored, to_document
@@ -83,13 +83,36 @@ def _row(change: Change, compliant: bool) -> tuple[Any, ...]:
 
 def insert(tx: Tx, change: Change, compliant: bool = False, rate_key: str | None = None) -> None:
     """A new record; `rate_key` is what its model's rate condition counts it by (never updated)."""
-    change.version = 1
+    insert_many(tx, [(change, compliant)], rate_key)
+
+
+def insert_many(tx: Tx, records: Sequence[tuple[Change, bool]], rate_key: str | None = None) -> None:
+    """New records (and whether each is compliant), one statement for them and one for their
+    services' index rows (an import writes thousands at once)."""
     columns = (*COLUMNS, "rate_key")
     marks = ",".join("?" * len(columns))
-    tx.run(
-        f"INSERT INTO changes ({','.join(columns)}) VALUES ({marks})", (*_row(change, compliant), rate_key)
+    for change, _ in records:
+        change.version = 1
+    tx.many(
+        f"INSERT INTO changes ({','.join(columns)}) VALUES ({marks})",
+        [(*_row(change, compliant), rate_key) for change, compliant in records],
     )
-    _set_services(tx, change)
+    tx.many(
+        "INSERT INTO change_services (service, change_id) VALUES (?, ?)",
+        [(s, change.change_id) for change, _ in records for s in change.affected_services],
+    )
+
+
+def existing(tx: Tx, ids: Sequence[str]) -> set[str]:
+    """Which of `ids` the store holds."""
+    found: set[str] = set()
+    for i in range(0, len(ids), 500):
+        chunk = ids[i : i + 500]
+        marks = ",".join("?" * len(chunk))
+        found.update(
+            r[0] for r in tx.all(f"SELECT change_id FROM changes WHERE change_id IN ({marks})", chunk)
+        )
+    return found
 
 
 def save(
