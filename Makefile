@@ -18,14 +18,14 @@ $(DEMO_VENV)/.installed: pyproject.toml
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --disable-pip-version-check -e '.[dev,server,postgres,worker,cmdb,agents,ml]'
+	$(BIN)/pip install -q --disable-pip-version-check -e '.[dev,server,postgres,worker,cmdb,agents,ml,witness,audit]'
 	$(BIN)/python -m compileall -q src >/dev/null
 	touch $@
 
 # Every extra but `ml` (scikit-learn): the learned risk model is optional.
 $(CORE_VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(CORE_VENV)
-	$(CORE_VENV)/bin/pip install -q --disable-pip-version-check -e '.[dev,server,postgres,worker,cmdb,agents]'
+	$(CORE_VENV)/bin/pip install -q --disable-pip-version-check -e '.[dev,server,postgres,worker,cmdb,agents,witness,audit]'
 	$(CORE_VENV)/bin/python -m compileall -q src >/dev/null
 	touch $@
 

@@ -97,6 +97,21 @@ def _cron(key: str, raw: str) -> str:
     return raw
 
 
+def _git(key: str, raw: str) -> str:
+    """A GIT_*_CATEGORY value: a word; what it names (type, category, none) is checked against the
+    categories in `_check_consistency`."""
+    if not re.fullmatch(r"[a-z][a-z0-9_-]{0,39}", raw):
+        raise ConfigError(key, f"{raw!r} is not a change type, a category or none")
+    return raw
+
+
+def _s3_url(key: str, raw: str) -> str:
+    """s3://bucket[/prefix] (witness/s3.py's `location` reads it the same way), or empty."""
+    if raw and not re.fullmatch(r"s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/\S*)?", raw):
+        raise ConfigError(key, f"{raw[:80]!r} is not s3://bucket/prefix")
+    return raw
+
+
 def _choice(*allowed: str) -> Parser:
     def parse(key: str, raw: str) -> str:
         if raw not in allowed:
@@ -121,7 +136,7 @@ HOURS = 3600
 NOT_YET = "accepted and validated; the feature is not built yet"
 
 KEYS: list[Key] = [
-    Key("CHANGE_MGMT_ENABLED", "true", _bool, NOT_YET),
+    Key("CHANGE_MGMT_ENABLED", "true", _bool),
     Key("REQUIRE_CHANGE_APPROVAL", "true", _bool),
     Key("AUTO_APPROVE_LOW_RISK", "true", _bool),
     Key("CAB_MEETING_SCHEDULE", "0 14 * * 4", _cron),
@@ -193,6 +208,17 @@ KEYS: list[Key] = [
     Key("METRICS_PUSH_INTERVAL", "60", _int(5, 24 * HOURS)),
     Key("AUDIT_LOGGING", "true", _bool),
     Key("AUDIT_RETENTION_DAYS", "90", _int(1, 36500)),
+    # Signed audit checkpoints (docs/checkpoints.md): how often, with which key, to which witnesses.
+    Key("AUDIT_CHECKPOINT_INTERVAL", "3600", _int(1, 30 * 24 * HOURS)),
+    Key("AUDIT_CHECKPOINT_EVENTS", "1000", _int(1, 100_000_000)),
+    Key("AUDIT_SIGNING_KEY", "", _text),  # a file path (mode 0600), or the PEM text itself
+    Key("AUDIT_WITNESS_FILE", "", _text),
+    Key("AUDIT_WITNESS_WEBHOOK", "", _url),
+    # The RFC 3161 and S3 witnesses (witness/tsa.py, witness/s3.py; the `witness` extra).
+    Key("AUDIT_TSA_URL", "", _url),
+    Key("AUDIT_TSA_CA", "", _text),  # a PEM file of the CA certificates the TSA must chain to
+    Key("AUDIT_WITNESS_S3", "", _s3_url),  # s3://bucket/prefix
+    Key("AUDIT_WITNESS_S3_ENDPOINT", "", _url),  # an S3-compatible endpoint (MinIO, Ceph…)
     Key("STD_WORKER_RESTART_ENABLED", "true", _bool),
     Key("STD_WORKER_RESTART_MAX_FREQ", "3", _int(0, 1000)),
     Key("STD_AUTOSCALE_ENABLED", "true", _bool),
@@ -209,12 +235,16 @@ KEYS: list[Key] = [
     Key("EMERGENCY_CHANGE_ENABLED", "true", _bool),
     Key("EMERGENCY_AUTO_APPROVE", "true", _bool),
     Key("EMERGENCY_CAB_REVIEW_SLA", "24", _int(1, 24 * 365)),
-    Key("CICD_AUTO_CHANGE", "true", _bool, NOT_YET),
-    Key("GIT_MAIN_CATEGORY", "deployment", _text, NOT_YET),
-    Key("GIT_DEVELOP_CATEGORY", "deployment", _text, NOT_YET),
-    Key("GIT_HOTFIX_CATEGORY", "emergency", _text, NOT_YET),
-    Key("GIT_FEATURE_CATEGORY", "normal", _text, NOT_YET),
-    Key("K8S_EVENT_INTEGRATION", "true", _bool, NOT_YET),
+    Key("PIR_SLA", "5", _int(1, 365)),  # days a post-implementation review is due in (docs/pir.md)
+    # Git and CI webhooks (docs/devops.md): POST /hooks/github and /hooks/gitlab file changes.
+    Key("CICD_AUTO_CHANGE", "true", _bool),
+    Key("GIT_MAIN_CATEGORY", "deployment", _git),
+    Key("GIT_DEVELOP_CATEGORY", "deployment", _git),
+    Key("GIT_HOTFIX_CATEGORY", "emergency", _git),
+    Key("GIT_FEATURE_CATEGORY", "normal", _git),
+    Key("GITHUB_WEBHOOK_SECRET", "", _text),
+    Key("GITLAB_WEBHOOK_TOKEN", "", _text),
+    Key("K8S_EVENT_INTEGRATION", "true", _bool),
     Key("CMDB_ENABLED", "true", _bool),
     Key("AI_RISK_ASSESSMENT", "true", _bool),
     Key("ML_PREDICTION", "true", _bool),
@@ -227,8 +257,11 @@ KEYS: list[Key] = [
     Key("FREEZE_POLICY", "refuse", _choice("refuse", "cab")),
     Key("AGENT_HUMAN_APPROVAL_LEVEL", "medium", _choice("low", "medium", "high", "critical")),
     Key("RATE_LIMIT_PER_MINUTE", "600", _int(0, 1_000_000)),
-    Key("AUTO_ROLLBACK_DECISION", "true", _bool, NOT_YET),
-    Key("SELF_HEALING", "true", _bool, NOT_YET),
+    Key("AUTO_ROLLBACK_DECISION", "true", _bool),
+    Key("CANARY_ALPHA", "5", _int(1, 50)),  # % (one-sided significance level)
+    Key("CANARY_TOLERANCE", "20", _int(0, 10_000)),  # % of the baseline median
+    Key("CANARY_MIN_SAMPLES", "10", _int(3, 10_000)),
+    Key("SELF_HEALING", "true", _bool),
     Key("CORTEX_CHANGE_DB", "", _location),
 ]
 KEYS_BY_NAME = {k.name: k for k in KEYS}
@@ -240,15 +273,64 @@ NOTES = {
     "CMDB_ENABLED": "false: the CMDB's commands still work; assessments ignore it (docs/cmdb.md)",
     "AUTO_DEPENDENCY_ANALYSIS": "a change's services and CIs are expanded to their blast radius for risk",
     "AUDIT_LOGGING": "the audit trail is always written; false is recorded but cannot disable it",
-    "CHANGE_MGMT_ENABLED": NOT_YET,
+    "CHANGE_MGMT_ENABLED": "false: everything is recorded and audited, nothing is approved automatically, "
+    "no deploy is gated; every command, API answer and portal page says so (docs/devops.md)",
+    "CICD_AUTO_CHANGE": "POST /hooks/github and /hooks/gitlab file a change per push, merge, deployment",
+    "GIT_MAIN_CATEGORY": "main/master: a change type (normal, emergency), a category or none (devops.md)",
+    "GIT_DEVELOP_CATEGORY": "develop: a change type (normal, emergency), a category, or none",
+    "GIT_HOTFIX_CATEGORY": "hotfix/*: a change type (normal, emergency), a category, or none",
+    "GIT_FEATURE_CATEGORY": "feature/* merges and deployments (a push files nothing): type, category or none",
+    "GITHUB_WEBHOOK_SECRET": "the GitHub webhook's secret (X-Hub-Signature-256); empty: /hooks/github is 401",
+    "GITLAB_WEBHOOK_TOKEN": "the GitLab webhook's secret token (X-Gitlab-Token); empty: /hooks/gitlab is 401",
+    "PIR_SLA": "days: a failed, rolled-back or incident-linked change's review is due (docs/pir.md)",
+    "AUTO_ROLLBACK_DECISION": "validation also compares samples after the change with before it "
+    "(Mann-Whitney U); inconclusive extends once, then asks a person (docs/canary.md)",
+    "CANARY_ALPHA": "percent: the statistical decision's significance level (docs/canary.md)",
+    "CANARY_TOLERANCE": "percent of the baseline median: a smaller harmful shift never fails a change",
+    "CANARY_MIN_SAMPLES": "samples needed on each side (before, after) or the decision is inconclusive",
+    "AUDIT_SIGNING_KEY": "the checkpoints' Ed25519 key: a file (mode 0600) or PEM text (docs/checkpoints.md)",
+    "AUDIT_WITNESS_FILE": "an append-only file each signed checkpoint is added to, one JSON line each",
+    "AUDIT_WITNESS_WEBHOOK": "each signed checkpoint is POSTed here (signed with WEBHOOK_SECRET too)",
+    "AUDIT_TSA_URL": "an RFC 3161 timestamp authority each checkpoint is stamped by; its token is kept "
+    "(http(s), credentials in the URL as Basic auth; the `witness` extra)",
+    "AUDIT_TSA_CA": "a PEM file of CA certificates: the TSA's tokens must chain to one (publishing, verify)",
+    "AUDIT_WITNESS_S3": "s3://bucket/prefix: each checkpoint an object <length>-<head>.json, never "
+    "overwritten; AWS credentials from the standard AWS environment/config only",
+    "AUDIT_WITNESS_S3_ENDPOINT": "an S3-compatible server's URL (MinIO, Ceph…); empty: AWS S3",
+    "K8S_EVENT_INTEGRATION": "k8s watch: cluster events as observations, crash loops propose a restart "
+    "(docs/self-healing.md); false: the command refuses",
+    "SELF_HEALING": "POST /hooks/alertmanager: alerts matching [remediations.*] file standard changes "
+    "(docs/self-healing.md); false: the hook refuses (403)",
     "PHI_SERVICES": "a change touching one is PHI-affecting (compliance report --framework hipaa)",
     "PHI_CIS": "a change touching one is PHI-affecting (compliance report --framework hipaa)",
 }
 # Tables of the TOML file that are data, not keys: standard models, integration templates,
 # runbooks (versioned step templates), services (validation health checks), addresses
-# (identity -> e-mail address).
-DATA_TABLES = ("models", "integrations", "runbooks", "services", "addresses", "windows")
-SECRET_KEYS = {"PAGERDUTY_API_KEY", "WEBHOOK_SECRET", "SLACK_WEBHOOK_URL", "EMAIL_SMTP_PASSWORD"}
+# (identity -> e-mail address), repositories (a Git repository -> its services: docs/devops.md),
+# remediations (Alertmanager alert labels -> a standard model and runbook: docs/self-healing.md).
+DATA_TABLES = (
+    "models",
+    "integrations",
+    "runbooks",
+    "services",
+    "addresses",
+    "windows",
+    "repositories",
+    "remediations",
+)
+SECRET_KEYS = {
+    "PAGERDUTY_API_KEY",
+    "WEBHOOK_SECRET",
+    "SLACK_WEBHOOK_URL",
+    "EMAIL_SMTP_PASSWORD",
+    "GITHUB_WEBHOOK_SECRET",
+    "GITLAB_WEBHOOK_TOKEN",
+    "AUDIT_SIGNING_KEY",  # a path is shown masked too: the PEM text may be given in its place
+}
+
+
+# URLs that may carry credentials (user:password@): shown with them masked.
+URL_CREDENTIAL_KEYS = {"AUDIT_TSA_URL", "AUDIT_WITNESS_S3_ENDPOINT"}
 
 
 class Setting(Frozen):
@@ -314,6 +396,7 @@ class Settings(Frozen):
             history_min_samples=v("HISTORY_MIN_SAMPLES"),
             category_weights=dict(self.category_weights),
             agent_human_approval_level=v("AGENT_HUMAN_APPROVAL_LEVEL"),
+            change_management=v("CHANGE_MGMT_ENABLED"),
         )
 
     def predicts(self) -> bool:
@@ -416,6 +499,23 @@ def _check_consistency(s: Settings) -> None:
         )
     if s["STD_AUTOSCALE_MIN_REPLICAS"] > s["STD_AUTOSCALE_MAX_REPLICAS"]:
         raise ConfigError("STD_AUTOSCALE_MIN_REPLICAS", "must not exceed STD_AUTOSCALE_MAX_REPLICAS")
+    _check_git(s)
+
+
+def _check_git(s: Settings) -> None:
+    """Each GIT_*_CATEGORY names a change type, a configured category or `none` (docs/devops.md);
+    a type files `deployment` changes, so that category must exist then."""
+    categories = s.category_weights
+    for key in ("GIT_MAIN_CATEGORY", "GIT_DEVELOP_CATEGORY", "GIT_HOTFIX_CATEGORY", "GIT_FEATURE_CATEGORY"):
+        value = s[key]
+        if value in ("normal", "emergency") and "deployment" not in categories:
+            raise ConfigError(key, f"{value!r} files deployment changes, and deployment is not a category")
+        if value not in ("normal", "emergency", "none") and value not in categories:
+            raise ConfigError(
+                key,
+                f"{value!r} is neither a change type (normal, emergency), none, nor a category "
+                f"({', '.join(categories)})",
+            )
 
 
 def describe(settings: Settings) -> list[dict[str, Any]]:
@@ -432,6 +532,10 @@ def describe(settings: Settings) -> list[dict[str, Any]]:
             from .redaction import redact_url
 
             value = redact_url(value or settings.database())
+        elif key.name in URL_CREDENTIAL_KEYS and value:
+            from .redaction import redact_url
+
+            value = redact_url(value)
         rows.append(
             {
                 "key": key.name,
@@ -465,6 +569,15 @@ OPERATIONAL_KEYS = {
     "EMAIL_SMTP_USER",
     "PAGERDUTY_EVENTS_URL",
     "WEBHOOK_URL",
+    "AUDIT_CHECKPOINT_INTERVAL",
+    "AUDIT_CHECKPOINT_EVENTS",
+    "AUDIT_SIGNING_KEY",
+    "AUDIT_WITNESS_FILE",
+    "AUDIT_WITNESS_WEBHOOK",
+    "AUDIT_TSA_URL",
+    "AUDIT_TSA_CA",
+    "AUDIT_WITNESS_S3",
+    "AUDIT_WITNESS_S3_ENDPOINT",
 }
 
 

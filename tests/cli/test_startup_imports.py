@@ -91,6 +91,7 @@ WRITE = READ | {
 # An assessment reads the CMDB's blast radius, the kill switch, and records what a learned risk
 # model may know (and its prediction, with one: docs/risk-model.md).
 ASSESS = WRITE | {
+    "domain.canary",  # the performance impact forecast from earlier statistical validations (~0.4 ms)
     "domain.cmdb",
     "domain.features",
     "domain.prediction",

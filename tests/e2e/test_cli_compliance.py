@@ -27,6 +27,10 @@ CSV_COLUMNS = [
     "evidence_event_ids",
     "approvers",
     "last_hash",
+    "checkpoint_length",
+    "checkpoint_head",
+    "checkpoint_at",
+    "checkpoint_witnesses",
 ]
 SOC2 = [
     "audit_trail",

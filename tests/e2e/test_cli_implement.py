@@ -277,7 +277,7 @@ def test_failed_step_stops_the_plan_and_the_rollback_restores_the_previous_versi
     assert failed["details"]["output_tail"] == "migration broke\n"
     actions = _actions(doc)
     assert actions.index("step_failed") < actions.index("rollback_started") < actions.index("rolled_back")
-    assert actions[-2:] == ["rolled_back", "closed"]
+    assert actions[-3:] == ["rolled_back", "closed", "pir_opened"]  # a review follows (docs/pir.md)
     assert "implemented" not in actions
     (started,) = _trail(doc, "rollback_started")
     assert "step 2/3" in started["details"]["reason"]
@@ -347,7 +347,7 @@ def test_failed_rollback_closes_failed_and_opens_an_incident(cli: Cli, svc: Cont
     doc = _doc(svc, change_id)
     assert (doc["state"], doc["closure_status"]) == ("closed", "failed")
     assert "rollback failed" in doc["closure_notes"] and "exit code 7" in doc["closure_notes"]
-    assert _actions(doc)[-3:] == ["rollback_failed", "closed", "incident_opened"]
+    assert _actions(doc)[-4:] == ["rollback_failed", "closed", "incident_opened", "pir_opened"]
     (opened,) = _trail(doc, "incident_opened")
 
     incident = _incident_of(cli, change_id)
@@ -376,7 +376,7 @@ def test_rollback_past_rollback_timeout_fails_and_opens_an_incident(cli: Cli, sv
         r"timed out after (0\.9\d*|1)s \(the rollback's time limit ran out\)",
         _trail(doc, "step_failed")[-1]["details"]["error"],
     )
-    assert _actions(doc)[-3:] == ["rollback_failed", "closed", "incident_opened"]
+    assert _actions(doc)[-4:] == ["rollback_failed", "closed", "incident_opened", "pir_opened"]
 
 
 def test_rollback_plan_max_duration_bounds_the_rollback(cli: Cli, svc: Context) -> None:
@@ -426,7 +426,7 @@ def test_auto_rollback_disabled_closes_failed_and_skips_the_rollback(
     actions = _actions(doc)
     assert "rollback_started" not in actions
     assert "rollback_skipped" in actions
-    assert actions[-1] == "closed"
+    assert actions[-2:] == ["closed", "pir_opened"]
     assert cli.ok("incidents", "list", "--json").strip() == "[]"
     assert rows(cli.db, "leases") == 0
 

@@ -14,6 +14,15 @@ from support import FakeClock, file_change, query
 
 # What migrations 0008 and later add, undone: the store as version 7 left it.
 BEFORE_0008 = (
+    "DROP TABLE audit_witness_receipts",  # 0019
+    "DROP TABLE audit_checkpoints",
+    "DROP TABLE audit_keys",
+    "DELETE FROM schema_version WHERE version = 19",
+    "DROP TABLE remediation_alerts",  # 0021
+    "DELETE FROM schema_version WHERE version = 21",
+    "DROP TABLE pir_actions",  # 0020
+    "DROP TABLE pirs",
+    "DELETE FROM schema_version WHERE version = 20",
     "DROP TABLE risk_models",  # 0018
     "ALTER TABLE changes DROP COLUMN predicted_failure",
     "DELETE FROM schema_version WHERE version = 18",

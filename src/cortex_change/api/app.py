@@ -63,10 +63,21 @@ def create_app(env: Mapping[str, str] | None = None) -> FastAPI:
     app.add_exception_handler(RequestValidationError, problems.request_invalid)
     app.add_exception_handler(HTTPException, problems.http_error)
     app.add_middleware(Limits)  # headers ≤ 16 KiB (431), bodies ≤ 1 MiB (413)
+    if not settings["CHANGE_MGMT_ENABLED"]:
+        from .unmanaged import Unmanaged
+
+        app.add_middleware(Unmanaged)  # every answer says change management is disabled (outermost)
     app.include_router(routes.health)
     from .k8s import k8s
 
     app.include_router(k8s)  # POST /k8s/admission (docs/admission.md)
+    from .hooks import hooks
+
+    app.include_router(hooks)  # POST /hooks/github, /hooks/gitlab (docs/devops.md)
+    from .alerts import alerts, check
+
+    check(settings)  # a bad [remediations.*] table stops the server before it listens
+    app.include_router(alerts)  # POST /hooks/alertmanager (docs/self-healing.md)
     app.include_router(routes.api, prefix="/api/v1")
     from ..portal import mount
 

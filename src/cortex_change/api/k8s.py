@@ -64,6 +64,9 @@ class AdmissionResponse(BaseModel):
     uid: str = Field(description="the request's uid")
     allowed: bool
     status: AdmissionStatus | None = Field(None, description="present when denied")
+    warnings: list[str] | None = Field(
+        None, description="CHANGE_MGMT_ENABLED=false: allowed, and why (kubectl prints it)"
+    )
 
 
 class AdmissionReviewAnswer(BaseModel):

@@ -20,6 +20,7 @@ from ..domain.model import Change, ChangeType, Level
 from ..services import audit as audit_service
 from ..services import automation, cmdb, queries, reviews, telemetry
 from ..services import changes as svc
+from ..services import pir as pir_service
 from ..services.compliance import compliance_report
 from ..services.context import Context
 from ..services.dispatch import implement_or_queue
@@ -156,6 +157,7 @@ def readyz(request: Request) -> dict[str, Any]:
         "status": "ready",
         "schema_version": version,
         "automation_halted": halted if state["halted"] else None,
+        "change_management": "enabled" if ctx.settings["CHANGE_MGMT_ENABLED"] else "disabled",
     }
 
 
@@ -803,3 +805,73 @@ def halt_on(request: Request, body: schemas.HaltOn, credentials: Credentials) ->
 def halt_off(request: Request, credentials: Credentials) -> dict[str, Any]:
     ctx, who = _acting(request, credentials)
     return automation.switch(ctx, on=False, actor=who)
+
+
+# --- post-implementation reviews (docs/pir.md) ------------------------------------------------
+
+PIR: dict[int | str, dict[str, Any]] = {
+    200: {"description": "the change's post-implementation review as `pir show` prints it"}
+}
+
+
+@api.get(
+    "/changes/{change_id}/pir",
+    summary="a change's post-implementation review: findings and action items (`pir show`)",
+    response_model=schemas.PirDocument,
+    responses={**PIR, **_problems(*ONE)},
+)
+def pir_show(request: Request, change_id: str, credentials: Credentials) -> dict[str, Any]:
+    ctx, _ = _acting(request, credentials)
+    return pir_service.get_pir(ctx, change_id=change_id)
+
+
+@api.post(
+    "/changes/{change_id}/pir/findings",
+    summary="write (or rewrite) the review's findings (the requester, the implementer, CHANGE_MANAGERS)",
+    response_model=schemas.PirDocument,
+    responses={**PIR, **_problems(*ONE, 403, 409)},
+)
+def pir_findings(
+    request: Request, change_id: str, body: schemas.PirFindings, credentials: Credentials
+) -> dict[str, Any]:
+    ctx, who = _acting(request, credentials)
+    return pir_service.record_findings(ctx, change_id=change_id, actor=who, findings=body.findings)
+
+
+@api.post(
+    "/changes/{change_id}/pir/actions",
+    summary="add an action item with its owner and due date (YYYY-MM-DD); its owner is notified",
+    response_model=schemas.PirDocument,
+    responses={**PIR, **_problems(*ONE, 403, 409)},
+)
+def pir_action_add(
+    request: Request, change_id: str, body: schemas.PirAction, credentials: Credentials
+) -> dict[str, Any]:
+    ctx, who = _acting(request, credentials)
+    return pir_service.add_action(
+        ctx, change_id=change_id, actor=who, title=body.title, owner=body.owner, due=body.due
+    )
+
+
+@api.post(
+    "/changes/{change_id}/pir/actions/{action_id}/done",
+    summary="mark an action item done (its owner, CHANGE_MANAGERS)",
+    response_model=schemas.PirDocument,
+    responses={**PIR, **_problems(*ONE, 403, 409)},
+)
+def pir_action_done(
+    request: Request, change_id: str, action_id: str, credentials: Credentials
+) -> dict[str, Any]:
+    ctx, who = _acting(request, credentials)
+    return pir_service.finish_action(ctx, change_id=change_id, actor=who, action_id=action_id)
+
+
+@api.post(
+    "/changes/{change_id}/pir/complete",
+    summary="sign the review off (CHANGE_MANAGERS; needs findings)",
+    response_model=schemas.PirDocument,
+    responses={**PIR, **_problems(*ONE, 403, 409)},
+)
+def pir_complete(request: Request, change_id: str, credentials: Credentials) -> dict[str, Any]:
+    ctx, who = _acting(request, credentials)
+    return pir_service.complete(ctx, change_id=change_id, actor=who)

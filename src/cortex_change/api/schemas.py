@@ -130,6 +130,20 @@ class Integrate(Body):
     args: list[str] = []
 
 
+class PirFindings(Body):
+    """The findings of a post-implementation review (docs/pir.md)."""
+
+    findings: str = _text(v.DESCRIPTION_MAX, 1, examples=["Root cause: the config drifted from Git."])
+
+
+class PirAction(Body):
+    """An action item: what, who, by when (YYYY-MM-DD, UTC, today or later)."""
+
+    title: str = _text(v.TITLE_MAX, 1, examples=["Alert on config drift"])
+    owner: str = _text(v.IDENTITY_MAX, 1, examples=["ops-lead"])
+    due: str = Field(examples=["2026-12-31"], json_schema_extra={"format": "date"})
+
+
 # --- responses: what the routes answer (documented; the routes build the documents) -------------
 
 
@@ -183,6 +197,11 @@ class Assessment(Out):
         None,
         description="the learned model's P(failure or rollback), its version and largest factors "
         "(null without a model, ML_PREDICTION=false or RISK_MODEL=rules; docs/risk-model.md)",
+    )
+    forecast: dict[str, Any] | None = Field(
+        None,
+        description="the expected change in error rate and latency (median, 80 % interval) from "
+        "earlier changes' statistical validation of the same services, or no history (docs/canary.md)",
     )
 
 
@@ -300,6 +319,39 @@ class ChangePage(Out):
     next: str | None = Field(description="pass as `before` for the next page; null on the last page")
 
 
+class PirActionItem(Out):
+    action_id: str
+    title: str
+    owner: str
+    due: str
+    status: str = Field(json_schema_extra={"enum": ["open", "done"]})
+    overdue: bool
+    added_at: str
+    added_by: str
+    done_at: str | None
+    done_by: str | None
+
+
+class PirDocument(Out):
+    """A change's post-implementation review (`pir show`; docs/pir.md)."""
+
+    change_id: str
+    title: str | None
+    status: str = Field(json_schema_extra={"enum": ["open", "completed"]})
+    reason: str
+    owner: str
+    implementer: str | None
+    opened_at: str
+    due_at: str
+    overdue: bool
+    findings: str | None
+    findings_by: str | None
+    findings_at: str | None
+    completed_at: str | None
+    completed_by: str | None
+    actions: list[PirActionItem]
+
+
 class OverdueReview(Out):
     """An emergency change whose retrospective review is past due (`review overdue`)."""
 
@@ -325,6 +377,11 @@ class Ready(Out):
     schema_version: int
     automation_halted: dict[str, Any] | None = Field(
         description="the kill switch (freeze on): reason, by, since; null while automation runs"
+    )
+    change_management: str = Field(
+        "enabled",
+        json_schema_extra={"enum": ["enabled", "disabled"]},
+        description="disabled: CHANGE_MGMT_ENABLED=false, nothing approved by itself, no deploy gated",
     )
 
 
@@ -374,6 +431,16 @@ class Period(Out):
     end: str
 
 
+class PirFigures(Out):
+    """Post-implementation reviews in the period (docs/pir.md)."""
+
+    opened: int
+    completed: int
+    overdue: int
+    actions_open: int
+    actions_overdue: int
+
+
 class MetricsReport(Out):
     period: Period
     changes_created: int
@@ -382,6 +449,7 @@ class MetricsReport(Out):
     closures: dict[str, int]
     kpis: list[Kpi]
     dora: list[Kpi]
+    post_implementation_reviews: PirFigures
 
 
 class ChainVerdict(Out):
@@ -426,6 +494,33 @@ class Approver(Out):
     at: str
 
 
+class CitedCheckpoint(Out):
+    """The last witnessed checkpoint, when it vouches for all of a change's events (docs/checkpoints.md)."""
+
+    number: int
+    length: int
+    head: str
+    at: str
+    witnesses: list[str]
+
+
+class WitnessTaken(Out):
+    witness: str
+    delivered_at: str
+    detail: str  # the TSA's genTime, the S3 object; "" for the others
+
+
+class WitnessedCheckpoint(Out):
+    """The chain's last checkpoint a witness took, and whether the chain still holds its head."""
+
+    number: int
+    length: int
+    head: str
+    at: str
+    matches_chain: bool
+    witnesses: list[WitnessTaken]
+
+
 class ChangeFindings(Out):
     change_id: str
     title: str
@@ -439,6 +534,7 @@ class ChangeFindings(Out):
     incidents: list[str]
     approvers: list[Approver]
     last_hash: str | None
+    checkpoint: CitedCheckpoint | None
     controls: list[Finding]
 
 
@@ -448,6 +544,7 @@ class ComplianceReport(Out):
     period: Period
     generated_at: str
     audit_chain: ChainVerdict
+    checkpoint: WitnessedCheckpoint | None
     notes: list[str]
     controls: list[ControlCounts]
     not_assessed: list[NotAssessed]

@@ -158,7 +158,10 @@ def cmd_gate(gw: Gateway, a: argparse.Namespace) -> int:
     if a.json:
         print(render.as_json(verdict))
     elif verdict["allowed"]:
-        print(f"deploy allowed: {verdict['change_id']} ({verdict['at']})")
+        why = "; ".join(verdict["reasons"])  # CHANGE_MGMT_ENABLED=false: allowed, and why
+        print(render.escape(f"deploy allowed: {verdict['change_id'] or why} ({verdict['at']})"))
+        if verdict["change_id"] and why:
+            print(render.escape(f"deploy allowed: {why}"))
     else:
         for reason in verdict["reasons"]:
             print(render.escape(f"deploy refused: {reason}"))
@@ -277,6 +280,10 @@ def cmd_compliance_report(gw: Gateway, a: argparse.Namespace) -> int:
 
 
 def cmd_audit_verify(gw: Gateway | None, a: argparse.Namespace) -> int:
+    if a.checkpoints:  # signed checkpoints (docs/checkpoints.md)
+        from . import checkpoints
+
+        return checkpoints.verify(gw, a)
     if a.export:
         from ..services import audit
 

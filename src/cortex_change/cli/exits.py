@@ -19,8 +19,8 @@ EXIT_CODES = """exit codes:
   2  bad input (unknown type, category, state; empty or over-long fields; bad JSON)
   3  not found (unknown change id)
   4  conflict (another writer changed the change first; nothing was written)
-  5  the database, the server (CORTEX_CHANGE_URL) or the output could not be used, or an
-     optional package is missing (the message names the pip install line)"""
+  5  the database, the server (CORTEX_CHANGE_URL), kubectl (k8s watch) or the output could not
+     be used, or an optional package is missing (the message names the pip install line)"""
 
 
 def for_error(exc: CortexError) -> int:

@@ -30,6 +30,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     ctx: Context | None = None
     try:
         target, ctx = _target(args, env)
+        if ctx is not None and not ctx.settings["CHANGE_MGMT_ENABLED"]:
+            from .render import unmanaged
+
+            unmanaged()  # before the command runs: said even when it fails
         code: int = args.handler(target, args)
         return code
     except CortexError as exc:

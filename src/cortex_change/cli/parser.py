@@ -13,12 +13,15 @@ from .registry import (
     automation,
     backup,
     calendar,
+    checkpoints,
     cmdb,
     commands,
+    k8s,
     mcp,
     moving,
     observations,
     operations,
+    pir,
     policy,
     portability,
     risk,
@@ -153,12 +156,14 @@ COMMANDS = (
     "policy",
     "observe",
     "observations",
+    "k8s",
     "calendar",
     "backup",
     "restore",
     "export",
     "migrate-store",
     "import",
+    "pir",
 )
 
 
@@ -215,9 +220,11 @@ def build_parser(only: str | None = None) -> Parser:
     _risk_commands(add)
     _policy_commands(add)
     _calendar_commands(add)
+    _k8s_commands(add)
     _backup_commands(add)
     _portability_commands(add)
     _moving_commands(add)
+    _pir_commands(add)
     return root
 
 
@@ -411,6 +418,16 @@ def _admin_commands(add: Adder) -> None:
     audit_sub = _actions(audit, "audit_command")
     p = audit_sub.add_parser("verify", help="re-walk the hash chain; exit 1 naming the first broken event")
     p.add_argument("--export", metavar="DIR", help="verify an exported chain without the database")
+    p.add_argument(
+        "--checkpoints",
+        action="append",
+        metavar="FILE|DIR",
+        help="prove the chain extends these signed checkpoints: a witness file, a folder of them, "
+        "or an export (repeatable; docs/checkpoints.md)",
+    )
+    p.add_argument(
+        "--key", action="append", metavar="PUBFILE", help="trust only this public key (repeatable)"
+    )
     p.set_defaults(handler=commands.cmd_audit_verify)
     p = audit_sub.add_parser("log", help="one day's events: TIMESTAMP | CHANGE_ID | ACTION | ACTOR | DETAILS")
     p.add_argument("date", metavar="DATE", nargs="?", help="YYYY-MM-DD (default today)")
@@ -419,6 +436,7 @@ def _admin_commands(add: Adder) -> None:
     p.add_argument("--dir", required=True)
     p.add_argument("--all", action="store_true", help="every event, not only AUDIT_RETENTION_DAYS")
     p.set_defaults(handler=commands.cmd_audit_export)
+    _checkpoint_commands(audit_sub)
 
     token = add("token", _missing_sub, "API tokens: create NAME (printed once), list, rotate ID, revoke ID")
     token_sub = _actions(token, "token_command")
@@ -716,6 +734,23 @@ def _windows_commands(add: Adder) -> None:
     p.set_defaults(handler=observations.cmd_observations_list)
 
 
+def _k8s_commands(add: Adder) -> None:
+    k = add("k8s", _missing_sub, "Kubernetes events: watch (docs/self-healing.md)")
+    sub = _actions(k, "k8s_command")
+    p = sub.add_parser(
+        "watch",
+        help="kubectl get events -A -w: rollouts, scalings, restarts observed; a crash-looping "
+        "Deployment's pods propose the worker-restart change; until Ctrl-C or the stream ends",
+    )
+    p.add_argument("--kubectl", default="kubectl", type=_nonempty, metavar="PATH", help="default: kubectl")
+    p.add_argument("--context", type=_nonempty, metavar="C", help="the kubeconfig context to watch")
+    p.add_argument(
+        "--since", metavar="D", help="also take events up to D old (e.g. 10m; default: from now on)"
+    )
+    _common(p)
+    p.set_defaults(handler=k8s.cmd_k8s_watch)
+
+
 def _calendar_commands(add: Adder) -> None:
     c = add(
         "calendar",
@@ -818,6 +853,74 @@ def _moving_commands(add: Adder) -> None:
         help="an `export --jsonl` file, into an empty store; its audit chain verified (docs/portability.md)",
     )
     _common(p)
+
+
+def _pir_commands(add: Adder) -> None:
+    """Post-implementation reviews (docs/pir.md), on the local store."""
+    r = add(
+        "pir",
+        _missing_sub,
+        "post-implementation reviews of failed, rolled-back and incident-linked changes: list, show, "
+        "findings, action add|done, complete (docs/pir.md)",
+    )
+    sub = _actions(r, "pir_command")
+    p = sub.add_parser("list", help="open reviews, soonest due first")
+    p.add_argument("--overdue", action="store_true", help="only those past due, longest overdue first")
+    p.add_argument("--all", action="store_true", help="completed ones too, newest first")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=pir.cmd_pir_list)
+    p = sub.add_parser("show", help="a change's review as JSON: findings, action items")
+    p.add_argument("change_id", metavar="ID")
+    p.set_defaults(handler=pir.cmd_pir_show)
+    p = sub.add_parser("findings", help="write (or rewrite) the findings: findings ID TEXT")
+    p.add_argument("change_id", metavar="ID")
+    p.add_argument("text", metavar="TEXT")
+    _common(p)
+    p.set_defaults(handler=pir.cmd_pir_findings)
+    p = sub.add_parser("complete", help="sign the review off (CHANGE_MANAGERS; needs findings)")
+    p.add_argument("change_id", metavar="ID")
+    _common(p)
+    p.set_defaults(handler=pir.cmd_pir_complete)
+    a = sub.add_parser(
+        "action", help="action items: add ID TITLE --owner NAME --due DATE | done ID ACTION_ID"
+    )
+    actions = a.add_subparsers(dest="pir_action", metavar="ACTION", required=True, parser_class=Parser)
+    p = actions.add_parser("add", help="add an action item with its owner and due date (YYYY-MM-DD)")
+    p.add_argument("change_id", metavar="ID")
+    p.add_argument("title", metavar="TITLE")
+    p.add_argument("--owner", required=True, metavar="NAME")
+    p.add_argument("--due", required=True, metavar="DATE", help="YYYY-MM-DD (UTC), today or later")
+    _common(p)
+    p.set_defaults(handler=pir.cmd_pir_action_add)
+    p = actions.add_parser("done", help="mark an action item done (its owner, CHANGE_MANAGERS)")
+    p.add_argument("change_id", metavar="ID")
+    p.add_argument("action_id", metavar="ACTION_ID")
+    _common(p)
+    p.set_defaults(handler=pir.cmd_pir_action_done)
+
+
+def _checkpoint_commands(audit_sub: Any) -> None:
+    """`audit keygen`, `audit keys`, `audit checkpoint` (docs/checkpoints.md)."""
+    p = audit_sub.add_parser("keygen", help="write a new Ed25519 signing key to FILE (0600) and FILE.pub")
+    p.add_argument("file", metavar="FILE", type=_nonempty)
+    p.set_defaults(handler=checkpoints.cmd_audit_keygen)
+    parent = audit_sub.add_parser("keys", help="the checkpoints' public keys: list, add, retire")
+    keys = _actions(parent, "keys_command")
+    p = keys.add_parser("list", help="every public key with its validity period")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=checkpoints.cmd_audit_keys_list)
+    p = keys.add_parser("add", help="register a public key (rotation): its checkpoints verify from --from")
+    p.add_argument("public_file", metavar="PUBFILE", type=_nonempty)
+    p.add_argument("--from", dest="valid_from", metavar="TIME", help="ISO 8601 UTC (default now)")
+    p.add_argument("--to", dest="valid_to", metavar="TIME", help="ISO 8601 UTC (default: until retired)")
+    p.set_defaults(handler=checkpoints.cmd_audit_keys_add)
+    p = keys.add_parser("retire", help="end a key's validity (default now); older checkpoints still verify")
+    p.add_argument("key_id", metavar="ID")
+    p.add_argument("--at", metavar="TIME", help="ISO 8601 UTC (default now)")
+    p.set_defaults(handler=checkpoints.cmd_audit_keys_retire)
+    p = audit_sub.add_parser("checkpoint", help="sign the chain's head now (AUDIT_SIGNING_KEY) and publish")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=checkpoints.cmd_audit_checkpoint)
 
 
 def _actions(p: Declared, dest: str) -> Any:

@@ -63,6 +63,9 @@ backup = Module("backup")
 policy = Module("policy")
 portability = Module("portability")
 moving = Module("moving")  # import shell-tool DIR (docs/moving.md)
+checkpoints = Module("checkpoints")  # signed audit checkpoints (docs/checkpoints.md)
+pir = Module("pir")  # post-implementation reviews (docs/pir.md)
+k8s = Module("k8s")  # k8s watch: cluster events as observations (docs/self-healing.md)
 mcp = Module("cortex_change.mcp")  # the MCP server: its SDK only when `cortex-change mcp` runs
 
 # Handlers take a Gateway (the local store or the server) except these, which work on the local
@@ -72,6 +75,10 @@ LOCAL_ONLY = frozenset(
     {
         commands.cmd_audit_log,
         commands.cmd_audit_export,
+        checkpoints.cmd_audit_keys_list,
+        checkpoints.cmd_audit_keys_add,
+        checkpoints.cmd_audit_keys_retire,
+        checkpoints.cmd_audit_checkpoint,
         commands.cmd_token_create,
         commands.cmd_token_list,
         commands.cmd_token_revoke,
@@ -109,15 +116,29 @@ LOCAL_ONLY = frozenset(
         windows.cmd_windows_remove,
         observations.cmd_observe,
         observations.cmd_observations_list,
+        k8s.cmd_k8s_watch,
         calendar.cmd_calendar_feed_create,
         calendar.cmd_calendar_feed_list,
         calendar.cmd_calendar_feed_revoke,
+        pir.cmd_pir_list,
+        pir.cmd_pir_show,
+        pir.cmd_pir_findings,
+        pir.cmd_pir_action_add,
+        pir.cmd_pir_action_done,
+        pir.cmd_pir_complete,
     }
 )
 # `serve` and `mcp` open the store themselves (the MCP server on this host: never the client mode).
 # `backup` and `restore` (SQLite only) open the store themselves: `restore` must find none there.
 NO_STORE = frozenset(
-    {commands.cmd_config_show, commands.cmd_serve, mcp.cmd_mcp, backup.cmd_backup, backup.cmd_restore}
+    {
+        commands.cmd_config_show,
+        commands.cmd_serve,
+        mcp.cmd_mcp,
+        backup.cmd_backup,
+        backup.cmd_restore,
+        checkpoints.cmd_audit_keygen,  # a key file only: it may be made on another host
+    }
 )
 # Locally these only read: they open an existing store read-only (an auditor's access is enough)
 # and say it does not exist rather than create one; every other command creates it on first use.
@@ -130,6 +151,7 @@ READ_ONLY = frozenset(
         commands.cmd_audit_verify,
         commands.cmd_audit_log,
         commands.cmd_audit_export,
+        checkpoints.cmd_audit_keys_list,
         commands.cmd_token_list,
         automation.cmd_freeze_status,
         risk.cmd_risk_status,
@@ -155,6 +177,8 @@ READ_ONLY = frozenset(
         observations.cmd_observations_list,
         calendar.cmd_calendar,
         calendar.cmd_calendar_feed_list,
+        pir.cmd_pir_list,
+        pir.cmd_pir_show,
     }
 )
 OVERDUE = "overdue"  # `review overdue` lists; `review ID …` records (a change id is never this word)

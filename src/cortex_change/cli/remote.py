@@ -24,6 +24,7 @@ from ..domain.errors import (
 )
 
 API_PREFIX = "/api/v1"
+UNMANAGED_HEADER = "X-Cortex-Change-Management"  # "disabled; …" from api/unmanaged.py (not imported here)
 TIMEOUT_SECONDS = 30.0
 
 
@@ -141,6 +142,10 @@ class Client:
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
                 payload = response.read()
+                if response.headers.get(UNMANAGED_HEADER, "").startswith("disabled"):
+                    from .render import unmanaged
+
+                    unmanaged()  # the server's CHANGE_MGMT_ENABLED=false (api/unmanaged.py)
                 return _decode(payload, self.url), dict(response.headers.items())
         except urllib.error.HTTPError as exc:
             with exc:

@@ -30,6 +30,22 @@ def escape(text: object, *, backslashes: bool = False) -> str:
     return _CONTROLS.sub(lambda m: _SHORT.get(m.group(), f"\\u{ord(m.group()):04x}"), out)
 
 
+_UNMANAGED_SAID: list[bool] = []
+
+
+def unmanaged() -> None:
+    """CHANGE_MGMT_ENABLED=false (this store's, or the server's answer says so): one warning line
+    on stderr, once per command, whatever it prints on stdout (docs/devops.md)."""
+    if _UNMANAGED_SAID:
+        return
+    _UNMANAGED_SAID.append(True)
+    import sys
+
+    from ..domain.policy import UNMANAGED
+
+    print(f"cortex-change: WARNING: {UNMANAGED}", file=sys.stderr)
+
+
 def blast_radius(radius: dict[str, Any]) -> str:
     """One line: the radius's size, its most critical CI, PHI/PCI in it, names the CMDB lacks."""
     parts = [f"blast radius: {radius['size']} CI(s)"]
@@ -51,6 +67,8 @@ def assessment(change: Change, policy: Policy) -> str:
         f"priority {a.priority}, testing: {a.testing_required}"
     ]
     lines += [f"  {name:<11}{c.points:>3}  {escape(c.reason)}" for name, c in a.components.items()]
+    if a.forecast and a.forecast.get("summary"):  # docs/canary.md
+        lines.append(f"expected impact: {escape(a.forecast['summary'])}")
     if a.blast_radius:
         lines.append(escape(blast_radius(a.blast_radius)))
     if change.reclassified_from:
@@ -121,6 +139,14 @@ def metrics(report: dict[str, Any]) -> str:
     for k in report["dora"]:
         note = f"  ({escape(k['note'])})" if k["note"] else ""
         lines.append(f"{escape(k['name']):<28}{_value(k)}{note}")
+    pir = report.get("post_implementation_reviews")  # a server of an older release has none
+    if pir:
+        lines += [
+            "",
+            f"Post-implementation reviews: {pir['opened']} opened, {pir['completed']} completed, "
+            f"{pir['overdue']} overdue; action items: {pir['actions_open']} open, "
+            f"{pir['actions_overdue']} overdue",
+        ]
     return "\n".join(lines)
 
 

@@ -17,6 +17,11 @@ CSV_COLUMNS = (
     "evidence_event_ids",
     "approvers",
     "last_hash",
+    # The last witnessed checkpoint that vouches for all the change's events (empty: none yet).
+    "checkpoint_length",
+    "checkpoint_head",
+    "checkpoint_at",
+    "checkpoint_witnesses",
 )
 STATUS_COLUMNS = (("pass", "pass"), ("fail", "fail"), ("pending", "pending"), ("not_applicable", "n/a"))
 
@@ -27,6 +32,29 @@ def chain_line(report: dict[str, Any]) -> str:
     if chain["ok"]:
         return f"audit chain intact: {chain['checked']} events verified; head {escape(chain['head_hash'])}"
     return f"AUDIT CHAIN BROKEN: {escape(chain['problem'])}; the audit_trail control fails for every change"
+
+
+def checkpoint_line(report: dict[str, Any]) -> str:
+    """The chain's last witnessed checkpoint, what the changes' lines cite (docs/checkpoints.md)."""
+    c = report.get("checkpoint")
+    if c is None:
+        return "no witnessed checkpoint: no change's events are vouched for outside the database yet"
+    held = ", ".join(w["witness"] + (f" ({w['detail']})" if w["detail"] else "") for w in c["witnesses"])
+    stale = "" if c["matches_chain"] else "; THE CHAIN NO LONGER MATCHES IT"
+    return escape(
+        f"last witnessed checkpoint #{c['number']}: events #1..#{c['length']}, head {c['head']}, "
+        f"signed {c['at']}; witnessed by {held}{stale}"
+    )
+
+
+def _cited(change: dict[str, Any]) -> str:
+    c = change.get("checkpoint")
+    if c is None:
+        return "none witnessed covers its events yet"
+    return (
+        f"#{c['number']} (events to #{c['length']}, head {c['head'][:12]}, {c['at']}) "
+        f"witnessed by {', '.join(c['witnesses'])}"
+    )
 
 
 def _approvers(change: dict[str, Any]) -> str:
@@ -48,6 +76,7 @@ def text(report: dict[str, Any]) -> str:
             f"{report['framework_name']} compliance report: {p['label']} ({p['start']} .. {p['end']}), "
             f"{len(report['changes'])} change(s) created; generated {report['generated_at']}"
         ),
+        checkpoint_line(report),
         *(f"note: {escape(n)}" for n in report["notes"]),
         "",
         f"{'control':<24}{'reference':<26}" + "".join(f"{label:>9}" for _, label in STATUS_COLUMNS),
@@ -61,6 +90,7 @@ def text(report: dict[str, Any]) -> str:
         lines += ["", _change_heading(change)]
         if change["approvers"]:
             lines.append(f"  approvers: {escape(_approvers(change))}")
+        lines.append(f"  checkpoint: {escape(_cited(change))}")
         for f in change["controls"]:
             lines.append(
                 f"  {escape(f['status']):<15}{escape(f['control'])}: {escape(f['reason'], backslashes=True)}"
@@ -89,6 +119,8 @@ def as_csv(report: dict[str, Any]) -> str:
     writer = csv.writer(out)
     writer.writerow(CSV_COLUMNS)
     for change in report["changes"]:
+        c = change.get("checkpoint") or {}
+        cited = (c.get("length", ""), c.get("head", ""), c.get("at", ""), " ".join(c.get("witnesses", ())))
         for f in change["controls"]:
             row = (
                 report["framework"],
@@ -99,6 +131,7 @@ def as_csv(report: dict[str, Any]) -> str:
                 _evidence(f),
                 _approvers(change),
                 change["last_hash"] or "",
+                *cited,
             )
             writer.writerow([escape(cell) for cell in row])
     return out.getvalue()

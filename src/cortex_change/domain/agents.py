@@ -253,10 +253,13 @@ def needs_person(change: Change, level: Level, policy: Policy) -> str | None:
 def in_the_loop(
     change: Change, route: Route, why: str, human: bool, level: Level, policy: Policy, halted: str | None
 ) -> tuple[Route, str, bool]:
-    """Raise a route no person decides when the kill switch is on (`halted`: its reason) or an
-    agent filed the change at a level that needs a person. An emergency keeps its route and needs
-    an ECAB member; any other route of no person becomes technical-lead."""
+    """Raise a route no person decides when change management is disabled (CHANGE_MGMT_ENABLED),
+    the kill switch is on (`halted`: its reason) or an agent filed the change at a level that needs
+    a person. An emergency keeps its route and needs an ECAB member; any other route of no person
+    becomes technical-lead."""
     reasons = []
+    if not policy.change_management:
+        reasons.append("change management disabled (CHANGE_MGMT_ENABLED=false): nothing approves by itself")
     if halted is not None:
         reasons.append(f"automation halted (freeze on: {halted})")
     person = needs_person(change, level, policy)

@@ -128,6 +128,7 @@ def _assessment(a: Assessment) -> dict[str, Any]:
         "blast_radius": a.blast_radius,
         "features": a.features,
         "prediction": a.prediction,
+        "forecast": a.forecast,
     }
 
 
@@ -214,6 +215,7 @@ def from_document(doc: dict[str, Any]) -> Change:
             blast_radius=a.get("blast_radius"),
             features=a.get("features"),
             prediction=a.get("prediction"),
+            forecast=a.get("forecast"),
         )
         if a
         else None,

@@ -39,6 +39,23 @@ class Chain:
 
 
 @dataclass(frozen=True)
+class Witnessed:
+    """A signed audit checkpoint that at least one witness outside the database took
+    (docs/checkpoints.md): what a report cites as proof that the events it covers were fixed then."""
+
+    number: int
+    length: int  # it vouches for events #1..length
+    head: str
+    at: str
+    witnesses: tuple[tuple[str, str, str], ...]  # (witness, delivered at, what it holds: "" or a detail)
+    matches: bool = True  # the chain still has `head` at `length` (else history was rewritten)
+
+    def covers(self, events: tuple[AuditRef, ...]) -> bool:
+        """Whether it vouches for every one of `events` (the last is within its length)."""
+        return bool(events) and max(e.seq for e in events) <= self.length
+
+
+@dataclass(frozen=True)
 class Facts:
     """What one change's findings are drawn from: the record, its events, linked incidents, PHI."""
 

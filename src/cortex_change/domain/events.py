@@ -44,6 +44,11 @@ class EventKind(StrEnum):
     IMPLEMENTED = "implemented"
     # Post-change verification: one round of checks (the stored name predates "verification").
     VERIFICATION_CHECK = "validation_check"
+    # The statistical decision at the period's end (AUTO_ROLLBACK_DECISION; docs/canary.md): the
+    # figures; an inconclusive one extends the period once, then asks a person to keep or roll back.
+    CANARY_JUDGED = "canary_judged"
+    VALIDATION_EXTENDED = "validation_extended"
+    ROLLBACK_DECISION_REQUESTED = "rollback_decision_requested"
     # The failure path.
     ROLLBACK_STARTED = "rollback_started"
     ROLLBACK_SKIPPED = "rollback_skipped"
@@ -55,6 +60,14 @@ class EventKind(StrEnum):
     REVIEW_DUE = "review_due"
     REVIEW_OVERDUE = "review_overdue"
     CAB_AGENDA_SENT = "cab_agenda_sent"
+    # Post-implementation reviews (domain/pir.py, services/pir.py; docs/pir.md).
+    PIR_OPENED = "pir_opened"
+    PIR_FINDINGS_RECORDED = "pir_findings_recorded"
+    PIR_ACTION_ADDED = "pir_action_added"
+    PIR_ACTION_DONE = "pir_action_done"
+    PIR_COMPLETED = "pir_completed"
+    PIR_OVERDUE = "pir_overdue"
+    PIR_ACTION_OVERDUE = "pir_action_overdue"
     # Outside any change: tokens, configuration.
     TOKEN_CREATED = "token_created"
     TOKEN_REVOKED = "token_revoked"
@@ -74,6 +87,14 @@ class EventKind(StrEnum):
     CHANGE_OBSERVED = "change_observed"  # an observation matched to its change (services/observations.py)
     UNAUTHORIZED_CHANGE = "unauthorized_change"  # an observation no change covers
     CONFIG_CHANGED = "config_changed"
+    WEBHOOK_IGNORED = "webhook_ignored"  # a signed Git/CI event that filed nothing (services/cicd.py)
+    # Signed audit checkpoints (services/checkpoints.py): alerts only; a checkpoint is its own row.
+    CHECKPOINT_FAILED = "checkpoint_failed"  # the worker could not sign (key, clock, chain)
+    WITNESS_FAILED = "witness_failed"  # a witness kept failing; it is still retried
+    # Self-healing (services/remediation.py; docs/self-healing.md).
+    REMEDIATION_FILED = "remediation_filed"  # on the change an Alertmanager alert filed
+    REMEDIATION_REFUSED = "remediation_refused"  # refused by the rules: a person is paged instead
+    ALERT_RESOLVED = "alert_resolved"  # the alert that filed a change resolved (on its trail)
     # Refusals (services/unit.py): a rule refused, or the state did not allow the action.
     REFUSED = "refused"
     UNAUTHORIZED_ATTEMPT = "unauthorized_attempt"

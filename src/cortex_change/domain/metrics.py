@@ -11,6 +11,8 @@ if TYPE_CHECKING:
     from typing import Any, Final
 
 FAILURES = ("failed", "rolled_back")
+# What `metrics` counts of post-implementation reviews (docs/metrics.md, docs/pir.md).
+PIR_FIGURES = ("opened", "completed", "overdue", "actions_open", "actions_overdue")
 
 
 class Figures(Frozen):
@@ -27,6 +29,7 @@ class Figures(Frozen):
         "lead_time_seconds",
         "mtta_seconds",
         "mtti_seconds",
+        "pir",
         "predictions",
         "restore_seconds",
         "unauthorized",
@@ -47,6 +50,7 @@ class Figures(Frozen):
         unauthorized: int | None = 0,  # None: no observation source has reported (docs/schedule.md)
         incidents: int = 0,
         predictions: tuple[int, ...] | None = None,
+        pir: dict[str, int] | None = None,
     ) -> None:
         self.days: Final = days
         self.created: Final = created
@@ -63,6 +67,8 @@ class Figures(Frozen):
         # Of the changes closed in the period with a prediction recorded at assessment (P >= 0.5:
         # "will fail"): true positives, false positives, true negatives, false negatives.
         self.predictions: Final = predictions
+        # Post-implementation reviews (docs/pir.md): PIR_FIGURES, as store/pir.py counts them.
+        self.pir: Final = dict.fromkeys(PIR_FIGURES, 0) if pir is None else pir
 
     @property
     def finished(self) -> int:

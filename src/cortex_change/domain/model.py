@@ -90,6 +90,7 @@ class Assessment(Value):
         "blast_radius",
         "components",
         "features",
+        "forecast",
         "history_used",
         "level",
         "prediction",
@@ -117,6 +118,7 @@ class Assessment(Value):
         blast_radius: dict[str, Any] | None = None,
         features: dict[str, float] | None = None,
         prediction: dict[str, Any] | None = None,
+        forecast: dict[str, Any] | None = None,
     ) -> None:
         self.score = score
         self.level = level
@@ -135,6 +137,9 @@ class Assessment(Value):
         # its prediction when one was made (domain/prediction.py; docs/risk-model.md).
         self.features = features
         self.prediction = prediction
+        # The expected change in error rate and latency, from earlier changes' statistical
+        # validation of the same services (domain/canary.py `forecast`; docs/canary.md).
+        self.forecast = forecast
 
     @property
     def ciso(self) -> bool:

@@ -18,7 +18,8 @@ class Rule(Frozen):
 
     def __init__(self, kind: str, audiences: tuple[str, ...], ask: str, headline: str) -> None:
         self.kind: Final = kind
-        self.audiences: Final = audiences  # requester | approvers | cab | ecab | oncall
+        # requester | approvers | cab | ecab | oncall | change_managers | owner (the event's)
+        self.audiences: Final = audiences
         self.ask: Final = ask
         self.headline: Final = headline
 
@@ -60,6 +61,37 @@ ROUTES: dict[EventKind, Rule] = {
         "review_overdue", ("cab", "ecab"), "record the retrospective review (SLA missed)", "Review OVERDUE"
     ),
     EventKind.CLOSED: Rule("closed", ("requester",), "", "Closed"),
+    # Post-implementation reviews (docs/pir.md). `change_managers` is CHANGE_MANAGERS; `owner` is
+    # the identity the event names as owner (an action item's).
+    EventKind.PIR_OPENED: Rule(
+        "pir_opened",
+        ("requester", "change_managers"),
+        "write the post-implementation review within PIR_SLA: findings and action items",
+        "Post-implementation review opened",
+    ),
+    EventKind.PIR_OVERDUE: Rule(
+        "pir_overdue",
+        ("change_managers", "requester"),
+        "complete the post-implementation review (PIR_SLA missed)",
+        "Post-implementation review OVERDUE",
+    ),
+    EventKind.PIR_ACTION_ADDED: Rule(
+        "pir_action", ("owner",), "carry out the action item by its due date", "Action item assigned"
+    ),
+    EventKind.PIR_ACTION_OVERDUE: Rule(
+        "pir_action_overdue",
+        ("owner",),
+        "carry out the action item (past its due date), then mark it done",
+        "Action item OVERDUE",
+    ),
+    # The statistical validation stayed inconclusive after its one extension (docs/canary.md):
+    # those who may close or roll back the change decide.
+    EventKind.ROLLBACK_DECISION_REQUESTED: Rule(
+        "rollback_decision",
+        ("requester", "change_managers"),
+        "keep it (close ID successful NOTES) or roll it back (rollback ID REASON)",
+        "Validation inconclusive: keep or roll back?",
+    ),
 }
 # An emergency change's assessment also tells the ECAB.
 EMERGENCY_ASSESSED = frozenset({EventKind.ASSESSED, EventKind.REASSESSED})
@@ -77,18 +109,23 @@ def rules_for(change: Change, event: Event) -> list[Rule]:
     return out
 
 
-def recipients(rule: Rule, change: Change, policy: Policy) -> tuple[str, ...]:
+def recipients(rule: Rule, change: Change, policy: Policy, event: Event | None = None) -> tuple[str, ...]:
     """The identities a rule's audiences name for this change (requester first, no repeats)."""
     seen: dict[str, None] = {}
     for audience in rule.audiences:
-        for who in _audience(audience, change, policy):
+        for who in _audience(audience, change, policy, event):
             seen.setdefault(who, None)
     return tuple(seen)
 
 
-def _audience(name: str, change: Change, policy: Policy) -> list[str]:
+def _audience(name: str, change: Change, policy: Policy, event: Event | None = None) -> list[str]:
     if name == "requester":
         return [change.requested_by]
+    if name == "change_managers":
+        return sorted(policy.change_managers)
+    if name == "owner":
+        owner = event.details.get("owner") if event is not None else None
+        return [owner] if isinstance(owner, str) and owner else []
     if name == "cab":
         return sorted(policy.cab_members)
     if name in ("ecab", "oncall"):

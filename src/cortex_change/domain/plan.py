@@ -100,15 +100,36 @@ class HealthCheck(Frozen):
         self.timeout: Final = timeout
 
 
-class PrometheusSpec(Frozen):
-    __slots__ = ("error_rate_query", "latency_query", "url")
+class CanaryMetric(Frozen):
+    """A metric the statistical decision judges (`prometheus.canary`; docs/canary.md): its PromQL
+    (None: the built-in query of the same name, error_rate or latency), which direction harms and
+    the tolerated harmful effect in % of the baseline median (None: the configured defaults)."""
+
+    __slots__ = ("name", "query", "tolerance", "worse")
 
     def __init__(
-        self, url: str, error_rate_query: str | None = None, latency_query: str | None = None
+        self, name: str, query: str | None = None, worse: str | None = None, tolerance: float | None = None
+    ) -> None:
+        self.name: Final = name
+        self.query: Final = query
+        self.worse: Final = worse
+        self.tolerance: Final = tolerance
+
+
+class PrometheusSpec(Frozen):
+    __slots__ = ("canary", "error_rate_query", "latency_query", "url")
+
+    def __init__(
+        self,
+        url: str,
+        error_rate_query: str | None = None,
+        latency_query: str | None = None,
+        canary: tuple[CanaryMetric, ...] = (),
     ) -> None:
         self.url: Final = url
         self.error_rate_query: Final = error_rate_query
         self.latency_query: Final = latency_query
+        self.canary: Final = canary
 
 
 class ValidationSpec(Frozen):
@@ -389,16 +410,60 @@ def _count(field_name: str, value: Any) -> int:
 def _prometheus(raw: Any, default_url: str) -> PrometheusSpec:
     if not isinstance(raw, dict):
         raise ValidationError("validation prometheus", "must be an object with url and queries")
-    _known("validation prometheus", raw, {"url", "error_rate_query", "latency_query"})
+    _known("validation prometheus", raw, {"url", "error_rate_query", "latency_query", "canary"})
     address = raw.get("url") or default_url
     queries = {k: raw.get(k) for k in ("error_rate_query", "latency_query")}
-    if not any(queries.values()):
-        raise ValidationError("validation prometheus", "needs error_rate_query or latency_query")
     for k, q in queries.items():
         if q is not None and (not isinstance(q, str) or not q.strip()):
             raise ValidationError(f"validation prometheus {k}", "must be a PromQL expression (text)")
+    canary = _canary(raw.get("canary", {}), queries)
+    if not any(queries.values()) and not any(m.query for m in canary):
+        raise ValidationError("validation prometheus", "needs error_rate_query or latency_query")
     if not address:
-        return PrometheusSpec("", queries["error_rate_query"], queries["latency_query"])
+        return PrometheusSpec("", queries["error_rate_query"], queries["latency_query"], canary)
     return PrometheusSpec(
-        url("validation prometheus url", address), queries["error_rate_query"], queries["latency_query"]
+        url("validation prometheus url", address),
+        queries["error_rate_query"],
+        queries["latency_query"],
+        canary,
     )
+
+
+CANARY_NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")
+CANARY_MAX = 20
+
+
+def _canary(raw: Any, queries: dict[str, Any]) -> tuple[CanaryMetric, ...]:
+    """`prometheus.canary`: metric name -> {query, worse, tolerance} (docs/canary.md)."""
+    where = "validation prometheus canary"
+    if not isinstance(raw, dict) or len(raw) > CANARY_MAX:
+        raise ValidationError(
+            where, f"must map up to {CANARY_MAX} metric names to {{query, worse, tolerance}}"
+        )
+    out = []
+    for name, entry in raw.items():
+        at = f"{where} {name}"
+        if not isinstance(name, str) or not CANARY_NAME.fullmatch(name):
+            raise ValidationError(at, "names are lowercase letters, digits and _ (at most 40)")
+        if not isinstance(entry, dict):
+            raise ValidationError(at, "must be an object with query, worse and/or tolerance")
+        _known(at, entry, {"query", "worse", "tolerance"})
+        query = entry.get("query")
+        if query is not None and (not isinstance(query, str) or not query.strip()):
+            raise ValidationError(f"{at} query", "must be a PromQL expression (text)")
+        if query is None and not queries.get(f"{name}_query"):
+            raise ValidationError(
+                f"{at} query", "is needed (only error_rate and latency have their own query)"
+            )
+        worse = entry.get("worse")
+        if worse is not None and worse not in ("higher", "lower", "either"):
+            raise ValidationError(f"{at} worse", f"{worse!r} is not higher, lower or either")
+        tolerance = entry.get("tolerance")
+        if tolerance is not None and (
+            isinstance(tolerance, bool)
+            or not isinstance(tolerance, (int, float))
+            or not 0 <= tolerance <= 10_000
+        ):
+            raise ValidationError(f"{at} tolerance", f"{tolerance!r} is not a percentage 0–10000")
+        out.append(CanaryMetric(name, query, worse, None if tolerance is None else float(tolerance)))
+    return tuple(out)

@@ -9,6 +9,12 @@ TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up
 if TYPE_CHECKING:
     from typing import Final
 
+# CHANGE_MGMT_ENABLED=false, said the same way by every door (CLI, API, portal) and every route.
+UNMANAGED = (
+    "change management is DISABLED (CHANGE_MGMT_ENABLED=false): everything is recorded and audited, "
+    "but nothing is approved automatically and no deploy is gated"
+)
+
 DEFAULT_CATEGORY_WEIGHTS: dict[str, int] = {
     "security": 20,
     "infrastructure": 20,
@@ -32,6 +38,7 @@ class Policy(Frozen):
         "cab_members",
         "cab_min_approvals",
         "category_weights",
+        "change_management",
         "change_managers",
         "ciso_members",
         "cto_members",
@@ -81,6 +88,7 @@ class Policy(Frozen):
         history_min_samples: int = 5,
         category_weights: dict[str, int] | None = None,
         agent_human_approval_level: str = "medium",
+        change_management: bool = True,
     ) -> None:
         self.risk_threshold_low: Final = risk_threshold_low
         self.risk_threshold_medium: Final = risk_threshold_medium
@@ -112,6 +120,8 @@ class Policy(Frozen):
         )
         # An agent's change at or above this risk level needs a person's approval (docs/agents.md).
         self.agent_human_approval_level: Final = Level(agent_human_approval_level)
+        # CHANGE_MGMT_ENABLED: false records everything, approves nothing by itself, gates nothing.
+        self.change_management: Final = change_management
 
     @property
     def categories(self) -> list[str]:

@@ -58,6 +58,12 @@ TABLES = (
     Table("calendar_feeds", "calendar_feed", ("feed_id",), credentials=True),
     Table("automation_halt", "halt", ("id",), numeric_key=True),
     Table("risk_models", "risk_model", ("version",), numeric_key=True),
+    Table("audit_keys", "audit_key", ("key_id",)),  # signed checkpoints (docs/checkpoints.md)
+    Table("audit_checkpoints", "checkpoint", ("number",), numeric_key=True),
+    Table("audit_witness_receipts", "witness_receipt", ("receipt_id",)),
+    Table("pirs", "pir", ("change_id",)),  # after changes; pir_actions after pirs (foreign keys)
+    Table("pir_actions", "pir_action", ("change_id", "action_id")),
+    Table("remediation_alerts", "remediation_alert", ("alert_key",)),
 )
 KINDS = {t.kind: t for t in TABLES}
 # The store's other tables, and why they stay behind. A table in neither list stops an export

@@ -35,11 +35,21 @@ if TYPE_CHECKING:
         def detail(self) -> str: ...
         def as_dict(self) -> dict[str, Any]: ...
 
+    class Judged(Protocol):
+        """The statistical decision's judgement (domain/canary.py's `Judgement`)."""
+
+        @property
+        def call(self) -> str: ...
+        @property
+        def summary(self) -> str: ...
+        def document(self) -> dict[str, Any]: ...
+
 
 class Outcome(StrEnum):
     CONTINUE = "continue"  # another round after the interval
     TRIP = "trip"  # too many failed rounds in a row: roll back
     PASS = "pass"  # the period is over without tripping: close successful
+    ASK = "ask"  # the statistics stayed inconclusive after one extension: a person decides
 
 
 class Verdict(Frozen):
@@ -106,3 +116,25 @@ def next_round(
         )
         return Verdict(Outcome.PASS, notes, after, details)
     return Verdict(Outcome.CONTINUE, "", after, details)
+
+
+def settle(verdict: Verdict, judged: Judged, spec: ValidationSpec) -> Verdict:
+    """The statistical decision (AUTO_ROLLBACK_DECISION; docs/canary.md) on a verdict that passed on
+    the fixed thresholds: fail → trip; pass → pass; inconclusive → one more period, once, then ask
+    a person (keep or roll back). The details are the judgement's figures and what follows."""
+    state, figures, said = verdict.state, judged.document(), judged.summary
+    if judged.call == "fail":
+        reason = f"statistical validation failed: {said}"
+        return Verdict(Outcome.TRIP, reason, state, {**figures, "then": "roll back"})
+    if judged.call == "pass":
+        notes = f"{verdict.reason}; statistical validation passed: {said}"
+        return Verdict(Outcome.PASS, notes, state, {**figures, "then": "close"})
+    if not state.get("extended"):
+        after = {**state, "extended": True, "ends_at": state["ends_at"] + spec.period}
+        reason = f"statistical validation inconclusive, period extended once by {spec.period:g}s: {said}"
+        return Verdict(Outcome.CONTINUE, reason, after, {**figures, "then": "extend"})
+    reason = (
+        f"statistical validation inconclusive after the extension: keep it (close ID successful) "
+        f"or roll it back (rollback ID REASON)? {said}"
+    )
+    return Verdict(Outcome.ASK, reason, state, {**figures, "then": "ask a person"})

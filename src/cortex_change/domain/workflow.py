@@ -52,17 +52,20 @@ class Circumstances(Frozen):
     track record, for risk; docs/agents.md), and what a learned risk model adds — the facts for
     the features, the model (docs/risk-model.md)."""
 
-    __slots__ = ("halted", "learned", "record")
+    __slots__ = ("forecast", "halted", "learned", "record")
 
     def __init__(
         self,
         halted: str | None = None,
         record: Sequence[PastChange] | None = None,
         learned: Learned | None = None,
+        forecast: dict[str, Any] | None = None,
     ) -> None:
         self.halted: Final = halted
         self.record: Final = record
         self.learned: Final = learned
+        # The performance impact forecast, recorded beside the risk (domain/canary.py).
+        self.forecast: Final = forecast
 
 
 def created(change: Change, policy: Policy) -> list[Event]:
@@ -173,6 +176,7 @@ def assess(
         blast_radius=None if radius is None else radius.document(),
         features=feats,
         prediction=None if predicted is None else predicted.document(),
+        forecast=more.forecast,
     )
     change.state = State.ASSESSED
     change.timeline.assessed_at = now

@@ -20,6 +20,7 @@ EVENT_ACTIONS: dict[str, str] = {
     "rollback_failed": "trigger",
     "lease_expired": "trigger",
     "incident": "trigger",
+    "remediation_refused": "trigger",  # self-healing refused by the rules: a person instead
     "closed": "resolve",
 }
 # Severity of a trigger (PagerDuty: critical, error, warning, info); others are "error".

@@ -436,7 +436,19 @@ def audit_page(request: Request) -> Response:
         lines = audit_service.log(ctx, day=day)
     except ValidationError as exc:
         error = str(exc)
-    return page(request, "audit.html", me, title="Audit", day=day, lines=lines, verdict=verdict, error=error)
+    from ..services.compliance import last_witnessed  # the chain's last witnessed checkpoint
+
+    return page(
+        request,
+        "audit.html",
+        me,
+        title="Audit",
+        day=day,
+        lines=lines,
+        verdict=verdict,
+        error=error,
+        checkpoint=last_witnessed(ctx),
+    )
 
 
 @portal.get("/audit/export")

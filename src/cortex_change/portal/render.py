@@ -113,11 +113,17 @@ def page(
     values.setdefault("error", None)
     values.setdefault("notice", None)
     values.setdefault("halted", None)
+    values.setdefault("unmanaged", None)
     if viewer is not None:  # the kill switch's banner on every page a person sees
         from ..services import automation
 
-        state = automation.status(request.app.state.context())
+        ctx = request.app.state.context()
+        state = automation.status(ctx)
         values["halted"] = state if state["halted"] else None
+        if not ctx.settings["CHANGE_MGMT_ENABLED"]:  # and CHANGE_MGMT_ENABLED=false's (docs/devops.md)
+            from ..domain.policy import UNMANAGED
+
+            values["unmanaged"] = UNMANAGED
     html = ENV.get_template(template).render(
         request_path=request.url.path,
         viewer=viewer,

@@ -51,6 +51,27 @@ def query(base: str, promql: str, timeout: float = 10.0) -> float:
         raise ValueError(f"no sample for {promql!r}") from None
 
 
+def query_range(
+    base: str, promql: str, start: float, end: float, step: float, timeout: float = 10.0
+) -> list[float]:
+    """The samples of a range query's first series from `start` to `end` every `step` seconds
+    (Prometheus HTTP API `/api/v1/query_range`); raises ValueError when it fails. Samples that are
+    not finite numbers (NaN: a ratio over no requests) are left out."""
+    import math
+
+    params = {"query": promql, "start": f"{start:.3f}", "end": f"{end:.3f}", "step": f"{max(step, 1.0):g}"}
+    address = f"{base.rstrip('/')}/api/v1/query_range?{urllib.parse.urlencode(params)}"
+    status, body, error = fetch_url(address, timeout)
+    if error or status != 200:
+        raise ValueError(error or f"Prometheus answered {status}")
+    try:
+        result = json.loads(body)["data"]["result"]
+        values = [float(v[1]) for v in result[0]["values"]] if result else []
+    except (KeyError, IndexError, TypeError, ValueError, json.JSONDecodeError):
+        raise ValueError(f"no range answer for {promql!r}") from None
+    return [v for v in values if math.isfinite(v)]
+
+
 def baseline(spec: ValidationSpec) -> dict[str, float]:
     """Latency measured just before the change, to compare against afterwards ({} when none)."""
     prom = spec.prometheus

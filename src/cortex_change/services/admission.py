@@ -6,7 +6,8 @@ StatefulSet be created or updated now?
 - production (`production`, `prod`) without an id: denied;
 - any other environment without an id: allowed unless a freeze in force applies to a deploy of
   that service there (scopes all, environment, service; tier through the CMDB's blast radius);
-- anything else (DELETE, other resources): allowed.
+- anything else (DELETE, other resources): allowed;
+- with CHANGE_MGMT_ENABLED=false, everything: allowed, the message saying so.
 
 It only reads: nothing is written or audited."""
 
@@ -29,10 +30,17 @@ def review(ctx: Context, body: Any) -> dict[str, Any]:
     """The AdmissionReview answered for an AdmissionReview asked (ValidationError: malformed)."""
     asked = admission.parse(body)
     verdict = decide(ctx, asked)
-    return admission.respond(asked.uid, verdict)
+    answer = admission.respond(asked.uid, verdict)
+    if not ctx.policy.change_management:  # kubectl prints an allowed answer's warnings
+        answer["response"]["warnings"] = [verdict.reason]
+    return answer
 
 
 def decide(ctx: Context, asked: admission.Request) -> admission.Verdict:
+    if not ctx.policy.change_management:
+        from ..domain.policy import UNMANAGED
+
+        return admission.Verdict(True, f"allowed: {UNMANAGED}")
     local = admission.local_verdict(asked)
     if local is not None:
         return local

@@ -8,6 +8,7 @@ from datetime import UTC, date, timedelta
 from pathlib import Path
 from typing import Any
 
+from ..domain.codec import fmt_time
 from ..domain.errors import StoreError, ValidationError
 from ..store import audit
 from ..store.audit import Verdict
@@ -63,6 +64,9 @@ def export(ctx: Context, *, directory: str, all_events: bool = False) -> dict[st
         if head is None:  # an export without it would verify offline as intact
             raise StoreError(f"{audit.HEAD_MISSING}: an export would hide it (run `audit verify`)")
         head_seq, head_hash = head
+        from .checkpoints import exported  # signed checkpoints and their keys travel with the chain
+
+        signed, keys = exported(tx)
         for row in audit.rows(tx):
             event = audit.as_dict(row)
             if event["timestamp"] < since:
@@ -74,8 +78,19 @@ def export(ctx: Context, *, directory: str, all_events: bool = False) -> dict[st
     for day, lines in files.items():
         (out / "audit" / f"{day}.log").write_text("\n".join(lines) + "\n", "utf-8")
     (out / CHAIN_FILE).write_text("\n".join(chain) + ("\n" if chain else ""), "utf-8")
-    (out / HEAD_FILE).write_text(json.dumps({"seq": head_seq, "hash": head_hash}) + "\n", "utf-8")
-    return {"directory": str(out), "events": len(chain), "days": sorted(files)}
+    at = fmt_time(ctx.clock())  # checkpoints dated after it are newer than the export, not a truncation
+    head_doc = {"seq": head_seq, "hash": head_hash, "exported_at": at}
+    (out / HEAD_FILE).write_text(json.dumps(head_doc) + "\n", "utf-8")
+    from .checkpoints import CHECKPOINTS_FILE, KEYS_FILE
+
+    (out / CHECKPOINTS_FILE).write_text("".join(line + "\n" for line in signed), "utf-8")
+    (out / KEYS_FILE).write_text("".join(line + "\n" for line in keys), "utf-8")
+    return {"directory": str(out), "events": len(chain), "days": sorted(files), "checkpoints": len(signed)}
+
+
+def chain_rows(path: Path) -> Iterator[tuple[Any, ...]]:
+    """An exported chain's events as stored rows (audit.EVENT_COLUMNS' order)."""
+    return _chain_rows(path)
 
 
 def _chain_rows(path: Path) -> Iterator[tuple[Any, ...]]:

@@ -273,7 +273,20 @@ def _circumstances(tx: Tx, ctx: Context, change: Change, now: datetime) -> workf
     blend = ctx.settings["RISK_MODEL"] == "blend"
     learned = Learned(facts, model, blend, int(ctx.settings["ML_BLEND_THRESHOLD"]) / 100)
     record = mine if change.origin == agents.AGENT else None
-    return workflow.Circumstances(halt.reason(tx), record, learned)
+    return workflow.Circumstances(halt.reason(tx), record, learned, _forecast(tx, ctx, change, now))
+
+
+def _forecast(tx: Tx, ctx: Context, change: Change, now: datetime) -> dict[str, Any]:
+    """The performance impact forecast: earlier changes' statistical validation of the same
+    services within HISTORY_WINDOW_DAYS, written before now (docs/canary.md)."""
+    from ..domain import canary
+    from ..store import audit
+
+    since = fmt_time(now - timedelta(days=ctx.policy.history_window_days)) or ""
+    judged = audit.judgements(
+        tx, change.affected_services, since, fmt_time(now) or "", change.change_id, canary.FORECAST_LAST
+    )
+    return canary.forecast(judged, ctx.policy.history_min_samples)
 
 
 def assess_change(

@@ -11,6 +11,7 @@ from ..domain.errors import ValidationError
 from ..domain.model import Change
 from ..store import audit
 from ..store import compliance as store
+from ..store.db import Tx
 from .context import Context
 
 
@@ -32,7 +33,8 @@ def compliance_report(ctx: Context, *, framework: str, period_text: str) -> dict
         records = store.changes_created(tx, p)
         events = store.events_by_change(tx, p)
         incidents = store.incidents_by_change(tx, p)
-    chain = cr.Chain(verdict.ok, verdict.checked, verdict.head_hash, verdict.problem, verdict.first_bad_seq)
+        witnessed = last_witnessed_checkpoint(tx)
+    chain = _chain(verdict, witnessed)
     phi_services, phi_cis = ctx.settings["PHI_SERVICES"], ctx.settings["PHI_CIS"]
     policy = ctx.policy
     rows = []
@@ -57,6 +59,7 @@ def compliance_report(ctx: Context, *, framework: str, period_text: str) -> dict
             "first_broken": chain.first_broken,
             "problem": chain.problem or None,
         },
+        "checkpoint": witnessed_entry(witnessed),
         "notes": _notes(framework, bool(phi_services or phi_cis)),
         "controls": [
             {"control": c.key, "title": c.title, "reference": c.reference, **counts[c.key]}
@@ -66,8 +69,75 @@ def compliance_report(ctx: Context, *, framework: str, period_text: str) -> dict
             {"control": u.key, "title": u.title, "reference": u.reference, "why": u.why}
             for u in cr.NOT_ASSESSED[framework]
         ],
-        "changes": [_change_entry(facts, findings) for facts, findings in rows],
+        "changes": [_change_entry(facts, findings, witnessed) for facts, findings in rows],
     }
+
+
+def _chain(verdict: audit.Verdict, witnessed: cr.Witnessed | None) -> cr.Chain:
+    """The chain's verdict; a chain that re-walks intact but no longer holds the head its last
+    witnessed checkpoint vouches for was rewritten behind it, and is reported broken there."""
+    if verdict.ok and witnessed is not None and not witnessed.matches:
+        names = ", ".join(w for w, _, _ in witnessed.witnesses)
+        problem = (
+            f"checkpoint #{witnessed.number} (witnessed by {names}) vouches for event #{witnessed.length} "
+            f"with head {witnessed.head}, which the chain no longer has: history was rewritten or "
+            "removed behind it (run `audit verify --checkpoints`)"
+        )
+        return cr.Chain(False, verdict.checked, verdict.head_hash, problem, witnessed.length)
+    return cr.Chain(verdict.ok, verdict.checked, verdict.head_hash, verdict.problem, verdict.first_bad_seq)
+
+
+def _witness_detail(witness: str, receipt: dict[str, Any] | None) -> str:
+    """What a witness's receipt shows a reader: the TSA's time, the S3 object; "" for the others."""
+    r = receipt or {}
+    if witness == "tsa" and r.get("gen_time"):
+        return f"genTime {r['gen_time']}"
+    if witness == "s3" and r.get("key"):
+        return f"s3://{r.get('bucket', '')}/{r['key']}"
+    return ""
+
+
+def last_witnessed_checkpoint(tx: Tx) -> cr.Witnessed | None:
+    """The newest checkpoint a witness took, its witnesses, and whether the chain still matches it."""
+    from ..store import checkpoints
+
+    c = checkpoints.last_witnessed(tx)
+    if c is None:
+        return None
+    delivered = [r for r in checkpoints.receipts(tx, c.number) if r["state"] == "delivered"]
+    witnesses = tuple(
+        (str(r["witness"]), str(r["delivered_at"] or ""), _witness_detail(r["witness"], r["receipt"]))
+        for r in delivered
+    )
+    matches = c.length == 0 or checkpoints.hash_at(tx, c.length) == c.head
+    return cr.Witnessed(c.number, c.length, c.head, c.at, witnesses, matches)
+
+
+def last_witnessed(ctx: Context) -> dict[str, Any] | None:
+    """The chain's last witnessed checkpoint as `witnessed_entry` gives it (the portal's audit page)."""
+    with ctx.db.read() as tx:
+        return witnessed_entry(last_witnessed_checkpoint(tx))
+
+
+def witnessed_entry(w: cr.Witnessed | None) -> dict[str, Any] | None:
+    if w is None:
+        return None
+    return {
+        "number": w.number,
+        "length": w.length,
+        "head": w.head,
+        "at": w.at,
+        "matches_chain": w.matches,
+        "witnesses": [{"witness": n, "delivered_at": at, "detail": d} for n, at, d in w.witnesses],
+    }
+
+
+def _covering(facts: cr.Facts, w: cr.Witnessed | None) -> dict[str, Any] | None:
+    """The checkpoint a change cites: the last witnessed one, if it vouches for all its events."""
+    if w is None or not w.matches or not w.covers(facts.events):
+        return None
+    names = [n for n, _, _ in w.witnesses]
+    return {"number": w.number, "length": w.length, "head": w.head, "at": w.at, "witnesses": names}
 
 
 def _notes(framework: str, phi_configured: bool) -> list[str]:
@@ -76,7 +146,7 @@ def _notes(framework: str, phi_configured: bool) -> list[str]:
     return []
 
 
-def _change_entry(facts: cr.Facts, findings: list[cr.Finding]) -> dict[str, Any]:
+def _change_entry(facts: cr.Facts, findings: list[cr.Finding], w: cr.Witnessed | None) -> dict[str, Any]:
     c: Change = facts.change
     return {
         "change_id": c.change_id,
@@ -94,6 +164,7 @@ def _change_entry(facts: cr.Facts, findings: list[cr.Finding]) -> dict[str, Any]
             for a in c.active_approvals
         ],
         "last_hash": facts.last_hash,
+        "checkpoint": _covering(facts, w),
         "controls": [
             {
                 "control": f.control,

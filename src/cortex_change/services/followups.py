@@ -29,6 +29,8 @@ REVIEW_DUE, REVIEW_OVERDUE, CAB_AGENDA = "review_due", "review_overdue", "cab_ag
 RESUME = "resume"  # a run the kill switch paused, resumed once it is off (services/automation.py)
 ENDED_BY_CLOSE = (IMPLEMENT, VERIFY, APPROVAL_TIMEOUT, RESUME)
 REVIEW_REMINDER = 0.75  # "review due" goes out when three quarters of the SLA have passed
+# Events that may open a post-implementation review (domain/pir.py decides: services/pir.py).
+PIR_CAUSES = frozenset({EventKind.CLOSED, EventKind.INCIDENT_OPENED})
 
 
 def timer_id(kind: str, subject: str, due: float) -> str:
@@ -44,6 +46,10 @@ def schedule(tx: Tx, kind: str, change_id: str | None, due: float, payload: dict
 
 def commit(tx: Tx, ctx: Context, change: Change, events: list[Event], now: datetime) -> list[dict[str, Any]]:
     """Append the change's events to the audit chain and set going what they cause; the rows written."""
+    if any(e.action in PIR_CAUSES for e in events):  # a failure opens its review (docs/pir.md)
+        from .pir import opened  # imported by the writes that may need it only (start-up time)
+
+        events = [*events, *opened(tx, ctx, change, events, now)]
     written = audit.append(tx, change.change_id, events, now)
     after(tx, ctx, change, [(row["event_id"], e) for row, e in zip(written, events, strict=True)], now)
     return written
@@ -156,10 +162,12 @@ def announce(
     text: str,
     ask: str,
     recipients: Iterable[str],
+    paged: bool = False,
 ) -> None:
     """An event outside any change (an unauthorized change seen, an identity over its rate, the
     kill switch): appended to the audit chain and, in the same transaction, queued to
-    `recipients` on every enabled channel (`kind`: the event's action)."""
+    `recipients` on every enabled channel (`kind`: the event's action; PagerDuty only when
+    `paged`)."""
     (row,) = audit.append(tx, None, [event], now)
     message = Message(
         event_id=row["event_id"],
@@ -172,7 +180,7 @@ def announce(
         change=None,
         at=fmt_time(now) or "",
     )
-    queue(tx, ctx, message, now)
+    queue(tx, ctx, message, now, paged=paged)
 
 
 def queue(tx: Tx, ctx: Context, message: Message, now: datetime, paged: bool = False) -> int:
@@ -234,7 +242,7 @@ def _message(
         subject=f"[cortex-change] {rule.headline}: {change.change_id} '{change.title}'"[:300],
         text=text[:4000],
         ask=rule.ask,
-        recipients=notifications.recipients(rule, change, ctx.policy),
+        recipients=notifications.recipients(rule, change, ctx.policy, event),
         change=summary,
         at=fmt_time(now) or "",
     )

@@ -3,6 +3,7 @@
 Yes when a change touching the service is approved (or being carried out), for that environment
 (or none named), and now lies in its planned window (or it has none): the answer names it. No
 otherwise, with each reason. With a change id, only that change is asked about.
+With CHANGE_MGMT_ENABLED=false nothing is gated: allowed, the reason saying so (docs/devops.md).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from ..domain import validation as v
 from ..domain.errors import Refused
 from ..domain.lifecycle import State
 from ..domain.model import Change
+from ..domain.policy import UNMANAGED
 from ..store import changes
 from .context import Context
 from .windows import in_force
@@ -55,6 +57,10 @@ def gate(
     if environment is not None:
         v.name("--env", environment)
     now = ctx.clock()
+    if not ctx.policy.change_management:
+        if change_id is not None:
+            v.change_id(change_id)
+        return {"allowed": True, "change_id": change_id, "reasons": [UNMANAGED], "at": schedule.stamp(now)}
     with ctx.db.read() as tx:
         if change_id is not None:
             v.change_id(change_id)

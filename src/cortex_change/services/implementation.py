@@ -487,6 +487,10 @@ def verification_round(
     Run(ctx, change_id, actor, os.environ).record(
         [Event(EventKind.VERIFICATION_CHECK, actor, verdict.details)]
     )
+    if verdict.outcome is verification.Outcome.PASS and ctx.settings["AUTO_ROLLBACK_DECISION"]:
+        from .canary import decide  # the statistics too (docs/canary.md); may extend or ask a person
+
+        verdict = decide(ctx, change, spec, verdict, actor, now)
     if verdict.outcome is verification.Outcome.TRIP:
         run = Run(ctx, change_id, holder or f"cli:{actor}", os.environ)
         fail_change(ctx, change_id=change_id, actor=actor, reason=verdict.reason, run=run)

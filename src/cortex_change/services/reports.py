@@ -13,7 +13,7 @@ def metrics_report(ctx: Context, *, period_text: str = "today") -> dict[str, Any
     """KPIs with targets, DORA figures and counts by state for the period."""
     p = period.parse(period_text, ctx.clock())
     with ctx.db.read() as tx:
-        f = reports.figures(tx, p)
+        f = reports.figures(tx, p, ctx.clock().timestamp())
     return report(p, f)
 
 
@@ -31,4 +31,5 @@ def report(p: period.Period, f: metrics.Figures) -> dict[str, Any]:
         "closures": dict(sorted(f.closures.items())),
         "kpis": [k.as_dict() for k in metrics.kpis(f)],
         "dora": [k.as_dict() for k in metrics.dora(f)],
+        "post_implementation_reviews": {k: f.pir.get(k, 0) for k in metrics.PIR_FIGURES},
     }

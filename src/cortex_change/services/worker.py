@@ -74,6 +74,9 @@ def tick(ctx: Context, name: str) -> Tick:
     ensure_agenda_timer(ctx)
     t.fired = fire_timers(ctx, name)
     deliver(ctx, name, t)
+    from .checkpoints import duty  # last: signing or a witness failing never holds up the work above
+
+    duty(ctx, name)
     return t
 
 
@@ -191,6 +194,17 @@ def _review(kind: EventKind) -> Callable[[Context, str, str | None, dict[str, An
     return fire
 
 
+def _pir(handler: str) -> Callable[[Context, str, str | None, dict[str, Any]], None]:
+    """A post-implementation review's timer (services/pir.py, imported when one fires)."""
+
+    def fire(ctx: Context, name: str, change_id: str | None, payload: dict[str, Any]) -> None:
+        from . import pir
+
+        getattr(pir, handler)(ctx, name, change_id, payload)
+
+    return fire
+
+
 def _cab_agenda(ctx: Context, name: str, change_id: str | None, payload: dict[str, Any]) -> None:
     from .cab import send_agenda
 
@@ -205,6 +219,8 @@ FIRE: dict[str, Callable[[Context, str, str | None, dict[str, Any]], None]] = {
     followups.REVIEW_DUE: _review(EventKind.REVIEW_DUE),
     followups.REVIEW_OVERDUE: _review(EventKind.REVIEW_OVERDUE),
     followups.CAB_AGENDA: _cab_agenda,
+    "pir_overdue": _pir("fire_overdue"),  # services/pir.py's PIR_OVERDUE, PIR_ACTION_DUE
+    "pir_action_due": _pir("fire_action_due"),
 }
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from ..domain.metrics import Figures
 from ..domain.period import Period
-from . import incidents
+from . import incidents, pir
 from .db import Tx
 from .observations import unauthorized_between
 
@@ -27,8 +27,11 @@ def _counts(tx: Tx, column: str, when: str, p: Period) -> dict[str, int]:
     return {str(k): int(n) for k, n in rows}
 
 
-def figures(tx: Tx, p: Period) -> Figures:
+def figures(tx: Tx, p: Period, now: float | None = None) -> Figures:
+    """The period's aggregates; what is judged "as of" a time (open or overdue reviews and action
+    items) is judged at the period's end, or at `now` when that is earlier."""
     span: tuple[Any, ...] = (p.start.timestamp(), p.end.timestamp())
+    as_of = span[1] if now is None else min(span[1], now)
     by_state = _counts(tx, "state", "created_at", p)
     by_type = _counts(tx, "type", "created_at", p)
     closures = _counts(tx, "closure_status", "closed_at", p)
@@ -69,6 +72,7 @@ def figures(tx: Tx, p: Period) -> Figures:
         unauthorized=unauthorized,
         incidents=incidents.count_between(tx, *span),
         predictions=tuple(int(n or 0) for n in predictions) if predictions else None,
+        pir=pir.figures(tx, span[0], span[1], as_of),
     )
 
 
