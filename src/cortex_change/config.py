@@ -133,7 +133,6 @@ class Key(Frozen):
 
 
 HOURS = 3600
-NOT_YET = "accepted and validated; the feature is not built yet"
 
 KEYS: list[Key] = [
     Key("CHANGE_MGMT_ENABLED", "true", _bool),
