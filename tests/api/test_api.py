@@ -534,7 +534,10 @@ def test_models_metrics_verify_and_health(shared_api: Api) -> None:
         assert ready.json()["status"] == "ready"
         assert ready.json()["schema_version"] >= 1
         spec = anon.get("/openapi.json").json()
-    assert all(p.startswith(("/api/v1/", "/healthz", "/readyz", "/metrics", "/k8s/")) for p in spec["paths"])
+    assert all(
+        p.startswith(("/api/v1/", "/healthz", "/readyz", "/metrics", "/k8s/", "/hooks/"))
+        for p in spec["paths"]
+    )
     for path, item in spec["paths"].items():
         for method, op in item.items():
             if path == "/api/v1/calendar/{feed}.ics":  # a calendar client sends no header: the
