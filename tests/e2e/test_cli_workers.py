@@ -207,7 +207,7 @@ def test_report_failure_runs_the_rollback(cli: Cli, svc: Callable[..., Context],
     assert (doc["state"], doc["closure_status"]) == ("closed", "rolled_back")
     (started,) = _trail(doc, "rollback_started")
     assert (started["actor"], started["details"]["reason"]) == ("w1", "smoke test failed on canary")
-    assert _actions(doc)[-2:] == ["rolled_back", "closed"]
+    assert _actions(doc)[-3:] == ["rolled_back", "closed", "pir_opened"]  # a review follows
     assert rows(cli.db, "leases") == 0
 
 
