@@ -9,29 +9,23 @@ Latency: log-normal around 100 ms (sigma 0.25). Seeded: every run prints the sam
 
 from __future__ import annotations
 
-import math
 import random
 import sys
 import time
+from pathlib import Path
 
 from cortex_change.domain.canary import Call, Rule, judge_metric
 
-
-def _poisson(rng: random.Random, lam: float) -> int:
-    limit, k, p = math.exp(-lam), 0, 1.0
-    while True:
-        p *= rng.random()
-        if p <= limit:
-            return k
-        k += 1
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+import series as seeded
 
 
 def errors(rng: random.Random, n: int, factor: float) -> list[float]:
-    return [_poisson(rng, 10 * factor) / 10 for _ in range(n)]
+    return seeded.errors(rng, n, 10 * factor)
 
 
 def latency(rng: random.Random, n: int, factor: float) -> list[float]:
-    return [rng.lognormvariate(math.log(100 * factor), 0.25) for _ in range(n)]
+    return seeded.latencies(rng, n, 100 * factor)
 
 
 def rates(series: str, n: int, factor: float, trials: int) -> dict[Call, float]:

@@ -4,26 +4,10 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from typing import Any
 
 from cortex_change.store.audit import event_hash
-from support import query
-
-
-def execute(store: str, sql: str, params: tuple[Any, ...] = ()) -> None:
-    """One statement, committed (support.query reads: SQLite would roll a write back)."""
-    if store.startswith("postgresql://"):
-        import psycopg
-
-        with psycopg.connect(store, autocommit=True) as pg:
-            pg.execute(sql.replace("?", "%s"), params)
-        return
-    conn = sqlite3.connect(store, isolation_level=None)
-    try:
-        conn.execute(sql, params)
-    finally:
-        conn.close()
+from support import execute, query
 
 
 def _run(store: str, *statements: str) -> None:

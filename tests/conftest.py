@@ -9,18 +9,25 @@ import os
 import shutil
 import subprocess
 import sys
-import uuid
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NamedTuple
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
 from cortex_change.config import KEYS_BY_NAME
 from cortex_change.services.context import Context, open_context
-from support import TEST_IMPLEMENTERS, FakeClock, Garbage, HttpReceiver, SmtpServer, backend_store, query
+from support import (
+    TEST_IMPLEMENTERS,
+    FakeClock,
+    Garbage,
+    HttpReceiver,
+    SmtpServer,
+    backend_store,
+    fresh_database,
+    query,
+)
 
 _BIN_DIR = str(Path(sys.executable).parent)
 CLI_PATH = shutil.which("cortex-change", path=_BIN_DIR)
@@ -221,22 +228,8 @@ def rows() -> Callable[[Path | str, str], int]:
 
 @pytest.fixture(scope="session")
 def postgres_database() -> Iterator[str]:
-    server = os.environ.get("CORTEX_TEST_POSTGRES_URL")
-    if not server:
-        if os.environ.get("CI") == "true":
-            pytest.fail("CI=true but CORTEX_TEST_POSTGRES_URL is not set: PostgreSQL tests cannot run")
-        pytest.skip("CORTEX_TEST_POSTGRES_URL is not set: PostgreSQL tests skipped")
-    import psycopg
-
-    name = f"cortex_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(server, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    parts = urlsplit(server)
-    try:
-        yield urlunsplit((parts.scheme, parts.netloc, f"/{name}", "", ""))
-    finally:
-        with psycopg.connect(server, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with fresh_database("cortex_test") as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

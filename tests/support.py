@@ -9,22 +9,41 @@ importable as `support` from every folder: pyproject.toml puts tests/ on pytest'
 from __future__ import annotations
 
 import json
+import os
 import socket
 import sqlite3
 import threading
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, NamedTuple, Self
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 # --- the store and the clock --------------------------------------------------------------------
+
+
+def execute(db: Path | str, sql: str, params: tuple[Any, ...] = ()) -> None:
+    """One statement, committed, straight into the store (as a database administrator would);
+    `query` is for reading: SQLite would roll its writes back."""
+    if str(db).startswith("postgresql://"):
+        import psycopg
+
+        with psycopg.connect(str(db), autocommit=True) as pg:
+            pg.execute(sql.replace("?", "%s"), params)
+        return
+    conn = sqlite3.connect(db, isolation_level=None)
+    try:
+        conn.execute(sql, params)
+    finally:
+        conn.close()
 
 
 def query(db: Path | str, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
@@ -298,6 +317,30 @@ TEST_IMPLEMENTERS = ",".join(
         *(f"operator-{n}" for n in range(10)),
     ]
 )
+
+
+@contextmanager
+def fresh_database(prefix: str) -> Iterator[str]:
+    """A PostgreSQL database of its own on CORTEX_TEST_POSTGRES_URL's server, dropped afterwards.
+    Without the variable the test skips, except under CI=true, where it fails."""
+    import pytest
+
+    server = os.environ.get("CORTEX_TEST_POSTGRES_URL")
+    if not server:
+        if os.environ.get("CI") == "true":
+            pytest.fail("CI=true but CORTEX_TEST_POSTGRES_URL is not set: PostgreSQL tests cannot run")
+        pytest.skip("CORTEX_TEST_POSTGRES_URL is not set: PostgreSQL tests skipped")
+    import psycopg
+
+    name = f"{prefix}_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(server, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    parts = urlsplit(server)
+    try:
+        yield urlunsplit((parts.scheme, parts.netloc, f"/{name}", "", ""))
+    finally:
+        with psycopg.connect(server, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def backend_store(request: Any, folder: Path) -> str:

@@ -5,6 +5,7 @@ yet; PostgreSQL is pg_dump's (docs/backup.md). Bad input is one line and writes 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -16,12 +17,11 @@ import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
 from cortex_change.store.db import LATEST_VERSION, migration_scripts
-from support import query
+from support import fresh_database, query
 
 if TYPE_CHECKING:
     from conftest import Cli, Result
@@ -558,25 +558,10 @@ def test_backup_and_restore_on_postgresql_point_at_pg_dump(
 
 
 @pytest.fixture
-def pg_server(postgres_database: str) -> Iterator[Callable[[], str]]:
+def pg_server() -> Iterator[Callable[[], str]]:
     """Makes empty databases on the test server (each dropped afterwards)."""
-    import psycopg
-
-    server = os.environ["CORTEX_TEST_POSTGRES_URL"]
-    parts = urlsplit(server)
-    made: list[str] = []
-
-    def make() -> str:
-        name = f"cortex_backup_{uuid.uuid4().hex[:10]}"
-        with psycopg.connect(server, autocommit=True) as admin:
-            admin.execute(f'CREATE DATABASE "{name}"')
-        made.append(name)
-        return urlunsplit((parts.scheme, parts.netloc, f"/{name}", "", ""))
-
-    yield make
-    with psycopg.connect(server, autocommit=True) as admin:
-        for name in made:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with contextlib.ExitStack() as made:
+        yield lambda: made.enter_context(fresh_database("cortex_backup"))
 
 
 def test_the_documented_pg_dump_and_pg_restore_give_a_verifiable_store(

@@ -5,24 +5,17 @@ a cut file and a non-empty target are one line each and write nothing."""
 from __future__ import annotations
 
 import json
-import os
 import shlex
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
-from cortex_change.cli.parser import COMMANDS
+from support import fresh_database
 
 if TYPE_CHECKING:
     from conftest import Cli
-
-needs_import = pytest.mark.skipif(
-    "import" not in COMMANDS, reason="the `import` command (cli/moving.py) is not wired yet"
-)
 
 
 @pytest.fixture
@@ -45,29 +38,14 @@ def source(tmp_path: Path, cli_factory: Callable[[Path], Cli]) -> Cli:
 @pytest.fixture
 def pg_database() -> Iterator[str]:
     """A PostgreSQL database of its own, created for the test and dropped after it."""
-    server = os.environ.get("CORTEX_TEST_POSTGRES_URL")
-    if not server:
-        if os.environ.get("CI") == "true":
-            pytest.fail("CI=true but CORTEX_TEST_POSTGRES_URL is not set")
-        pytest.skip("CORTEX_TEST_POSTGRES_URL is not set: PostgreSQL tests skipped")
-    import psycopg
-
-    name = f"cortex_move_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(server, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    parts = urlsplit(server)
-    try:
-        yield urlunsplit((parts.scheme, parts.netloc, f"/{name}", "", ""))
-    finally:
-        with psycopg.connect(server, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with fresh_database("cortex_move") as url:
+        yield url
 
 
 def changes(cli: Cli) -> list[str]:
     return sorted(c["change_id"] for c in json.loads(cli.ok("list", "--json")))
 
 
-@needs_import
 def test_export_then_import_into_an_empty_store(source: Cli, tmp_path: Path) -> None:
     path = tmp_path / "store.jsonl"
     out = source.ok("export", "--jsonl", str(path))
@@ -85,7 +63,6 @@ def test_export_then_import_into_an_empty_store(source: Cli, tmp_path: Path) -> 
     assert again.err.count("\n") == 1 and "is not empty" in again.err
 
 
-@needs_import
 def test_a_cut_file_is_one_line_and_writes_nothing(
     source: Cli, tmp_path: Path, rows: Callable[..., int]
 ) -> None:
@@ -136,7 +113,6 @@ def test_migrate_store_masks_a_password(source: Cli) -> None:
     assert "hunter2" not in res.err and "mover:***@" in res.err
 
 
-@needs_import
 def test_import_jsonl_goes_alone(source: Cli, tmp_path: Path) -> None:
     path = tmp_path / "store.jsonl"
     source.ok("export", "--jsonl", str(path))

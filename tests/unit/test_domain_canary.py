@@ -14,27 +14,10 @@ from cortex_change.domain import canary, plan, verification
 from cortex_change.domain.canary import Call, Rule, judge_metric, mann_whitney
 from cortex_change.domain.errors import ValidationError
 from cortex_change.domain.plan import ValidationSpec
+from series import errors, latencies
 
 TRIALS = 200
 N = 30  # the defaults' samples per side: a 30 min period, one sample a minute
-
-
-def _poisson(rng: random.Random, lam: float) -> int:
-    limit, k, p = math.exp(-lam), 0, 1.0
-    while True:
-        p *= rng.random()
-        if p <= limit:
-            return k
-        k += 1
-
-
-def errors(rng: random.Random, n: int, per_thousand: float) -> list[float]:
-    """Error rate in % of 1 000 requests an interval, `per_thousand` errors expected."""
-    return [_poisson(rng, per_thousand) / 10 for _ in range(n)]
-
-
-def latencies(rng: random.Random, n: int, median_ms: float, sigma: float = 0.25) -> list[float]:
-    return [rng.lognormvariate(math.log(median_ms), sigma) for _ in range(n)]
 
 
 def _calls(rule: Rule, factor: float, n: int = N, trials: int = TRIALS) -> dict[Call, float]:

@@ -6,7 +6,6 @@ last witnessed checkpoint covering each change."""
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,7 @@ from cortex_change.services import checkpoints
 from cortex_change.services.compliance import compliance_report
 from cortex_change.services.context import Context
 from cortex_change.signing import generate
-from support import FakeClock, file_change, query
+from support import FakeClock, execute, file_change, query
 from tsa_support import Pki, TsaServer
 
 BUCKET = "cortex-witness"  # the bucket the `s3_endpoint` fixture creates
@@ -41,21 +40,6 @@ def _settings(tmp_path: Path, tsa: TsaServer, pki: Pki, **more: str) -> dict[str
 
 def _receipts(ctx: Context) -> dict[str, dict[str, Any]]:
     return {r["witness"]: r for r in checkpoints.list_checkpoints(ctx)[-1]["receipts"]}
-
-
-def execute(store: str, sql: str, params: tuple[Any, ...] = ()) -> None:
-    """One statement, committed, straight into the store (as a database administrator would)."""
-    if store.startswith("postgresql://"):
-        import psycopg
-
-        with psycopg.connect(store, autocommit=True) as conn:
-            conn.execute(sql.replace("?", "%s"), params)
-        return
-    conn = sqlite3.connect(store, isolation_level=None)
-    try:
-        conn.execute(sql, params)
-    finally:
-        conn.close()
 
 
 def test_tsa_and_s3_take_a_checkpoint_and_verify_reads_them_back(

@@ -22,6 +22,7 @@ from worker_support import actions, emergency, outbox_rows
 from cortex_change.services import changes, queries, worker
 from cortex_change.services.context import Context
 from cortex_change.services.implementation import implement_change
+from series import poisson
 from support import (
     FakeClock,
     HttpReceiver,
@@ -34,15 +35,6 @@ from support import (
 )
 
 PERIOD, INTERVAL = 1200, 60  # 20 samples a side at the period's end
-
-
-def _poisson(rng: random.Random, lam: float) -> int:
-    limit, k, p = math.exp(-lam), 0, 1.0
-    while True:
-        p *= rng.random()
-        if p <= limit:
-            return k
-        k += 1
 
 
 class Prometheus(HttpServer):
@@ -62,7 +54,7 @@ class Prometheus(HttpServer):
         rng = random.Random(f"{promql}:{int(t)}")
         after = self.factor.get(promql, 1.0) if t >= self.shift_at else 1.0
         if promql == "errors":
-            return _poisson(rng, 10 * after) / 10
+            return poisson(rng, 10 * after) / 10
         return rng.lognormvariate(math.log(100 * after), self.sigma)
 
     def answer(self, request: Received) -> Reply:

@@ -16,6 +16,7 @@ from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 
 from . import validation as v
+from .codec import fmt_time
 from .errors import Forbidden, NotFound, Refused, ValidationError
 from .events import Event, EventKind
 from .model import Change, ClosureStatus
@@ -175,13 +176,13 @@ def open_review(
         now + timedelta(days=sla_days),
         implementer,
     )
-    details = {"reason": pir.reason, "owner": pir.owner, "due_at": _fmt(pir.due_at)}
+    details = {"reason": pir.reason, "owner": pir.owner, "due_at": fmt_time(pir.due_at)}
     return pir, Event(EventKind.PIR_OPENED, "change-manager", details)
 
 
 def overdue_event(pir: Pir) -> Event:
     """The review is past its due time and not completed (the PIR_SLA timer)."""
-    due = _fmt(pir.due_at)
+    due = fmt_time(pir.due_at)
     details = {"due_at": due, "owner": pir.owner, "reason": f"post-implementation review due {due}"}
     return Event(EventKind.PIR_OVERDUE, "change-manager", details)
 
@@ -311,7 +312,7 @@ def _open(pir: Pir, act: Act) -> None:
     if pir.status is not Status.OPEN:
         raise Refused(
             f"cannot {act.value} the post-implementation review of {pir.change_id}: it is "
-            f"{pir.status.value} (completed {_fmt(pir.completed_at)} by {pir.completed_by})"
+            f"{pir.status.value} (completed {fmt_time(pir.completed_at)} by {pir.completed_by})"
         )
 
 
@@ -361,7 +362,8 @@ def finish_action(
     item = pir.action(action)
     require(Act.ACTION_DONE, actor, change, pir, policy, item)
     if item.status is ActionStatus.DONE:
-        raise Refused(f"action {item.action_id} of {pir.change_id} is done already ({_fmt(item.done_at)})")
+        done = fmt_time(item.done_at)
+        raise Refused(f"action {item.action_id} of {pir.change_id} is done already ({done})")
     item.status, item.done_at, item.done_by = ActionStatus.DONE, now, actor
     late = now >= item.due_at
     details = {"action_id": item.action_id, "title": item.title, "owner": item.owner, "late": late}
@@ -396,10 +398,6 @@ def complete(pir: Pir, change: Change, actor: str, policy: Policy, now: datetime
 # --- as a document ----------------------------------------------------------------------------
 
 
-def _fmt(value: datetime | None) -> str | None:
-    return None if value is None else value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def action_document(item: Action, now: datetime) -> dict[str, Any]:
     return {
         "action_id": item.action_id,
@@ -408,9 +406,9 @@ def action_document(item: Action, now: datetime) -> dict[str, Any]:
         "due": item.due.isoformat(),
         "status": item.status.value,
         "overdue": item.overdue(now),
-        "added_at": _fmt(item.added_at),
+        "added_at": fmt_time(item.added_at),
         "added_by": item.added_by,
-        "done_at": _fmt(item.done_at),
+        "done_at": fmt_time(item.done_at),
         "done_by": item.done_by,
     }
 
@@ -424,13 +422,13 @@ def document(pir: Pir, now: datetime, title: str | None = None) -> dict[str, Any
         "reason": pir.reason,
         "owner": pir.owner,
         "implementer": pir.implementer,
-        "opened_at": _fmt(pir.opened_at),
-        "due_at": _fmt(pir.due_at),
+        "opened_at": fmt_time(pir.opened_at),
+        "due_at": fmt_time(pir.due_at),
         "overdue": pir.overdue(now),
         "findings": pir.findings,
         "findings_by": pir.findings_by,
-        "findings_at": _fmt(pir.findings_at),
-        "completed_at": _fmt(pir.completed_at),
+        "findings_at": fmt_time(pir.findings_at),
+        "completed_at": fmt_time(pir.completed_at),
         "completed_by": pir.completed_by,
         "actions": [action_document(a, now) for a in pir.actions],
     }

@@ -163,16 +163,17 @@ def announce(
     ask: str,
     recipients: Iterable[str],
     paged: bool = False,
+    change_id: str | None = None,
 ) -> None:
-    """An event outside any change (an unauthorized change seen, an identity over its rate, the
-    kill switch): appended to the audit chain and, in the same transaction, queued to
-    `recipients` on every enabled channel (`kind`: the event's action; PagerDuty only when
-    `paged`)."""
-    (row,) = audit.append(tx, None, [event], now)
+    """An event no notification rule covers (an unauthorized change seen, an identity over its
+    rate, the kill switch; with `change_id`, on that change's trail: a remediation that waits for
+    a person): appended to the audit chain and, in the same transaction, queued to `recipients`
+    on every enabled channel (`kind`: the event's action; PagerDuty only when `paged`)."""
+    (row,) = audit.append(tx, change_id, [event], now)
     message = Message(
         event_id=row["event_id"],
         kind=event.action.value,
-        change_id=None,
+        change_id=change_id,
         subject=f"[cortex-change] {subject}"[:300],
         text=text[:4000],
         ask=ask,

@@ -239,21 +239,17 @@ def _waits(
     details = {**rules.details(rem, alert), "reason": why}
     event = Event(EventKind.REMEDIATION_REFUSED, actor, details)
     with ctx.db.transaction() as tx:
-        now = ctx.clock()
-        (row,) = audit.append(tx, change_id, [event], now)
-        from ..domain.codec import fmt_time
-        from ..notify.message import Message
-
-        message = Message(
-            event_id=row["event_id"],
-            kind=event.action.value,
-            change_id=change_id,
-            subject=f"[cortex-change] Self-healing needs a person: {change_id} ({rem.name})"[:300],
+        followups.announce(
+            tx,
+            ctx,
+            event,
+            ctx.clock(),
+            subject=f"Self-healing needs a person: {change_id} ({rem.name})",
             text=f"Alertmanager: {alert.name} ({alert.key}) filed {change_id} through remediation "
-            f"{rem.name}; not carried out automatically: {why}"[:4000],
+            f"{rem.name}; not carried out automatically: {why}",
             ask=f"decide {change_id} (approve or reject)",
-            recipients=tuple(sorted(ctx.policy.ecab_members)),
-            at=fmt_time(now) or "",
+            recipients=ctx.policy.ecab_members,
+            paged=True,
+            change_id=change_id,
         )
-        followups.queue(tx, ctx, message, now, paged=True)
     return {"reason": why, "paged": True}
