@@ -113,18 +113,18 @@ class Tool:
         self.logs.clear()
 
 
-def create(
-    tool: Tool, at: datetime, change_id: str, category: str, impact: str, title: str
+def new_record(
+    change_id: str, at: str, requester: str, category: str, impact: str, title: str
 ) -> dict[str, Any]:
-    requester = f"dev-{int(change_id[-6:], 16) % 5}"
-    doc: dict[str, Any] = {
+    """A record as the tool's create_rfc writes it (`at`: its timestamp text)."""
+    return {
         "change_id": change_id,
         "type": "normal",
         "category": category,
         "title": title,
         "description": f"Generated change {change_id}",
         "requested_by": requester,
-        "requested_at": stamp(at),
+        "requested_at": at,
         "state": "pending_assessment",
         "impact": impact,
         "urgency": "medium",
@@ -138,12 +138,10 @@ def create(
         "affected_cis": [],
         "dependencies": [],
         "test_plan": {},
-        "audit_trail": [
-            {"timestamp": stamp(at), "action": "created", "actor": requester, "details": "RFC created"}
-        ],
+        "audit_trail": [{"timestamp": at, "action": "created", "actor": requester, "details": "RFC created"}],
         "compliance": {"soc2": None, "hipaa": None, "iso27001": None},
         "metrics": {
-            "created_at": stamp(at),
+            "created_at": at,
             "assessed_at": None,
             "approved_at": None,
             "implemented_at": None,
@@ -152,6 +150,13 @@ def create(
             "mtti": None,
         },
     }
+
+
+def create(
+    tool: Tool, at: datetime, change_id: str, category: str, impact: str, title: str
+) -> dict[str, Any]:
+    requester = f"dev-{int(change_id[-6:], 16) % 5}"
+    doc = new_record(change_id, stamp(at), requester, category, impact, title)
     tool.write(doc, "pending")
     tool.log(at, change_id, "created", requester, f"RFC created: {title}")
     return doc

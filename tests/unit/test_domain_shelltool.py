@@ -15,6 +15,7 @@ from cortex_change.domain.events import EventKind
 from cortex_change.domain.lifecycle import State
 from cortex_change.domain.model import ChangeType, ClosureStatus, Decision, Level, Route
 from cortex_change.domain.policy import Policy
+from shelltool_data import new_record
 
 CID = "RFC-20261129212853-140523"
 T0 = "2026-11-29T21:28:53Z"
@@ -23,32 +24,8 @@ POLICY = Policy()
 
 def record(**fields: Any) -> dict[str, Any]:
     """A record as the tool's create_rfc writes it, with `fields` over it."""
-    doc: dict[str, Any] = {
-        "change_id": CID,
-        "type": "normal",
-        "category": "deployment",
-        "title": "Deploy",
-        "description": "d",
-        "requested_by": "dev-1",
-        "requested_at": T0,
-        "state": "pending_assessment",
-        "impact": "medium",
-        "urgency": "medium",
-        "priority": None,
-        "risk_score": None,
-        "approval_required": None,
-        "assigned_to": None,
-        "implementation_plan": {},
-        "rollback_plan": {},
-        "affected_services": [],
-        "affected_cis": [],
-        "dependencies": [],
-        "test_plan": {},
-        "audit_trail": [{"timestamp": T0, "action": "created", "actor": "dev-1", "details": "RFC created"}],
-        "compliance": {"soc2": None, "hipaa": None, "iso27001": None},
-        "metrics": {"created_at": T0, "assessed_at": None, "approved_at": None, "implemented_at": None,
-                    "closed_at": None, "mtta": None, "mtti": None},
-    }  # fmt: skip
+    doc = new_record(CID, T0, "dev-1", "deployment", "medium", "Deploy")
+    doc["description"] = "d"
     doc.update(fields)
     return doc
 
