@@ -15,6 +15,7 @@ import json
 import re
 
 from .errors import ConfigError, ValidationError
+from .runbooks import config_table
 from .values import Frozen
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up time)
@@ -180,11 +181,7 @@ def define(
     where = f"remediations.{name}"
     if not NAME.fullmatch(name):
         raise ConfigError(where, "a remediation name is letters, digits, '.', '_' or '-' (at most 64)")
-    if not isinstance(raw, dict):
-        raise ConfigError(where, "must be a TOML table")
-    unknown = sorted(set(raw) - KEYS)
-    if unknown:
-        raise ConfigError(where, f"unknown key {unknown[0]!r}; allowed: {', '.join(sorted(KEYS))}")
+    raw = config_table(where, raw, KEYS)
     match = _match(where, raw.get("match"))
     model = _known(f"{where}.model", raw.get("model"), models, "standard model")
     runbook = _known(f"{where}.runbook", raw.get("runbook"), runbooks, "runbook")

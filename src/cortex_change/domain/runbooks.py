@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from urllib.parse import quote
 
 from .errors import ConfigError, ValidationError
@@ -91,16 +91,22 @@ class Runbook(Frozen):
         self.timeout: Final = timeout
 
 
+def config_table(where: str, raw: Any, keys: Collection[str]) -> dict[str, Any]:
+    """A TOML data table (`[runbooks.NAME]`, `[remediations.NAME]`) holding only `keys`."""
+    if not isinstance(raw, dict):
+        raise ConfigError(where, "must be a TOML table")
+    unknown = sorted(set(raw).difference(keys))
+    if unknown:
+        raise ConfigError(where, f"unknown key {unknown[0]!r}; allowed: {', '.join(sorted(keys))}")
+    return raw
+
+
 def define(name: str, raw: Any) -> Runbook:
     """A `[runbooks.NAME]` table as a Runbook; ConfigError naming the table for a bad entry."""
     where = f"runbooks.{name}"
     if not RUNBOOK_NAME.fullmatch(name):
         raise ConfigError(where, "a runbook name is letters, digits, '.', '_' or '-' (at most 64)")
-    if not isinstance(raw, dict):
-        raise ConfigError(where, "must be a TOML table")
-    unknown = sorted(set(raw) - KEYS)
-    if unknown:
-        raise ConfigError(where, f"unknown key {unknown[0]!r}; allowed: {', '.join(sorted(KEYS))}")
+    raw = config_table(where, raw, KEYS)
     version = raw.get("version")
     if not isinstance(version, int) or isinstance(version, bool) or version < 1:
         raise ConfigError(f"{where}.version", f"{version!r} is not allowed; a whole number ≥ 1 is required")
